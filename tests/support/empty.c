@@ -1,0 +1,2 @@
+/* Keeps the test support library non-empty while it has no other file. */
+typedef int ss_test_support_empty_t;
