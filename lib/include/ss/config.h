@@ -5,8 +5,9 @@
  * types and ranges, with the precedence flag > environment > default; the binary then passes
  * its config struct explicitly. ss_config_usage() prints the table for `--help`.
  *
- * Accepted command lines: `--name=value` and `--name value` for every type; a BOOL flag alone
- * (`--verbose`) means true, and takes a value only in the `--name=value` form. The last
+ * Accepted command lines: `--name=value` and `--name value` for every type (a value that starts
+ * with "--" needs the first form); a BOOL flag alone (`--verbose`) means true, and takes a value
+ * only in the `--name=value` form. The last
  * occurrence of a flag wins. `--help` or `-h` anywhere makes ss_config_load() return
  * SS_ERR_HELP before anything else is checked. An unknown flag or a positional argument is an
  * error. An environment variable that is set counts as given, even when empty.
