@@ -54,6 +54,8 @@ STATE_MARKER="$STATE/.shopstream-state"
 for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT; do
     [[ "${!port_var}" =~ ^[0-9]{1,5}$ ]] || ss_die "$port_var='${!port_var}' is not a port number"
 done
+[[ "$KAFKA_HEAP" =~ ^[0-9]+[kmgKMG]$ ]] || ss_die "SS_KAFKA_HEAP='$KAFKA_HEAP' is not a JVM size such as 512m"
+[[ "$READY_TIMEOUT_S" =~ ^[0-9]+$ ]] || ss_die "SS_STACK_TIMEOUT_S='$READY_TIMEOUT_S' is not a number of seconds"
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -180,7 +182,7 @@ pg_postmaster_pid() {
 pg_running() {
     local pid
     pid="$(pg_postmaster_pid)"
-    pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *postgres* ]]
+    pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *postgres*"$PG_DATA"* ]]
 }
 
 pg_psql_admin() {
@@ -401,11 +403,11 @@ EOF
 
 pg_stop() {
     local pid
-    pid="$(pg_postmaster_pid)"
-    if ! pid_alive "$pid"; then
+    if ! pg_running; then
         rm -f "$PG_PIDFILE"
         return 0
     fi
+    pid="$(pg_postmaster_pid)"
     ss_say "stopping postgres (pid $pid)"
     as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$STOP_WAIT_S" >"$LOGS/pg_ctl.log" 2>&1 ||
         ss_warn "pg_ctl stop failed (see $LOGS/pg_ctl.log): signalling pid $pid"
@@ -419,7 +421,7 @@ pg_stop() {
 redis_pid() {
     local pid
     pid="$(read_pidfile "$REDIS_PIDFILE")"
-    if pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *redis-server* ]]; then
+    if pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *redis-server*":$REDIS_PORT"* ]]; then
         printf '%s\n' "$pid"
     fi
 }
