@@ -1,0 +1,121 @@
+/*
+ * The exactly-once batch loop every partitioned worker runs (docs/architecture.md).
+ *
+ * A worker is a consumer-group member. For each assigned partition it keeps the next offset
+ * and a fencing epoch in PostgreSQL (partition_state); it takes a batch of records from one
+ * partition and applies it in ONE transaction that also moves that partition's offset, and only
+ * while the epoch is still its own. What a batch emits (command results, events, dead letters)
+ * is written to the outbox in the same transaction and produced after commit by an idempotent
+ * producer. Client commands carrying an Idempotency-Key are deduplicated here, before the
+ * handler sees them, so handlers only ever see first attempts.
+ *
+ * A handler owns the in-memory state of its partitions (balances, stock, coupons) and applies a
+ * batch with bulk statements on the batch's connection. When a batch is rolled back the
+ * framework calls partition_reset, and the handler must forget what it cached for that
+ * partition: it will be reloaded from PostgreSQL.
+ */
+#ifndef SS_WORKER_H
+#define SS_WORKER_H
+
+#include "ss/avro.h"
+#include "ss/config.h"
+#include "ss/error.h"
+#include "ss/pg.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ss_worker ss_worker_t;
+typedef struct ss_worker_batch ss_worker_batch_t;
+
+/* One consumed record, decoded. Owned by the batch; valid during apply_batch only. */
+typedef struct ss_worker_record {
+    const char *schema_name; /* "ChargeBalance", ... */
+    json_t *value;           /* the decoded record (borrowed) */
+    const char *key;         /* the record key as text, NUL-terminated, or "" */
+    int64_t offset;
+    const char *request_id; /* commands: value.request_id; otherwise NULL */
+    bool handled;           /* set by the framework: already answered (duplicate, dead letter) */
+} ss_worker_record_t;
+
+typedef struct ss_worker_handler {
+    const char *name; /* component name for logs, e.g. "user-worker" */
+    void *opaque;
+    /*
+     * Applies the records of one partition, in order, inside the open transaction (the
+     * connection is ss_worker_batch_pg()). Records with handled set must be skipped. Every
+     * command must be answered with ss_worker_batch_reply(). Return SS_OK, a retriable error
+     * (the batch is rolled back and retried), or SS_ERR_INVALID when the batch holds a record
+     * that can never be applied: the framework then retries record by record and sends the one
+     * that fails alone to the dead-letter topic with errstr as the reason.
+     */
+    ss_err_t (*apply_batch)(void *opaque, ss_worker_batch_t *batch, ss_worker_record_t *records,
+                            size_t record_count, char *errstr, size_t errstr_size);
+    /* Forget every cached thing of this partition (rolled back, revoked or fenced). */
+    void (*partition_reset)(void *opaque, int32_t partition);
+} ss_worker_handler_t;
+
+/* Settings every worker binary shares; filled by ss_worker_config_options(). */
+typedef struct ss_worker_config {
+    char *kafka_bootstrap;
+    char *pg_dsn;
+    char *group_id;
+    char *topic;
+    char *schema_dir;
+    char *client_id;
+    char *log_level;
+    long long batch_records_max;
+    long long batch_wait_ms;
+    long long retry_backoff_max_ms;
+    long long linger_ms;
+} ss_worker_config_t;
+
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 11 };
+
+/*
+ * Fills options[0..SS_WORKER_CONFIG_OPTION_COUNT) with the shared worker options, targeting
+ * config, with the given defaults for the group and topic. A binary appends its own options.
+ */
+void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *config,
+                              const char *default_group_id, const char *default_topic);
+
+/*
+ * Creates a worker: connects to PostgreSQL, loads the schemas, creates the producer and the
+ * consumer. The handler is copied. Caller frees with ss_worker_destroy().
+ */
+ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler_t *handler,
+                       ss_worker_t **worker_out, char *errstr, size_t errstr_size);
+
+/*
+ * Runs the loop until *stop becomes non-zero or a fatal error happens; then leaves the group
+ * cleanly. Returns SS_OK after a requested stop.
+ */
+ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *errstr,
+                       size_t errstr_size);
+
+void ss_worker_destroy(ss_worker_t *worker);
+
+/* The batch's connection, inside its transaction. */
+ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch);
+int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch);
+const ss_avro_registry_t *ss_worker_batch_registry(const ss_worker_batch_t *batch);
+
+/*
+ * Answers the command records[index] with the final JSON envelope (copied). Stored in
+ * request_results and sent to the issuing ingress on commit. Exactly one reply per command.
+ */
+ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,
+                               const char *envelope, char *errstr, size_t errstr_size);
+
+/*
+ * Emits an event or command (encoded now with schema_name, produced after commit) to topic,
+ * partitioned by key with murmur2.
+ */
+ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const char *key,
+                              const char *schema_name, const json_t *value, char *errstr,
+                              size_t errstr_size);
+
+#endif

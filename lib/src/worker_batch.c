@@ -1,0 +1,737 @@
+/*
+ * One batch transaction of the worker framework: fence and move the partition's offset, drop
+ * what the outbox already delivered, answer Idempotency-Key retries, let the handler apply the
+ * rest, then write results, new keys and outbox rows with one multi-row statement each.
+ *
+ * The offset update is the first statement and carries both the epoch and the offset the
+ * batch expects, so it holds the partition row's lock for the whole transaction and makes a
+ * replay of a batch whose commit outcome was unknown detectable instead of applied twice.
+ */
+#include "worker_internal.h"
+
+#include "ss/assert.h"
+#include "ss/clock.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQL_FENCE                                                                                  \
+    "UPDATE partition_state SET next_offset = $6 WHERE consumer_group = $1 AND topic = $2"         \
+    " AND partition = $3 AND epoch = $4 AND next_offset = $5"
+#define SQL_STATE                                                                                  \
+    "SELECT next_offset, epoch FROM partition_state WHERE consumer_group = $1 AND topic = $2"      \
+    " AND partition = $3"
+#define SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id <= $2"
+#define SQL_IDEMPOTENCY_LOOKUP                                                                     \
+    "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body"                               \
+    " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
+    " JOIN idempotency_keys ik ON ik.scope = q.scope AND ik.key = q.key"                           \
+    " LEFT JOIN request_results rr ON rr.request_id = ik.request_id"
+#define SQL_IDEMPOTENCY_INSERT                                                                     \
+    "INSERT INTO idempotency_keys (scope, key, body_hash, request_id)"                             \
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+#define SQL_RESULTS_INSERT                                                                         \
+    "INSERT INTO request_results (request_id, http_status, body)"                                  \
+    " SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (request_id) DO NOTHING"
+#define SQL_OUTBOX_INSERT                                                                          \
+    "WITH inserted AS (INSERT INTO outbox (source, topic, partition, key, value, headers)"         \
+    " SELECT $1, t, p, k, v, h FROM unnest($2::text[], $3::int[], $4::bytea[], $5::bytea[],"       \
+    " $6::jsonb[]) AS u(t, p, k, v, h) RETURNING id) SELECT coalesce(max(id), 0) FROM inserted"
+
+ss_err_t ss_worker_batch_prepare_statements(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    static const struct {
+        const char *name;
+        const char *sql;
+        int param_count;
+    } statements[] = {
+        {"ss_worker_fence", SQL_FENCE, 6},
+        {"ss_worker_state", SQL_STATE, 3},
+        {"ss_worker_outbox_delete", SQL_OUTBOX_DELETE, 2},
+        {"ss_worker_idempotency_lookup", SQL_IDEMPOTENCY_LOOKUP, 2},
+        {"ss_worker_idempotency_insert", SQL_IDEMPOTENCY_INSERT, 4},
+        {"ss_worker_results_insert", SQL_RESULTS_INSERT, 3},
+        {"ss_worker_outbox_insert", SQL_OUTBOX_INSERT, 6},
+    };
+    for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
+        ss_err_t err = ss_pg_prepare(worker->pg, statements[i].name, statements[i].sql,
+                                     statements[i].param_count, errstr, errstr_size);
+        if (err != SS_OK) {
+            return err;
+        }
+    }
+    return SS_OK;
+}
+
+ss_err_t ss_worker_batch_alloc(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    size_t max = (size_t)worker->config.batch_records_max;
+    ss_worker_batch_t *batch = &worker->batch;
+    memset(batch, 0, sizeof(*batch));
+    batch->worker = worker;
+    batch->reply_status = calloc(max, sizeof(*batch->reply_status));
+    batch->reply_body = calloc(max, sizeof(*batch->reply_body));
+    batch->duplicate_of = calloc(max, sizeof(*batch->duplicate_of));
+    batch->new_keys = calloc(max, sizeof(*batch->new_keys));
+    batch->outbox_capacity = max * 2 + 16;
+    batch->outbox = calloc(batch->outbox_capacity, sizeof(*batch->outbox));
+    if (batch->reply_status == NULL || batch->reply_body == NULL || batch->duplicate_of == NULL ||
+        batch->new_keys == NULL || batch->outbox == NULL) {
+        ss_worker_batch_free(batch);
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate batch state");
+    }
+    return SS_OK;
+}
+
+static void outbox_entry_free(ss_worker_outbox_entry_t *entry)
+{
+    free(entry->topic);
+    free(entry->key);
+    free(entry->value);
+    free(entry->dlq_reason);
+    free(entry->dlq_source);
+    memset(entry, 0, sizeof(*entry));
+}
+
+void ss_worker_batch_clear(ss_worker_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->record_count; i++) {
+        free(batch->reply_body[i]);
+        batch->reply_body[i] = NULL;
+        batch->reply_status[i] = 0;
+        batch->duplicate_of[i] = SIZE_MAX;
+    }
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        outbox_entry_free(&batch->outbox[i]);
+    }
+    batch->outbox_count = 0;
+    batch->new_key_count = 0;
+    batch->record_count = 0;
+    batch->outbox_max_id = 0;
+}
+
+void ss_worker_batch_free(ss_worker_batch_t *batch)
+{
+    if (batch == NULL) {
+        return;
+    }
+    if (batch->reply_body != NULL) {
+        ss_worker_batch_clear(batch);
+    }
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        outbox_entry_free(&batch->outbox[i]);
+    }
+    free(batch->reply_status);
+    free(batch->reply_body);
+    free(batch->duplicate_of);
+    free(batch->new_keys);
+    free(batch->outbox);
+    memset(batch, 0, sizeof(*batch));
+}
+
+ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch)
+{
+    return batch->worker->pg;
+}
+
+int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch)
+{
+    return batch->partition;
+}
+
+const ss_avro_registry_t *ss_worker_batch_registry(const ss_worker_batch_t *batch)
+{
+    return batch->worker->registry;
+}
+
+static char *copy_text(const char *text)
+{
+    return text == NULL ? NULL : strdup(text);
+}
+
+ss_err_t ss_worker_batch_add_outbox(ss_worker_batch_t *batch, const char *topic, int32_t partition,
+                                    const char *key, const void *value, size_t value_length,
+                                    const char *dlq_reason, const char *dlq_source, char *errstr,
+                                    size_t errstr_size)
+{
+    if (batch->outbox_count == batch->outbox_capacity) {
+        size_t capacity = batch->outbox_capacity * 2;
+        ss_worker_outbox_entry_t *grown = realloc(batch->outbox, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow the outbox");
+        }
+        memset(grown + batch->outbox_capacity, 0,
+               (capacity - batch->outbox_capacity) * sizeof(*grown));
+        batch->outbox = grown;
+        batch->outbox_capacity = capacity;
+    }
+    ss_worker_outbox_entry_t *entry = &batch->outbox[batch->outbox_count];
+    entry->topic = copy_text(topic);
+    entry->partition = partition;
+    entry->key = copy_text(key != NULL ? key : "");
+    entry->value = malloc(value_length > 0 ? value_length : 1);
+    entry->dlq_reason = copy_text(dlq_reason);
+    entry->dlq_source = copy_text(dlq_source);
+    if (entry->topic == NULL || entry->key == NULL || entry->value == NULL ||
+        (dlq_reason != NULL && entry->dlq_reason == NULL) ||
+        (dlq_source != NULL && entry->dlq_source == NULL)) {
+        outbox_entry_free(entry);
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an outbox record");
+    }
+    if (value_length > 0) {
+        memcpy(entry->value, value, value_length);
+    }
+    entry->value_length = value_length;
+    batch->outbox_count++;
+    return SS_OK;
+}
+
+ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const char *key,
+                              const char *schema_name, const json_t *value, char *errstr,
+                              size_t errstr_size)
+{
+    ss_worker_t *worker = batch->worker;
+    ss_err_t err =
+        ss_avro_encode(worker->registry, schema_name, value, &worker->buffer, errstr, errstr_size);
+    if (err != SS_OK) {
+        /* A record the handler built that does not fit its schema is a bug in the handler. */
+        return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
+    }
+    return ss_worker_batch_add_outbox(batch, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                                      worker->buffer.data, worker->buffer.length, NULL, NULL,
+                                      errstr, errstr_size);
+}
+
+ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,
+                               const char *envelope, char *errstr, size_t errstr_size)
+{
+    SS_ASSERT(index < batch->record_count);
+    SS_ASSERT(http_status >= 100 && http_status <= 599);
+    if (batch->reply_status[index] != 0) {
+        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                          "record %zu of the batch was answered twice", index);
+    }
+    batch->reply_body[index] = copy_text(envelope);
+    if (batch->reply_body[index] == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy a reply");
+    }
+    batch->reply_status[index] = http_status;
+    return SS_OK;
+}
+
+/* The record's "idempotency" object, or NULL. */
+static const json_t *record_idempotency(const ss_worker_record_t *record)
+{
+    const json_t *idempotency = json_object_get(record->value, "idempotency");
+    return json_is_object(idempotency) ? idempotency : NULL;
+}
+
+static const char *object_text(const json_t *object, const char *name)
+{
+    const char *text = json_string_value(json_object_get(object, name));
+    return text != NULL ? text : "";
+}
+
+static char *reused_key_envelope(void)
+{
+    return strdup("{\"code\":409,\"message\":\"the Idempotency-Key was already used with another"
+                  " request\",\"error\":\"IDEMPOTENCY_KEY_REUSED\"}");
+}
+
+/* A later record of this batch carrying a key an earlier record introduced. */
+static void idempotency_match_in_batch(ss_worker_batch_t *batch, ss_worker_record_t *records,
+                                       size_t index, const json_t *idempotency, bool *matched)
+{
+    *matched = false;
+    for (size_t k = 0; k < batch->new_key_count; k++) {
+        ss_worker_idempotency_t *known = &batch->new_keys[k];
+        if (strcmp(known->scope, object_text(idempotency, "scope")) != 0 ||
+            strcmp(known->key, object_text(idempotency, "key")) != 0) {
+            continue;
+        }
+        *matched = true;
+        records[index].handled = true;
+        if (strcmp(known->body_hash, object_text(idempotency, "body_hash")) == 0) {
+            batch->duplicate_of[index] = known->first_index;
+        } else {
+            batch->reply_body[index] = reused_key_envelope();
+            batch->reply_status[index] = 409;
+        }
+        return;
+    }
+}
+
+/* Answers records whose key PostgreSQL already knows; the rest become new keys. */
+static ss_err_t idempotency_apply_known(ss_worker_batch_t *batch, ss_worker_record_t *records,
+                                        size_t count, PGresult *known, char *errstr,
+                                        size_t errstr_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        const json_t *idempotency = record_idempotency(&records[i]);
+        if (idempotency == NULL || records[i].handled) {
+            continue;
+        }
+        const char *scope = object_text(idempotency, "scope");
+        const char *key = object_text(idempotency, "key");
+        const char *hash = object_text(idempotency, "body_hash");
+        bool answered = false;
+        for (int row = 0; row < PQntuples(known) && !answered; row++) {
+            if (strcmp(PQgetvalue(known, row, 0), scope) != 0 ||
+                strcmp(PQgetvalue(known, row, 1), key) != 0) {
+                continue;
+            }
+            answered = true;
+            records[i].handled = true;
+            if (strcmp(PQgetvalue(known, row, 2), hash) != 0 || ss_pg_is_null(known, row, 3)) {
+                batch->reply_body[i] = reused_key_envelope();
+                batch->reply_status[i] = 409;
+            } else {
+                batch->reply_body[i] = strdup(PQgetvalue(known, row, 4));
+                batch->reply_status[i] = atoi(PQgetvalue(known, row, 3));
+            }
+            if (batch->reply_body[i] == NULL) {
+                return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy a reply");
+            }
+        }
+        if (answered) {
+            continue;
+        }
+        bool matched;
+        idempotency_match_in_batch(batch, records, i, idempotency, &matched);
+        if (!matched) {
+            batch->new_keys[batch->new_key_count++] = (ss_worker_idempotency_t){
+                .scope = scope, .key = key, .body_hash = hash, .first_index = i};
+        }
+    }
+    return SS_OK;
+}
+
+static ss_err_t idempotency_resolve(ss_worker_batch_t *batch, ss_worker_record_t *records,
+                                    size_t count, char *errstr, size_t errstr_size)
+{
+    ss_pg_array_t scopes, keys;
+    ss_pg_array_init(&scopes);
+    ss_pg_array_init(&keys);
+    ss_err_t err = SS_OK;
+    PGresult *known = NULL;
+    for (size_t i = 0; i < count && err == SS_OK; i++) {
+        const json_t *idempotency = record_idempotency(&records[i]);
+        if (idempotency != NULL && !records[i].handled) {
+            err = ss_pg_array_append_text(&scopes, object_text(idempotency, "scope"), errstr,
+                                          errstr_size);
+            if (err == SS_OK) {
+                err = ss_pg_array_append_text(&keys, object_text(idempotency, "key"), errstr,
+                                              errstr_size);
+            }
+        }
+    }
+    if (err != SS_OK || ss_pg_array_count(&scopes) == 0) {
+        goto cleanup;
+    }
+    const char *params[] = {ss_pg_array_text(&scopes), ss_pg_array_text(&keys)};
+    err = ss_pg_query(batch->worker->pg, "ss_worker_idempotency_lookup", NULL, 2, params, &known,
+                      errstr, errstr_size);
+    if (err == SS_OK) {
+        err = idempotency_apply_known(batch, records, count, known, errstr, errstr_size);
+    }
+cleanup:
+    PQclear(known);
+    ss_pg_array_free(&keys);
+    ss_pg_array_free(&scopes);
+    return err;
+}
+
+/* Copies each in-batch duplicate's outcome from the record that introduced the key. */
+static ss_err_t duplicates_answer(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < batch->record_count; i++) {
+        size_t first = batch->duplicate_of[i];
+        if (first == SIZE_MAX) {
+            continue;
+        }
+        if (batch->reply_status[first] == 0) {
+            return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                              "record %zu was not answered by the handler", first);
+        }
+        batch->reply_body[i] = copy_text(batch->reply_body[first]);
+        batch->reply_status[i] = batch->reply_status[first];
+        if (batch->reply_body[i] == NULL) {
+            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy a reply");
+        }
+    }
+    return SS_OK;
+}
+
+static ss_err_t keys_insert(ss_worker_batch_t *batch, ss_worker_record_t *records, char *errstr,
+                            size_t errstr_size)
+{
+    if (batch->new_key_count == 0) {
+        return SS_OK;
+    }
+    ss_pg_array_t columns[4];
+    for (size_t c = 0; c < 4; c++) {
+        ss_pg_array_init(&columns[c]);
+    }
+    ss_err_t err = SS_OK;
+    for (size_t k = 0; k < batch->new_key_count && err == SS_OK; k++) {
+        const ss_worker_idempotency_t *key = &batch->new_keys[k];
+        const char *values[] = {key->scope, key->key, key->body_hash,
+                                records[key->first_index].request_id};
+        for (size_t c = 0; c < 4 && err == SS_OK; c++) {
+            err = ss_pg_array_append_text(&columns[c], values[c], errstr, errstr_size);
+        }
+    }
+    if (err == SS_OK) {
+        const char *params[4];
+        for (size_t c = 0; c < 4; c++) {
+            params[c] = ss_pg_array_text(&columns[c]);
+        }
+        err = ss_pg_query(batch->worker->pg, "ss_worker_idempotency_insert", NULL, 4, params, NULL,
+                          errstr, errstr_size);
+    }
+    for (size_t c = 0; c < 4; c++) {
+        ss_pg_array_free(&columns[c]);
+    }
+    return err;
+}
+
+/* Queues the CommandResult of record i for the ingress that asked, if it wants one. */
+static ss_err_t result_emit(ss_worker_batch_t *batch, const ss_worker_record_t *record, size_t i,
+                            char *errstr, size_t errstr_size)
+{
+    json_int_t reply_partition =
+        json_integer_value(json_object_get(record->value, "reply_partition"));
+    if (!json_is_integer(json_object_get(record->value, "reply_partition")) ||
+        reply_partition < 0) {
+        return SS_OK;
+    }
+    char event_id[256];
+    snprintf(event_id, sizeof(event_id), "result-%s", record->request_id);
+    json_t *result = json_pack("{s:s, s:s, s:i, s:s, s:I}", "event_id", event_id, "request_id",
+                               record->request_id, "http_status", batch->reply_status[i], "body",
+                               batch->reply_body[i], "completed_at", (json_int_t)ss_clock_now_ms());
+    if (result == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build a command result");
+    }
+    ss_worker_t *worker = batch->worker;
+    ss_err_t err = ss_avro_encode(worker->registry, "CommandResult", result, &worker->buffer,
+                                  errstr, errstr_size);
+    json_decref(result);
+    if (err != SS_OK) {
+        return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
+    }
+    return ss_worker_batch_add_outbox(batch, SS_WORKER_RESULTS_TOPIC, (int32_t)reply_partition,
+                                      record->request_id, worker->buffer.data,
+                                      worker->buffer.length, NULL, NULL, errstr, errstr_size);
+}
+
+static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *records, char *errstr,
+                               size_t errstr_size)
+{
+    ss_pg_array_t ids, statuses, bodies;
+    ss_pg_array_init(&ids);
+    ss_pg_array_init(&statuses);
+    ss_pg_array_init(&bodies);
+    ss_err_t err = SS_OK;
+    for (size_t i = 0; i < batch->record_count && err == SS_OK; i++) {
+        if (records[i].request_id == NULL || batch->reply_status[i] == 0) {
+            continue;
+        }
+        err = ss_pg_array_append_text(&ids, records[i].request_id, errstr, errstr_size);
+        if (err == SS_OK) {
+            err = ss_pg_array_append_int64(&statuses, batch->reply_status[i], errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = ss_pg_array_append_text(&bodies, batch->reply_body[i], errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = result_emit(batch, &records[i], i, errstr, errstr_size);
+        }
+    }
+    if (err == SS_OK && ss_pg_array_count(&ids) > 0) {
+        const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&statuses),
+                                ss_pg_array_text(&bodies)};
+        err = ss_pg_query(batch->worker->pg, "ss_worker_results_insert", NULL, 3, params, NULL,
+                          errstr, errstr_size);
+    }
+    ss_pg_array_free(&ids);
+    ss_pg_array_free(&statuses);
+    ss_pg_array_free(&bodies);
+    return err;
+}
+
+/* The headers column of an outbox row: NULL, or the dead-letter reason and source. */
+static char *outbox_headers_json(const ss_worker_outbox_entry_t *entry)
+{
+    if (entry->dlq_reason == NULL) {
+        return NULL;
+    }
+    json_t *headers =
+        json_pack("{s:s, s:s}", SS_WORKER_DLQ_REASON_HEADER, entry->dlq_reason,
+                  SS_WORKER_DLQ_SOURCE_HEADER, entry->dlq_source != NULL ? entry->dlq_source : "");
+    char *text = headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
+    json_decref(headers);
+    return text;
+}
+
+static ss_err_t outbox_append_row(ss_pg_array_t *columns, const ss_worker_outbox_entry_t *entry,
+                                  char *errstr, size_t errstr_size)
+{
+    ss_err_t err = ss_pg_array_append_text(&columns[0], entry->topic, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&columns[1], entry->partition, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_bytea(&columns[2], entry->key, strlen(entry->key), errstr,
+                                       errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_bytea(&columns[3], entry->value, entry->value_length, errstr,
+                                       errstr_size);
+    }
+    if (err == SS_OK) {
+        char *headers = outbox_headers_json(entry);
+        if (entry->dlq_reason != NULL && headers == NULL) {
+            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build headers");
+        }
+        err = ss_pg_array_append_text(&columns[4], headers, errstr, errstr_size);
+        free(headers);
+    }
+    return err;
+}
+
+static ss_err_t outbox_insert(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
+{
+    if (batch->outbox_count == 0) {
+        return SS_OK;
+    }
+    ss_pg_array_t columns[5];
+    for (size_t c = 0; c < 5; c++) {
+        ss_pg_array_init(&columns[c]);
+    }
+    ss_err_t err = SS_OK;
+    for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
+        err = outbox_append_row(columns, &batch->outbox[i], errstr, errstr_size);
+    }
+    PGresult *result = NULL;
+    if (err == SS_OK) {
+        char source[320];
+        ss_worker_source_name(batch->worker, batch->partition, source, sizeof(source));
+        const char *params[6] = {source};
+        for (size_t c = 0; c < 5; c++) {
+            params[c + 1] = ss_pg_array_text(&columns[c]);
+        }
+        err = ss_pg_query(batch->worker->pg, "ss_worker_outbox_insert", NULL, 6, params, &result,
+                          errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int64(result, 0, 0, &batch->outbox_max_id, errstr, errstr_size);
+    }
+    PQclear(result);
+    for (size_t c = 0; c < 5; c++) {
+        ss_pg_array_free(&columns[c]);
+    }
+    return err;
+}
+
+static void partition_params(const ss_worker_t *worker, int32_t partition, char *partition_text,
+                             size_t size)
+{
+    (void)worker;
+    snprintf(partition_text, size, "%" PRId32, partition);
+}
+
+/* Tells a fenced partition from a batch an earlier attempt already committed. */
+static ss_err_t fence_explain(ss_worker_t *worker, int32_t partition, int64_t next_offset,
+                              bool *already_applied, bool *fenced, char *errstr, size_t errstr_size)
+{
+    char partition_text[16];
+    partition_params(worker, partition, partition_text, sizeof(partition_text));
+    const char *params[] = {worker->config.group_id, worker->config.topic, partition_text};
+    PGresult *result = NULL;
+    int64_t stored_offset = -1, stored_epoch = -1;
+    ss_err_t err =
+        ss_pg_query(worker->pg, "ss_worker_state", NULL, 3, params, &result, errstr, errstr_size);
+    if (err == SS_OK && PQntuples(result) == 1) {
+        err = ss_pg_get_int64(result, 0, 0, &stored_offset, errstr, errstr_size);
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(result, 0, 1, &stored_epoch, errstr, errstr_size);
+        }
+    }
+    PQclear(result);
+    if (err != SS_OK) {
+        return err;
+    }
+    if (stored_epoch == worker->partitions[partition].epoch && stored_offset == next_offset) {
+        *already_applied = true;
+        return SS_OK;
+    }
+    *fenced = true;
+    ss_err_set(SS_OK, errstr, errstr_size,
+               "partition %" PRId32 " is fenced: stored epoch %" PRId64 " offset %" PRId64
+               ", ours epoch %" PRId64,
+               partition, stored_epoch, stored_offset, worker->partitions[partition].epoch);
+    return SS_OK;
+}
+
+static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_t first_offset,
+                                  int64_t next_offset, bool *moved, char *errstr,
+                                  size_t errstr_size)
+{
+    char partition_text[16], epoch_text[24], expected_text[24], next_text[24];
+    partition_params(worker, partition, partition_text, sizeof(partition_text));
+    snprintf(epoch_text, sizeof(epoch_text), "%" PRId64, worker->partitions[partition].epoch);
+    snprintf(expected_text, sizeof(expected_text), "%" PRId64, first_offset);
+    snprintf(next_text, sizeof(next_text), "%" PRId64, next_offset);
+    const char *params[] = {worker->config.group_id, worker->config.topic,
+                            partition_text,          epoch_text,
+                            expected_text,           next_text};
+    PGresult *result = NULL;
+    ss_err_t err =
+        ss_pg_query(worker->pg, "ss_worker_fence", NULL, 6, params, &result, errstr, errstr_size);
+    if (err == SS_OK) {
+        *moved = strcmp(PQcmdTuples(result), "1") == 0;
+    }
+    PQclear(result);
+    return err;
+}
+
+static ss_err_t delivered_outbox_delete(ss_worker_t *worker, int32_t partition, char *errstr,
+                                        size_t errstr_size)
+{
+    int64_t delivered = worker->partitions[partition].delivered_outbox_id;
+    if (delivered <= 0) {
+        return SS_OK;
+    }
+    char source[320], id_text[24];
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    snprintf(id_text, sizeof(id_text), "%" PRId64, delivered);
+    const char *params[] = {source, id_text};
+    return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 2, params, NULL, errstr,
+                       errstr_size);
+}
+
+/* Every command must have exactly one answer once the handler is done. */
+static ss_err_t replies_check(const ss_worker_batch_t *batch, const ss_worker_record_t *records,
+                              char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < batch->record_count; i++) {
+        if (records[i].request_id != NULL && batch->reply_status[i] == 0) {
+            return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                              "the handler did not answer request_id=%s schema=%s",
+                              records[i].request_id, records[i].schema_name);
+        }
+    }
+    return SS_OK;
+}
+
+/*
+ * Sends each dead record, as its raw bytes, to the dead-letter topic with the reason; a dead
+ * command is also answered, so its client learns the outcome instead of waiting.
+ */
+static ss_err_t dead_letters_add(ss_worker_batch_t *batch, ss_worker_record_t *records,
+                                 const ss_worker_slot_t *slots, size_t count, char *errstr,
+                                 size_t errstr_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (!slots[i].dead) {
+            continue;
+        }
+        const ss_kafka_message_t *message = slots[i].message;
+        char source[320];
+        snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic,
+                 message->partition, message->offset);
+        ss_err_t err = ss_worker_batch_add_outbox(
+            batch, SS_WORKER_DLQ_TOPIC, SS_KAFKA_PARTITION_BY_KEY, records[i].key, message->value,
+            message->value_length, slots[i].reason, source, errstr, errstr_size);
+        if (err != SS_OK) {
+            return err;
+        }
+        records[i].handled = true;
+        if (records[i].request_id != NULL) {
+            err = ss_worker_batch_reply(batch, i, 500,
+                                        "{\"code\":500,\"message\":\"the request could not be"
+                                        " processed and was set aside\",\"error\":\"INTERNAL\"}",
+                                        errstr, errstr_size);
+            if (err != SS_OK) {
+                return err;
+            }
+        }
+    }
+    return SS_OK;
+}
+
+static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
+                           ss_worker_record_t *records, size_t count, char *errstr,
+                           size_t errstr_size)
+{
+    ss_err_t err = delivered_outbox_delete(worker, batch->partition, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = idempotency_resolve(batch, records, count, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = worker->handler.apply_batch(worker->handler.opaque, batch, records, count, errstr,
+                                          errstr_size);
+    }
+    if (err == SS_OK) {
+        err = duplicates_answer(batch, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = replies_check(batch, records, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = keys_insert(batch, records, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = results_insert(batch, records, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = outbox_insert(batch, errstr, errstr_size);
+    }
+    return err;
+}
+
+ss_err_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition, ss_worker_record_t *records,
+                             ss_worker_slot_t *slots, size_t count, int64_t first_offset,
+                             int64_t next_offset, bool *already_applied, bool *fenced, char *errstr,
+                             size_t errstr_size)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    ss_worker_batch_clear(batch);
+    batch->partition = partition;
+    batch->record_count = count;
+    *already_applied = false;
+    for (size_t i = 0; i < count; i++) {
+        batch->duplicate_of[i] = SIZE_MAX;
+    }
+    *fenced = false;
+    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
+    bool moved = true;
+    if (err == SS_OK) {
+        err = fence_and_advance(worker, partition, first_offset, next_offset, &moved, errstr,
+                                errstr_size);
+    }
+    if (err == SS_OK && !moved) {
+        ss_pg_rollback(worker->pg, NULL, 0);
+        return fence_explain(worker, partition, next_offset, already_applied, fenced, errstr,
+                             errstr_size);
+    }
+    if (err == SS_OK) {
+        err = dead_letters_add(batch, records, slots, count, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = batch_body(worker, batch, records, count, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_commit(worker->pg, errstr, errstr_size);
+        if (err == SS_OK) {
+            return SS_OK;
+        }
+    }
+    char ignored[64];
+    ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
+    return err;
+}

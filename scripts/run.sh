@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One command to a running shopstream: installs what is missing, builds, starts the local
+# stack (Kafka, PostgreSQL, Redis) and every service, seeds demo data, prints where to send
+# requests, then stays in the foreground. Ctrl-C stops every service and the stack it started.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib/common.sh
+source scripts/lib/common.sh
+
+jobs=${SS_BUILD_JOBS:-2}
+scripts/install-deps.sh
+ss_say "building (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j "$jobs"
+
+scripts/stack.sh start
+eval "$(scripts/stack.sh env)"
+logs="$SS_STATE_DIR/logs"
+mkdir -p "$logs"
+
+pids=()
+stop_all() {
+    trap - INT TERM EXIT
+    ss_say "stopping services"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    scripts/stack.sh stop
+}
+trap stop_all INT TERM EXIT
+
+# start_service NAME BINARY [ENV=VALUE...]: runs build/BINARY in the background, logging to
+# $logs/NAME.log, when that binary exists (services arrive issue by issue).
+start_service() {
+    local name=$1 binary=$2
+    shift 2
+    local path
+    path=$(find build -type f -name "$binary" -perm -u+x | head -n 1)
+    if [ -z "$path" ]; then
+        return 0
+    fi
+    env "$@" "$path" >>"$logs/$name.log" 2>&1 &
+    pids+=("$!")
+    ss_say "started $name (pid $!, log $logs/$name.log)"
+}
+
+start_service mock-platform ss-mock-platform
+start_service user-worker-1 ss-user-worker SS_CLIENT_ID=user-worker-1
+start_service user-worker-2 ss-user-worker SS_CLIENT_ID=user-worker-2
+start_service coupon-worker-1 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1
+start_service coupon-worker-2 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2
+start_service stock-worker-1 ss-stock-worker SS_CLIENT_ID=stock-worker-1
+start_service stock-worker-2 ss-stock-worker SS_CLIENT_ID=stock-worker-2
+start_service rank-worker ss-rank-worker
+start_service platform-sink ss-platform-sink
+start_service ingress ss-ingress SS_INGRESS_INSTANCE=0
+
+ss_wait_for "ingress /health" 30 curl -fsS "$API_URL/health"
+if [ -x scripts/seed.sh ]; then
+    scripts/seed.sh
+fi
+
+cat <<EOT
+
+shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
+  curl -s $API_URL/health
+  curl -s $API_URL/ready
+Logs: $logs/   Stop: Ctrl-C
+EOT
+if [ -f "$SS_STATE_DIR/demo.txt" ]; then
+    cat "$SS_STATE_DIR/demo.txt"
+fi
+
+while true; do
+    for pid in "${pids[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            ss_say "a service (pid $pid) exited; see $logs"
+        fi
+    done
+    sleep 5
+done
