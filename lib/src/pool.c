@@ -28,6 +28,7 @@ struct ss_pool {
     size_t size_max;
     size_t live;
     size_t checked_out;
+    size_t waiting;
     size_t created_total;
     size_t destroyed_total;
     size_t timeouts_total;
@@ -173,7 +174,9 @@ ss_err_t ss_pool_acquire(ss_pool_t *pool, int timeout_ms, void **resource_out, c
                               "could not acquire from pool: all %zu resources in use after %d ms",
                               pool->size_max, timeout_ms);
         }
+        pool->waiting++;
         int rc = pthread_cond_timedwait(&pool->released, &pool->mutex, &deadline);
+        pool->waiting--;
         if (rc == ETIMEDOUT) {
             /* One more look: a release may have raced with the deadline. */
             timed_out = true;
@@ -245,6 +248,7 @@ void ss_pool_stats(ss_pool_t *pool, ss_pool_stats_t *out)
     out->live = pool->live;
     out->idle = pool->idle_count;
     out->checked_out = pool->checked_out;
+    out->waiting = pool->waiting;
     out->created_total = pool->created_total;
     out->destroyed_total = pool->destroyed_total;
     out->timeouts_total = pool->timeouts_total;

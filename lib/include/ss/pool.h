@@ -41,6 +41,7 @@ typedef struct ss_pool_stats {
     size_t live;            /* created and not destroyed, including ones being created */
     size_t idle;            /* live and waiting in the pool */
     size_t checked_out;     /* live and held by callers */
+    size_t waiting;         /* callers blocked in ss_pool_acquire right now */
     size_t created_total;   /* successful create callbacks since ss_pool_create */
     size_t destroyed_total; /* destroy callbacks since ss_pool_create */
     size_t timeouts_total;  /* acquires that gave up with SS_ERR_TIMEOUT */
