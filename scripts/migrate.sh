@@ -40,8 +40,8 @@ files=("$sql_dir"/[0-9][0-9][0-9]_*.sql)
 shopt -u nullglob
 ((${#files[@]} <= SS_MIGRATIONS_MAX)) || ss_die "more than $SS_MIGRATIONS_MAX migrations"
 
+# Refuse duplicate numbers before applying anything.
 declare -A seen_numbers=()
-count_applied=0
 for file in "${files[@]}"; do
     base="$(basename "$file" .sql)"
     number="${base%%_*}"
@@ -49,6 +49,11 @@ for file in "${files[@]}"; do
         ss_die "two migrations numbered $number: ${seen_numbers[$number]} and $base"
     fi
     seen_numbers[$number]="$base"
+done
+
+count_applied=0
+for file in "${files[@]}"; do
+    base="$(basename "$file" .sql)"
     if grep -qxF -- "$base" <<<"$applied"; then
         continue
     fi
