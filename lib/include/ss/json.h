@@ -121,6 +121,7 @@ void ss_json_errstr_prefix(char *errstr, size_t errstr_size, const char *fmt, ..
  * the caller frees with free(), or NULL when memory runs out. data is stolen (released in every
  * case, also on failure) and may be NULL; NULL, JSON null or an empty object leave "data" out.
  * A message that is not valid UTF-8 (an errstr cut mid-character) is cut to its valid prefix.
+ * Real numbers are printed with at most 15 significant digits, so 0.29 reads "0.29".
  *
  * ss_json_envelope: {"code":<code>,"message":<message>[,"error":<error_code>][,"data":...]}
  *                             (error_code NULL leaves "error" out)
