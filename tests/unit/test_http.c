@@ -1,0 +1,1170 @@
+/*
+ * Unit tests for lib/src/http.c. The first half needs no socket: routing, parsing, the body
+ * limit and the suspend/complete state machine, on requests made by ss_http_request_create().
+ * The second half runs a real server on 127.0.0.1 with a free port and talks to it with
+ * libcurl (and one raw socket): the 413 envelope over the wire, completion from another
+ * thread, 200 concurrent suspended requests, stop answering 503, a client that leaves while
+ * its request is suspended. No assertion depends on timing: waits are on condition variables.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ss/http.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TEST_PARKED_MAX 256
+#define TEST_CONCURRENT_REQUESTS 200
+#define TEST_BODY_CAPTURE_MAX 4096
+
+static const char not_found_envelope[] =
+    "{\"code\":404,\"message\":\"no such endpoint\",\"error\":\"NOT_FOUND\"}";
+
+/* ---- handlers and the shared test context ---------------------------------------------------- */
+
+typedef struct test_context {
+    pthread_mutex_t mutex;
+    pthread_cond_t changed;
+    ss_http_request_t *parked[TEST_PARKED_MAX];
+    size_t parked_count;
+    size_t freed_count; /* user_free calls: one per request whose last reference went */
+    size_t last_body_length;
+} test_context_t;
+
+static void context_init(test_context_t *context)
+{
+    memset(context, 0, sizeof(*context));
+    assert_int_equal(pthread_mutex_init(&context->mutex, NULL), 0);
+    assert_int_equal(pthread_cond_init(&context->changed, NULL), 0);
+}
+
+static void context_destroy(test_context_t *context)
+{
+    pthread_cond_destroy(&context->changed);
+    pthread_mutex_destroy(&context->mutex);
+}
+
+static void context_wait_parked(test_context_t *context, size_t count)
+{
+    pthread_mutex_lock(&context->mutex);
+    while (context->parked_count < count) {
+        pthread_cond_wait(&context->changed, &context->mutex);
+    }
+    pthread_mutex_unlock(&context->mutex);
+}
+
+static void context_wait_freed(test_context_t *context, size_t count)
+{
+    pthread_mutex_lock(&context->mutex);
+    while (context->freed_count < count) {
+        pthread_cond_wait(&context->changed, &context->mutex);
+    }
+    pthread_mutex_unlock(&context->mutex);
+}
+
+static void on_user_free(void *user)
+{
+    test_context_t *context = user;
+    pthread_mutex_lock(&context->mutex);
+    context->freed_count++;
+    pthread_cond_broadcast(&context->changed);
+    pthread_mutex_unlock(&context->mutex);
+}
+
+static void handle_user_balance(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    const char *body = ss_http_request_sprintf(req, "{\"route\":\"balance\",\"id\":\"%s\"}",
+                                               ss_http_request_param(req, "id"));
+    ss_http_respond_json(req, 200, body);
+}
+
+static void handle_charge(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_respond_json(req, 200, "{\"route\":\"charge\"}");
+}
+
+static void handle_products(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_respond_json(req, 200, "{\"route\":\"products\"}");
+}
+
+static void handle_popular(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_respond_json(req, 200, "{\"route\":\"popular\"}");
+}
+
+static void handle_product(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_respond_json(req, 200, "{\"route\":\"product\"}");
+}
+
+static void handle_root(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_respond_json(req, 200, "{\"route\":\"root\"}");
+}
+
+static void handle_silently(ss_http_request_t *req, void *context)
+{
+    (void)req;
+    (void)context;
+}
+
+static void handle_body_length(ss_http_request_t *req, void *context)
+{
+    test_context_t *test = context;
+    size_t length = 0;
+    (void)ss_http_request_body(req, &length);
+    if (test != NULL) {
+        test->last_body_length = length;
+    }
+    ss_http_respond_json(req, 200, ss_http_request_sprintf(req, "{\"length\":%zu}", length));
+}
+
+/* Suspends and hands the request (with the reference suspend gave) to the test. */
+static void handle_park(ss_http_request_t *req, void *context)
+{
+    test_context_t *test = context;
+    ss_http_request_user_set(req, test, on_user_free);
+    ss_http_request_suspend(req);
+    pthread_mutex_lock(&test->mutex);
+    assert_true(test->parked_count < TEST_PARKED_MAX);
+    test->parked[test->parked_count++] = req;
+    pthread_cond_broadcast(&test->changed);
+    pthread_mutex_unlock(&test->mutex);
+}
+
+/* Suspends, then completes before returning, as a very fast results thread would. */
+static void handle_suspend_and_complete_at_once(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_request_suspend(req);
+    assert_true(ss_http_request_complete(req, 201, "{\"fast\":true}", NULL, 0));
+    ss_http_request_release(req);
+}
+
+static void handle_answer_twice(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    assert_int_equal(ss_http_respond_json(req, 200, "{\"first\":true}"), SS_OK);
+    assert_int_equal(ss_http_respond_json(req, 200, "{\"second\":true}"), SS_ERR_INVALID);
+}
+
+static void handle_bad_header(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_header_t header = {"Location", "/x\r\nSet-Cookie: evil=1"};
+    assert_int_equal(ss_http_respond_json_headers(req, 202, "{}", &header, 1), SS_ERR_INVALID);
+}
+
+static void handle_created(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_header_t header = {"Location", "/api/v1/requests/7"};
+    ss_http_respond_json_headers(req, 202, "{\"code\":202}", &header, 1);
+}
+
+static const ss_http_route_t test_routes[] = {
+    {SS_HTTP_METHOD_GET, "/api/v1/users/{id}/balance", handle_user_balance},
+    {SS_HTTP_METHOD_POST, "/api/v1/users/{id}/balance/charge", handle_charge},
+    {SS_HTTP_METHOD_GET, "/api/v1/products", handle_products},
+    {SS_HTTP_METHOD_GET, "/api/v1/products/{id}", handle_product},
+    {SS_HTTP_METHOD_GET, "/api/v1/products/popular", handle_popular},
+    {SS_HTTP_METHOD_PATCH, "/api/v1/products/{id}", handle_product},
+    {SS_HTTP_METHOD_GET, "/", handle_root},
+    {SS_HTTP_METHOD_GET, "/silent", handle_silently},
+    {SS_HTTP_METHOD_POST, "/echo-length", handle_body_length},
+    {SS_HTTP_METHOD_GET, "/park", handle_park},
+    {SS_HTTP_METHOD_POST, "/park", handle_park},
+    {SS_HTTP_METHOD_GET, "/fast", handle_suspend_and_complete_at_once},
+    {SS_HTTP_METHOD_GET, "/twice", handle_answer_twice},
+    {SS_HTTP_METHOD_GET, "/bad-header", handle_bad_header},
+    {SS_HTTP_METHOD_POST, "/created", handle_created},
+};
+#define TEST_ROUTES_COUNT (sizeof(test_routes) / sizeof(test_routes[0]))
+
+/* ---- requests without a socket ------------------------------------------------------------------
+ */
+
+typedef struct router_fixture {
+    ss_http_router_t *router;
+    test_context_t context;
+} router_fixture_t;
+
+static int router_setup(void **state)
+{
+    router_fixture_t *fixture = calloc(1, sizeof(*fixture));
+    assert_non_null(fixture);
+    context_init(&fixture->context);
+    char errstr[256];
+    assert_int_equal(ss_http_router_create(test_routes, TEST_ROUTES_COUNT, &fixture->context,
+                                           &fixture->router, errstr, sizeof(errstr)),
+                     SS_OK);
+    *state = fixture;
+    return 0;
+}
+
+static int router_teardown(void **state)
+{
+    router_fixture_t *fixture = *state;
+    ss_http_router_destroy(fixture->router);
+    context_destroy(&fixture->context);
+    free(fixture);
+    return 0;
+}
+
+static ss_http_request_t *dispatch_full(router_fixture_t *fixture, const char *method,
+                                        const char *target, const ss_http_header_t *headers,
+                                        size_t headers_count, const char *body, size_t body_length)
+{
+    ss_http_request_t *req = NULL;
+    char errstr[256];
+    assert_int_equal(ss_http_request_create(method, target, headers, headers_count, body,
+                                            body_length, &req, errstr, sizeof(errstr)),
+                     SS_OK);
+    ss_http_router_dispatch(fixture->router, req);
+    return req;
+}
+
+static ss_http_request_t *dispatch(router_fixture_t *fixture, const char *method,
+                                   const char *target)
+{
+    return dispatch_full(fixture, method, target, NULL, 0, NULL, 0);
+}
+
+static void test_route_parameter_is_captured(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/api/v1/users/42/balance");
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_string_equal(ss_http_request_response_body(req),
+                        "{\"route\":\"balance\",\"id\":\"42\"}");
+    int64_t id = 0;
+    assert_int_equal(ss_http_request_param_id(req, "id", &id), SS_OK);
+    assert_int_equal(id, 42);
+    assert_string_equal(ss_http_request_path(req), "/api/v1/users/42/balance");
+    ss_http_request_finish(req);
+}
+
+static void test_trailing_slash_matches_the_route_without_it(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/api/v1/products/");
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_string_equal(ss_http_request_response_body(req), "{\"route\":\"products\"}");
+    ss_http_request_finish(req);
+
+    req = dispatch(*state, "GET", "/api/v1/products//");
+    assert_int_equal(ss_http_request_response_status(req), 404);
+    ss_http_request_finish(req);
+}
+
+static void test_root_path_matches_only_the_root_route(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/");
+    assert_string_equal(ss_http_request_response_body(req), "{\"route\":\"root\"}");
+    ss_http_request_finish(req);
+    req = dispatch(*state, "GET", "/?x=1");
+    assert_string_equal(ss_http_request_response_body(req), "{\"route\":\"root\"}");
+    ss_http_request_finish(req);
+}
+
+static void test_literal_segment_beats_a_parameter(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/api/v1/products/popular");
+    assert_string_equal(ss_http_request_response_body(req), "{\"route\":\"popular\"}");
+    ss_http_request_finish(req);
+
+    req = dispatch(*state, "GET", "/api/v1/products/17");
+    assert_string_equal(ss_http_request_response_body(req), "{\"route\":\"product\"}");
+    ss_http_request_finish(req);
+}
+
+static void test_unknown_path_is_404_with_the_envelope(void **state)
+{
+    const char *targets[] = {"/api/v1/nothing", "/api/v1/users//balance", "/api/v1/users/1",
+                             "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s"};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        ss_http_request_t *req = dispatch(*state, "GET", targets[i]);
+        assert_int_equal(ss_http_request_response_status(req), 404);
+        assert_string_equal(ss_http_request_response_body(req), not_found_envelope);
+        ss_http_request_finish(req);
+    }
+}
+
+static void test_known_path_with_wrong_method_is_405_with_allow(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "DELETE", "/api/v1/products/9");
+    assert_int_equal(ss_http_request_response_status(req), 405);
+    assert_string_equal(
+        ss_http_request_response_body(req),
+        "{\"code\":405,\"message\":\"method not allowed\",\"error\":\"METHOD_NOT_ALLOWED\"}");
+    assert_string_equal(ss_http_request_response_header(req, "allow"), "GET, HEAD, PATCH");
+    ss_http_request_finish(req);
+
+    req = dispatch(*state, "BREW", "/api/v1/users/3/balance/charge");
+    assert_int_equal(ss_http_request_response_status(req), 405);
+    assert_string_equal(ss_http_request_response_header(req, "Allow"), "POST");
+    assert_int_equal(ss_http_request_method(req), SS_HTTP_METHOD_OTHER);
+    assert_string_equal(ss_http_request_method_name(req), "BREW");
+    ss_http_request_finish(req);
+}
+
+static void test_head_is_served_by_the_get_route(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "HEAD", "/api/v1/products");
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_int_equal(ss_http_request_method(req), SS_HTTP_METHOD_HEAD);
+    ss_http_request_finish(req);
+}
+
+static void test_encoded_segment_is_decoded_into_the_parameter(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/api/v1/users/a%2Fb%20c/balance");
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_string_equal(ss_http_request_param(req, "id"), "a/b c");
+    int64_t id = 0;
+    assert_int_equal(ss_http_request_param_id(req, "id", &id), SS_ERR_INVALID);
+    ss_http_request_finish(req);
+}
+
+static void test_query_parameters_are_parsed_and_decoded(void **state)
+{
+    ss_http_request_t *req =
+        dispatch(*state, "GET", "/api/v1/products?limit=20&cursor=a%2Bb+c&flag&&limit=99&e=");
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_string_equal(ss_http_request_query(req, "limit"), "20");
+    assert_string_equal(ss_http_request_query(req, "cursor"), "a+b c");
+    assert_string_equal(ss_http_request_query(req, "flag"), "");
+    assert_string_equal(ss_http_request_query(req, "e"), "");
+    assert_null(ss_http_request_query(req, "missing"));
+    assert_string_equal(ss_http_request_path(req), "/api/v1/products");
+    ss_http_request_finish(req);
+}
+
+static void test_malformed_escape_or_too_many_query_parameters_is_400(void **state)
+{
+    const char *targets[] = {"/api/v1/products?limit=%zz", "/api/v1/products?x=%4",
+                             "/api/v1/users/%00/balance", "no-leading-slash"};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        ss_http_request_t *req = dispatch(*state, "GET", targets[i]);
+        assert_int_equal(ss_http_request_response_status(req), 400);
+        assert_non_null(strstr(ss_http_request_response_body(req), "\"INVALID_REQUEST\""));
+        ss_http_request_finish(req);
+    }
+    char target[512] = "/api/v1/products?";
+    for (int i = 0; i <= SS_HTTP_QUERY_PARAMS_MAX; i++) {
+        char piece[16];
+        snprintf(piece, sizeof(piece), "p%d=1&", i);
+        strcat(target, piece);
+    }
+    ss_http_request_t *req = dispatch(*state, "GET", target);
+    assert_int_equal(ss_http_request_response_status(req), 400);
+    ss_http_request_finish(req);
+}
+
+static void test_query_int64_uses_the_fallback_and_checks_the_range(void **state)
+{
+    char errstr[128];
+    int64_t value = 0;
+    ss_http_request_t *req = dispatch(*state, "GET", "/api/v1/products?limit=100&bad=1x&neg=-5");
+    assert_int_equal(
+        ss_http_request_query_int64(req, "absent", 20, 1, 100, &value, errstr, sizeof(errstr)),
+        SS_OK);
+    assert_int_equal(value, 20);
+    assert_int_equal(
+        ss_http_request_query_int64(req, "limit", 20, 1, 100, &value, errstr, sizeof(errstr)),
+        SS_OK);
+    assert_int_equal(value, 100);
+    assert_int_equal(
+        ss_http_request_query_int64(req, "limit", 20, 1, 99, &value, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "query parameter limit must be an integer in 1..99");
+    assert_int_equal(
+        ss_http_request_query_int64(req, "bad", 20, 1, 100, &value, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_int_equal(
+        ss_http_request_query_int64(req, "neg", 0, -10, 10, &value, errstr, sizeof(errstr)), SS_OK);
+    assert_int_equal(value, -5);
+    ss_http_request_finish(req);
+}
+
+static void test_param_id_accepts_only_positive_decimal_ids(void **state)
+{
+    struct {
+        const char *id;
+        ss_err_t expected;
+        int64_t value;
+    } cases[] = {
+        {"1", SS_OK, 1},
+        {"9223372036854775807", SS_OK, INT64_MAX},
+        {"0", SS_ERR_INVALID, 0},
+        {"-1", SS_ERR_INVALID, 0},
+        {"+1", SS_ERR_INVALID, 0},
+        {"1.5", SS_ERR_INVALID, 0},
+        {"12a", SS_ERR_INVALID, 0},
+        {"9223372036854775808", SS_ERR_INVALID, 0},
+        {"99999999999999999999", SS_ERR_INVALID, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char target[128];
+        snprintf(target, sizeof(target), "/api/v1/users/%s/balance", cases[i].id);
+        ss_http_request_t *req = dispatch(*state, "GET", target);
+        int64_t id = 0;
+        assert_int_equal(ss_http_request_param_id(req, "id", &id), cases[i].expected);
+        if (cases[i].expected == SS_OK) {
+            assert_int_equal(id, cases[i].value);
+        }
+        assert_int_equal(ss_http_request_param_id(req, "other", &id), SS_ERR_NOT_FOUND);
+        ss_http_request_finish(req);
+    }
+}
+
+static void test_headers_are_found_case_insensitively(void **state)
+{
+    ss_http_header_t headers[] = {
+        {"Idempotency-Key", "k-1"}, {"X-Twice", "first"}, {"x-twice", "second"}};
+    ss_http_request_t *req = dispatch_full(*state, "GET", "/", headers, 3, NULL, 0);
+    assert_string_equal(ss_http_request_header(req, "idempotency-key"), "k-1");
+    assert_string_equal(ss_http_request_header(req, "X-TWICE"), "first");
+    assert_null(ss_http_request_header(req, "Authorization"));
+    ss_http_request_finish(req);
+}
+
+static void test_body_at_the_limit_is_accepted_and_one_byte_more_is_413(void **state)
+{
+    router_fixture_t *fixture = *state;
+    char *body = malloc(SS_HTTP_BODY_BYTES_MAX + 1);
+    assert_non_null(body);
+    memset(body, 'x', SS_HTTP_BODY_BYTES_MAX + 1);
+
+    ss_http_request_t *req =
+        dispatch_full(fixture, "POST", "/echo-length", NULL, 0, body, SS_HTTP_BODY_BYTES_MAX);
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_int_equal(fixture->context.last_body_length, SS_HTTP_BODY_BYTES_MAX);
+    ss_http_request_finish(req);
+
+    req = dispatch_full(fixture, "POST", "/echo-length", NULL, 0, body, SS_HTTP_BODY_BYTES_MAX + 1);
+    assert_int_equal(ss_http_request_response_status(req), 413);
+    assert_string_equal(ss_http_request_response_body(req),
+                        "{\"code\":413,\"message\":\"request body is larger than 65536 bytes\","
+                        "\"error\":\"PAYLOAD_TOO_LARGE\"}");
+    ss_http_request_finish(req);
+
+    /* Over the limit on an unknown path: still 413, the body is the problem. */
+    req = dispatch_full(fixture, "POST", "/nowhere", NULL, 0, body, SS_HTTP_BODY_BYTES_MAX + 1);
+    assert_int_equal(ss_http_request_response_status(req), 413);
+    ss_http_request_finish(req);
+    free(body);
+}
+
+static void test_body_is_kept_whole_and_terminated(void **state)
+{
+    ss_http_request_t *req =
+        dispatch_full(*state, "POST", "/echo-length", NULL, 0, "{\"amount\":5}", 12);
+    size_t length = 0;
+    const char *body = ss_http_request_body(req, &length);
+    assert_int_equal(length, 12);
+    assert_string_equal(body, "{\"amount\":5}");
+    ss_http_request_finish(req);
+
+    req = dispatch(*state, "GET", "/");
+    assert_string_equal(ss_http_request_body(req, &length), "");
+    assert_int_equal(length, 0);
+    ss_http_request_finish(req);
+}
+
+static void test_handler_that_neither_answers_nor_suspends_gets_500(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/silent");
+    assert_int_equal(ss_http_request_response_status(req), 500);
+    assert_non_null(strstr(ss_http_request_response_body(req), "\"INTERNAL\""));
+    ss_http_request_finish(req);
+}
+
+static void test_second_answer_is_refused_and_the_first_kept(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/twice");
+    assert_string_equal(ss_http_request_response_body(req), "{\"first\":true}");
+    ss_http_request_finish(req);
+}
+
+static void test_header_with_line_break_turns_into_500(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/bad-header");
+    assert_int_equal(ss_http_request_response_status(req), 500);
+    assert_null(ss_http_request_response_header(req, "Location"));
+    ss_http_request_finish(req);
+}
+
+static void test_extra_headers_are_kept_with_the_answer(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "POST", "/created");
+    assert_int_equal(ss_http_request_response_status(req), 202);
+    assert_string_equal(ss_http_request_response_header(req, "location"), "/api/v1/requests/7");
+    ss_http_request_finish(req);
+}
+
+static void test_complete_delivers_the_answer_exactly_once(void **state)
+{
+    router_fixture_t *fixture = *state;
+    ss_http_request_t *req = dispatch(fixture, "GET", "/park");
+    assert_int_equal(fixture->context.parked_count, 1);
+    ss_http_request_t *held = fixture->context.parked[0];
+    assert_ptr_equal(held, req);
+    assert_true(ss_http_request_is_suspended(req));
+    assert_int_equal(ss_http_request_response_status(req), 0);
+
+    ss_http_header_t retry = {"Retry-After", "2"};
+    assert_true(ss_http_request_complete(held, 200, "{\"winner\":1}", &retry, 1));
+    assert_false(ss_http_request_complete(held, 504, "{\"winner\":2}", NULL, 0));
+    assert_false(ss_http_request_is_suspended(req));
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_string_equal(ss_http_request_response_body(req), "{\"winner\":1}");
+    assert_string_equal(ss_http_request_response_header(req, "retry-after"), "2");
+
+    ss_http_request_release(held);
+    assert_int_equal(fixture->context.freed_count, 0); /* the transport still holds it */
+    ss_http_request_finish(req);
+    assert_int_equal(fixture->context.freed_count, 1);
+}
+
+static void test_completion_before_the_handler_returns_is_kept(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/fast");
+    assert_false(ss_http_request_is_suspended(req));
+    assert_int_equal(ss_http_request_response_status(req), 201);
+    assert_string_equal(ss_http_request_response_body(req), "{\"fast\":true}");
+    ss_http_request_finish(req);
+}
+
+static void test_client_gone_while_suspended_frees_everything_once(void **state)
+{
+    router_fixture_t *fixture = *state;
+    ss_http_request_t *req = dispatch(fixture, "POST", "/park");
+    ss_http_request_t *held = fixture->context.parked[0];
+    ss_http_request_ref(held); /* a second holder, like a deadline timer */
+
+    ss_http_request_finish(req); /* the connection ends while suspended */
+    assert_int_equal(fixture->context.freed_count, 0);
+    assert_false(ss_http_request_is_suspended(held));
+    assert_false(ss_http_request_complete(held, 200, "{}", NULL, 0));
+    ss_http_request_release(held);
+    assert_int_equal(fixture->context.freed_count, 0);
+    assert_false(ss_http_request_complete(held, 202, "{}", NULL, 0));
+    /* Request data stays readable by holders after the connection is gone. */
+    assert_string_equal(ss_http_request_path(held), "/park");
+    ss_http_request_release(held);
+    assert_int_equal(fixture->context.freed_count, 1);
+}
+
+static void test_holder_releasing_first_leaves_the_request_to_the_transport(void **state)
+{
+    router_fixture_t *fixture = *state;
+    ss_http_request_t *req = dispatch(fixture, "GET", "/park");
+    ss_http_request_t *held = fixture->context.parked[0];
+    ss_http_request_release(held); /* gives up without completing */
+    assert_int_equal(fixture->context.freed_count, 0);
+    assert_true(ss_http_request_is_suspended(req));
+    ss_http_request_finish(req);
+    assert_int_equal(fixture->context.freed_count, 1);
+}
+
+static void test_arena_allocations_and_user_pointer(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/");
+    char *small = ss_http_request_alloc(req, 10);
+    char *big = ss_http_request_alloc(req, 100000);
+    char *after = ss_http_request_alloc(req, 10);
+    assert_non_null(small);
+    assert_non_null(big);
+    assert_non_null(after);
+    memset(big, 1, 100000);
+    assert_int_equal(((uintptr_t)after) % _Alignof(max_align_t), 0);
+    assert_null(ss_http_request_alloc(req, SS_HTTP_ARENA_BYTES_MAX + 1));
+    assert_string_equal(ss_http_request_sprintf(req, "%s-%d", "id", 7), "id-7");
+    int marker = 0;
+    ss_http_request_user_set(req, &marker, NULL);
+    assert_ptr_equal(ss_http_request_user(req), &marker);
+    ss_http_request_finish(req);
+}
+
+static void test_invalid_route_tables_are_refused(void **state)
+{
+    (void)state;
+    struct {
+        ss_http_route_t route;
+        const char *message_part;
+    } cases[] = {
+        {{SS_HTTP_METHOD_GET, "no-slash", handle_root}, "must start with '/'"},
+        {{SS_HTTP_METHOD_GET, "/a//b", handle_root}, "empty segment"},
+        {{SS_HTTP_METHOD_GET, "/a/", handle_root}, "empty segment"},
+        {{SS_HTTP_METHOD_GET, "/a/{}", handle_root}, "whole segment"},
+        {{SS_HTTP_METHOD_GET, "/a/x{id}", handle_root}, "whole segment"},
+        {{SS_HTTP_METHOD_GET, "/a/{i-d}", handle_root}, "whole segment"},
+        {{SS_HTTP_METHOD_OTHER, "/a", handle_root}, "known method"},
+        {{SS_HTTP_METHOD_GET, "/a", NULL}, "handler"},
+        {{SS_HTTP_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", handle_root},
+         "segments"},
+        {{SS_HTTP_METHOD_GET, "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}", handle_root}, "parameters"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ss_http_router_t *router = NULL;
+        char errstr[256] = "";
+        assert_int_equal(
+            ss_http_router_create(&cases[i].route, 1, NULL, &router, errstr, sizeof(errstr)),
+            SS_ERR_INVALID);
+        assert_null(router);
+        assert_non_null(strstr(errstr, cases[i].message_part));
+    }
+    ss_http_route_t twice[] = {{SS_HTTP_METHOD_GET, "/a/{id}", handle_root},
+                               {SS_HTTP_METHOD_GET, "/a/{id}", handle_product}};
+    ss_http_router_t *router = NULL;
+    char errstr[256] = "";
+    assert_int_equal(ss_http_router_create(twice, 2, NULL, &router, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_string_equal(errstr, "duplicate route GET /a/{id}");
+    assert_int_equal(ss_http_router_create(twice, 0, NULL, &router, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+}
+
+static void test_method_names_round_trip(void **state)
+{
+    (void)state;
+    for (int m = SS_HTTP_METHOD_GET; m <= SS_HTTP_METHOD_OPTIONS; m++) {
+        assert_int_equal(ss_http_method_parse(ss_http_method_name((ss_http_method_t)m)), m);
+    }
+    assert_int_equal(ss_http_method_parse("get"), SS_HTTP_METHOD_OTHER);
+    assert_int_equal(ss_http_method_parse(NULL), SS_HTTP_METHOD_OTHER);
+    assert_string_equal(ss_http_method_name((ss_http_method_t)99), "OTHER");
+}
+
+/* ---- over the wire ------------------------------------------------------------------------------
+ */
+
+typedef struct server_fixture {
+    ss_http_server_t *server;
+    test_context_t context;
+    char base_url[64];
+} server_fixture_t;
+
+static int server_setup_with(void **state, unsigned threads)
+{
+    server_fixture_t *fixture = calloc(1, sizeof(*fixture));
+    assert_non_null(fixture);
+    context_init(&fixture->context);
+    ss_http_server_config_t config = {
+        .bind_address = "127.0.0.1",
+        .port = 0,
+        .threads = threads,
+        .routes = test_routes,
+        .routes_count = TEST_ROUTES_COUNT,
+        .context = &fixture->context,
+    };
+    char errstr[256];
+    ss_err_t err = ss_http_server_start(&config, &fixture->server, errstr, sizeof(errstr));
+    if (err != SS_OK) {
+        fail_msg("could not start server: %s", errstr);
+    }
+    assert_int_not_equal(ss_http_server_port(fixture->server), 0);
+    snprintf(fixture->base_url, sizeof(fixture->base_url), "http://127.0.0.1:%u",
+             (unsigned)ss_http_server_port(fixture->server));
+    *state = fixture;
+    return 0;
+}
+
+static int server_setup(void **state)
+{
+    return server_setup_with(state, 4);
+}
+
+static int server_setup_one_thread(void **state)
+{
+    return server_setup_with(state, 1);
+}
+
+static int server_teardown(void **state)
+{
+    server_fixture_t *fixture = *state;
+    ss_http_server_destroy(fixture->server);
+    context_destroy(&fixture->context);
+    free(fixture);
+    return 0;
+}
+
+typedef struct http_result {
+    long status;
+    char body[TEST_BODY_CAPTURE_MAX];
+    size_t body_length;
+    char content_type[128];
+    char retry_after[32];
+    char allow[128];
+} http_result_t;
+
+static size_t on_body(char *data, size_t size, size_t count, void *user)
+{
+    http_result_t *result = user;
+    size_t length = size * count;
+    size_t room = sizeof(result->body) - 1 - result->body_length;
+    size_t copy = length < room ? length : room;
+    memcpy(result->body + result->body_length, data, copy);
+    result->body_length += copy;
+    result->body[result->body_length] = '\0';
+    return length;
+}
+
+static void header_capture(const char *line, size_t length, const char *name, char *out,
+                           size_t out_size)
+{
+    size_t name_length = strlen(name);
+    if (length <= name_length + 1 || strncasecmp(line, name, name_length) != 0 ||
+        line[name_length] != ':') {
+        return;
+    }
+    const char *value = line + name_length + 1;
+    size_t value_length = length - name_length - 1;
+    while (value_length > 0 && *value == ' ') {
+        value++;
+        value_length--;
+    }
+    while (value_length > 0 &&
+           (value[value_length - 1] == '\r' || value[value_length - 1] == '\n')) {
+        value_length--;
+    }
+    if (value_length >= out_size) {
+        value_length = out_size - 1;
+    }
+    memcpy(out, value, value_length);
+    out[value_length] = '\0';
+}
+
+static size_t on_header(char *line, size_t size, size_t count, void *user)
+{
+    http_result_t *result = user;
+    size_t length = size * count;
+    header_capture(line, length, "Content-Type", result->content_type,
+                   sizeof(result->content_type));
+    header_capture(line, length, "Retry-After", result->retry_after, sizeof(result->retry_after));
+    header_capture(line, length, "Allow", result->allow, sizeof(result->allow));
+    return length;
+}
+
+typedef struct upload {
+    size_t left;
+} upload_t;
+
+static size_t on_read(char *buffer, size_t size, size_t count, void *user)
+{
+    upload_t *upload = user;
+    size_t room = size * count;
+    size_t length = upload->left < room ? upload->left : room;
+    memset(buffer, 'y', length);
+    upload->left -= length;
+    return length;
+}
+
+/* A configured easy handle; the caller performs and cleans it up. */
+static CURL *easy_new(const char *url, const char *method, http_result_t *result)
+{
+    CURL *curl = curl_easy_init();
+    assert_non_null(curl);
+    memset(result, 0, sizeof(*result));
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_URL, url), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_WRITEDATA, result), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_HEADERDATA, result), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L), CURLE_OK);
+    return curl;
+}
+
+static void easy_perform(CURL *curl, http_result_t *result)
+{
+    CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) {
+        fail_msg("curl: %s", curl_easy_strerror(code));
+    }
+    assert_int_equal(curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result->status), CURLE_OK);
+    curl_easy_cleanup(curl);
+}
+
+static void http_get(server_fixture_t *fixture, const char *path, http_result_t *result)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", fixture->base_url, path);
+    easy_perform(easy_new(url, "GET", result), result);
+}
+
+static void test_server_answers_unknown_path_with_json_404(void **state)
+{
+    http_result_t result;
+    http_get(*state, "/api/v1/nothing", &result);
+    assert_int_equal(result.status, 404);
+    assert_string_equal(result.body, not_found_envelope);
+    assert_string_equal(result.content_type, "application/json; charset=utf-8");
+
+    http_get(*state, "/api/v1/users/5/balance?x=1", &result);
+    assert_int_equal(result.status, 200);
+    assert_string_equal(result.body, "{\"route\":\"balance\",\"id\":\"5\"}");
+}
+
+static void test_server_answers_wrong_method_with_405_and_allow(void **state)
+{
+    server_fixture_t *fixture = *state;
+    http_result_t result;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/api/v1/products", fixture->base_url);
+    easy_perform(easy_new(url, "POST", &result), &result);
+    assert_int_equal(result.status, 405);
+    assert_string_equal(result.allow, "GET, HEAD");
+}
+
+static void post_body(server_fixture_t *fixture, size_t length, bool chunked, http_result_t *result)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s/echo-length", fixture->base_url);
+    CURL *curl = easy_new(url, "POST", result);
+    upload_t upload = {.left = length};
+    struct curl_slist *headers = NULL;
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_POST, 1L), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read), CURLE_OK);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_READDATA, &upload), CURLE_OK);
+    if (chunked) {
+        headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+        assert_non_null(headers);
+        assert_int_equal(curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers), CURLE_OK);
+    } else {
+        assert_int_equal(curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length),
+                         CURLE_OK);
+    }
+    easy_perform(curl, result);
+    curl_slist_free_all(headers);
+}
+
+static void test_oversized_body_with_content_length_is_413_envelope(void **state)
+{
+    http_result_t result;
+    post_body(*state, SS_HTTP_BODY_BYTES_MAX + 1, false, &result);
+    assert_int_equal(result.status, 413);
+    assert_string_equal(result.body,
+                        "{\"code\":413,\"message\":\"request body is larger than 65536 bytes\","
+                        "\"error\":\"PAYLOAD_TOO_LARGE\"}");
+    assert_string_equal(result.content_type, "application/json; charset=utf-8");
+}
+
+static void test_oversized_chunked_body_is_413_envelope(void **state)
+{
+    server_fixture_t *fixture = *state;
+    http_result_t result;
+    post_body(fixture, SS_HTTP_BODY_BYTES_MAX + 4000, true, &result);
+    assert_int_equal(result.status, 413);
+    assert_non_null(strstr(result.body, "\"PAYLOAD_TOO_LARGE\""));
+
+    /* The server is still fine, and a body exactly at the limit goes through whole. */
+    post_body(fixture, SS_HTTP_BODY_BYTES_MAX, true, &result);
+    assert_int_equal(result.status, 200);
+    assert_string_equal(result.body, "{\"length\":65536}");
+    post_body(fixture, SS_HTTP_BODY_BYTES_MAX, false, &result);
+    assert_int_equal(result.status, 200);
+    assert_string_equal(result.body, "{\"length\":65536}");
+}
+
+typedef struct client_call {
+    server_fixture_t *fixture;
+    const char *path;
+    http_result_t result;
+} client_call_t;
+
+static void *client_thread(void *arg)
+{
+    client_call_t *call = arg;
+    http_get(call->fixture, call->path, &call->result);
+    return NULL;
+}
+
+typedef struct completer {
+    test_context_t *context;
+    size_t count;
+    size_t won;
+} completer_t;
+
+/* Waits for count parked requests, then completes each with a body naming its index. */
+static void *completer_thread(void *arg)
+{
+    completer_t *completer = arg;
+    context_wait_parked(completer->context, completer->count);
+    for (size_t i = 0; i < completer->count; i++) {
+        pthread_mutex_lock(&completer->context->mutex);
+        ss_http_request_t *req = completer->context->parked[i];
+        pthread_mutex_unlock(&completer->context->mutex);
+        const char *n = ss_http_request_query(req, "n");
+        char body[128];
+        snprintf(body, sizeof(body), "{\"code\":200,\"message\":\"OK\",\"data\":{\"n\":%s}}",
+                 n != NULL ? n : "null");
+        if (ss_http_request_complete(req, 200, body, NULL, 0)) {
+            completer->won++;
+        }
+        ss_http_request_release(req);
+    }
+    return NULL;
+}
+
+static void test_suspended_request_is_completed_from_another_thread(void **state)
+{
+    server_fixture_t *fixture = *state;
+    client_call_t call = {.fixture = fixture, .path = "/park?n=7"};
+    completer_t completer = {.context = &fixture->context, .count = 1};
+    pthread_t client;
+    pthread_t other;
+    assert_int_equal(pthread_create(&client, NULL, client_thread, &call), 0);
+    assert_int_equal(pthread_create(&other, NULL, completer_thread, &completer), 0);
+    assert_int_equal(pthread_join(other, NULL), 0);
+    assert_int_equal(pthread_join(client, NULL), 0);
+    assert_int_equal(completer.won, 1);
+    assert_int_equal(call.result.status, 200);
+    assert_string_equal(call.result.body, "{\"code\":200,\"message\":\"OK\",\"data\":{\"n\":7}}");
+    context_wait_freed(&fixture->context, 1);
+}
+
+static void test_200_concurrent_suspended_requests_all_complete(void **state)
+{
+    server_fixture_t *fixture = *state;
+    enum { count = TEST_CONCURRENT_REQUESTS };
+    static http_result_t results[count];
+    CURL *handles[count];
+    CURLM *multi = curl_multi_init();
+    assert_non_null(multi);
+    for (size_t i = 0; i < count; i++) {
+        char url[256];
+        snprintf(url, sizeof(url), "%s/park?n=%zu", fixture->base_url, i);
+        handles[i] = easy_new(url, "GET", &results[i]);
+        assert_int_equal(curl_multi_add_handle(multi, handles[i]), CURLM_OK);
+    }
+    completer_t completer = {.context = &fixture->context, .count = count};
+    pthread_t other;
+    assert_int_equal(pthread_create(&other, NULL, completer_thread, &completer), 0);
+
+    int running = 1;
+    /* Bounded: each round waits up to a second for activity; the completer ends every call. */
+    for (int round = 0; running > 0 && round < 100000; round++) {
+        assert_int_equal(curl_multi_perform(multi, &running), CURLM_OK);
+        if (running > 0) {
+            assert_int_equal(curl_multi_poll(multi, NULL, 0, 1000, NULL), CURLM_OK);
+        }
+    }
+    assert_int_equal(running, 0);
+    assert_int_equal(pthread_join(other, NULL), 0);
+    assert_int_equal(completer.won, count);
+
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal(curl_easy_getinfo(handles[i], CURLINFO_RESPONSE_CODE, &results[i].status),
+                         CURLE_OK);
+        assert_int_equal(results[i].status, 200);
+        char expected[128];
+        snprintf(expected, sizeof(expected),
+                 "{\"code\":200,\"message\":\"OK\",\"data\":{\"n\":%zu}}", i);
+        assert_string_equal(results[i].body, expected);
+        assert_int_equal(curl_multi_remove_handle(multi, handles[i]), CURLM_OK);
+        curl_easy_cleanup(handles[i]);
+    }
+    assert_int_equal(curl_multi_cleanup(multi), CURLM_OK);
+    context_wait_freed(&fixture->context, count);
+}
+
+static void test_stop_answers_pending_requests_with_503(void **state)
+{
+    server_fixture_t *fixture = *state;
+    client_call_t calls[2] = {{.fixture = fixture, .path = "/park?n=1"},
+                              {.fixture = fixture, .path = "/park?n=2"}};
+    pthread_t clients[2];
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&clients[i], NULL, client_thread, &calls[i]), 0);
+    }
+    context_wait_parked(&fixture->context, 2);
+
+    ss_http_server_stop(fixture->server);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(clients[i], NULL), 0);
+        assert_int_equal(calls[i].result.status, 503);
+        assert_string_equal(
+            calls[i].result.body,
+            "{\"code\":503,\"message\":\"server is shutting down\",\"error\":\"UNAVAILABLE\"}");
+        assert_string_equal(calls[i].result.retry_after, "1");
+    }
+    /* The holders learn that they lost, and may still release after the stop. */
+    for (size_t i = 0; i < 2; i++) {
+        ss_http_request_t *req = fixture->context.parked[i];
+        assert_false(ss_http_request_complete(req, 200, "{}", NULL, 0));
+        ss_http_request_release(req);
+    }
+    assert_int_equal(fixture->context.freed_count, 2);
+    ss_http_server_stop(fixture->server); /* a second stop is a no-op */
+}
+
+static void test_client_gone_while_suspended_is_freed_exactly_once(void **state)
+{
+    server_fixture_t *fixture = *state;
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons(ss_http_server_port(fixture->server))};
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &address.sin_addr), 1);
+    assert_int_equal(connect(sock, (struct sockaddr *)&address, sizeof(address)), 0);
+    const char request[] = "GET /park HTTP/1.1\r\nHost: test\r\n\r\n";
+    assert_int_equal(send(sock, request, sizeof(request) - 1, 0), (ssize_t)(sizeof(request) - 1));
+    context_wait_parked(&fixture->context, 1);
+    close(sock);
+
+    ss_http_request_t *req = fixture->context.parked[0];
+    /* MHD cannot see the disconnect while suspended: this completion wins and resumes it. */
+    assert_true(ss_http_request_complete(req, 200, "{\"late\":true}", NULL, 0));
+    ss_http_request_release(req);
+    context_wait_freed(&fixture->context, 1);
+    ss_http_server_stop(fixture->server);
+    assert_int_equal(fixture->context.freed_count, 1);
+}
+
+static void test_start_refuses_a_bad_config(void **state)
+{
+    (void)state;
+    ss_http_server_t *server = NULL;
+    char errstr[256];
+    ss_http_server_config_t config = {
+        .bind_address = "localhost",
+        .threads = 1,
+        .routes = test_routes,
+        .routes_count = TEST_ROUTES_COUNT,
+    };
+    assert_int_equal(ss_http_server_start(&config, &server, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_non_null(strstr(errstr, "numeric"));
+    config.bind_address = "127.0.0.1";
+    config.threads = 0;
+    assert_int_equal(ss_http_server_start(&config, &server, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    config.threads = 1;
+    config.body_bytes_max = SS_HTTP_BODY_BYTES_MAX + 1;
+    assert_int_equal(ss_http_server_start(&config, &server, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_null(server);
+    ss_http_server_destroy(NULL);
+    ss_http_router_destroy(NULL);
+    ss_http_request_release(NULL);
+    ss_http_request_finish(NULL);
+}
+
+static void test_a_port_in_use_is_a_retriable_error(void **state)
+{
+    server_fixture_t *fixture = *state;
+    ss_http_server_t *second = NULL;
+    char errstr[256];
+    ss_http_server_config_t config = {
+        .bind_address = "127.0.0.1",
+        .port = ss_http_server_port(fixture->server),
+        .threads = 1,
+        .routes = test_routes,
+        .routes_count = TEST_ROUTES_COUNT,
+    };
+    assert_int_equal(ss_http_server_start(&config, &second, errstr, sizeof(errstr)),
+                     SS_ERR_RETRIABLE);
+    assert_null(second);
+}
+
+int main(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_route_parameter_is_captured, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_trailing_slash_matches_the_route_without_it,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_root_path_matches_only_the_root_route, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_literal_segment_beats_a_parameter, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_path_is_404_with_the_envelope, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_known_path_with_wrong_method_is_405_with_allow,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_head_is_served_by_the_get_route, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_encoded_segment_is_decoded_into_the_parameter,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_query_parameters_are_parsed_and_decoded, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_escape_or_too_many_query_parameters_is_400,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_query_int64_uses_the_fallback_and_checks_the_range,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_param_id_accepts_only_positive_decimal_ids,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_headers_are_found_case_insensitively, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_body_at_the_limit_is_accepted_and_one_byte_more_is_413,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_body_is_kept_whole_and_terminated, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_handler_that_neither_answers_nor_suspends_gets_500,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_second_answer_is_refused_and_the_first_kept,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_header_with_line_break_turns_into_500, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_extra_headers_are_kept_with_the_answer, router_setup,
+                                        router_teardown),
+        cmocka_unit_test_setup_teardown(test_complete_delivers_the_answer_exactly_once,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_completion_before_the_handler_returns_is_kept,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_while_suspended_frees_everything_once,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_holder_releasing_first_leaves_the_request_to_the_transport, router_setup,
+            router_teardown),
+        cmocka_unit_test_setup_teardown(test_arena_allocations_and_user_pointer, router_setup,
+                                        router_teardown),
+        cmocka_unit_test(test_invalid_route_tables_are_refused),
+        cmocka_unit_test(test_method_names_round_trip),
+        cmocka_unit_test(test_start_refuses_a_bad_config),
+        cmocka_unit_test_setup_teardown(test_server_answers_unknown_path_with_json_404,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_server_answers_wrong_method_with_405_and_allow,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_body_with_content_length_is_413_envelope,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_chunked_body_is_413_envelope, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_suspended_request_is_completed_from_another_thread,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_suspended_request_is_completed_from_another_thread,
+                                        server_setup_one_thread, server_teardown),
+        cmocka_unit_test_setup_teardown(test_200_concurrent_suspended_requests_all_complete,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_answers_pending_requests_with_503, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_while_suspended_is_freed_exactly_once,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_a_port_in_use_is_a_retriable_error, server_setup,
+                                        server_teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}
