@@ -43,7 +43,7 @@ static const api_error_row_t api_error_rows[SS_API_ERROR_COUNT] = {
                                              "the idempotency key was used with another request"},
     [SS_API_ERROR_PAYLOAD_TOO_LARGE] = {"PAYLOAD_TOO_LARGE", 413,
                                         "the request body is larger than 64 KiB"},
-    [SS_API_ERROR_INTERNAL_ERROR] = {"INTERNAL_ERROR", 500, "internal error"},
+    [SS_API_ERROR_INTERNAL] = {"INTERNAL", 500, "internal error"},
     [SS_API_ERROR_UNAVAILABLE] = {"UNAVAILABLE", 503,
                                   "the service is busy or a dependency is down, retry later"},
 };
@@ -51,7 +51,7 @@ static const api_error_row_t api_error_rows[SS_API_ERROR_COUNT] = {
 static const api_error_row_t *api_error_row(ss_api_error_t error)
 {
     if ((int)error < 0 || error >= SS_API_ERROR_COUNT) {
-        return &api_error_rows[SS_API_ERROR_INTERNAL_ERROR];
+        return &api_error_rows[SS_API_ERROR_INTERNAL];
     }
     return &api_error_rows[error];
 }
@@ -89,9 +89,9 @@ ss_err_t ss_api_error_from_name(const char *name, ss_api_error_t *out, char *err
 
 int ss_api_error_status_by_name(const char *name)
 {
-    ss_api_error_t error = SS_API_ERROR_INTERNAL_ERROR;
+    ss_api_error_t error = SS_API_ERROR_INTERNAL;
     if (ss_api_error_from_name(name, &error, NULL, 0) != SS_OK) {
-        return ss_api_error_status(SS_API_ERROR_INTERNAL_ERROR);
+        return ss_api_error_status(SS_API_ERROR_INTERNAL);
     }
     return ss_api_error_status(error);
 }

@@ -5,7 +5,7 @@
  * Names, statuses and messages are constants: nothing here allocates or frees.
  *
  * Additions to API.md's list, for the ingress's own answers: NOT_FOUND (404, no such route),
- * METHOD_NOT_ALLOWED (405) and INTERNAL_ERROR (500, a bug or an unexpected failure).
+ * METHOD_NOT_ALLOWED (405) and INTERNAL (500, a bug or an unexpected failure).
  */
 #ifndef SS_API_ERROR_H
 #define SS_API_ERROR_H
@@ -34,12 +34,12 @@ typedef enum ss_api_error {
     SS_API_ERROR_COUPON_NOT_USABLE,      /* 409 */
     SS_API_ERROR_IDEMPOTENCY_KEY_REUSED, /* 409 */
     SS_API_ERROR_PAYLOAD_TOO_LARGE,      /* 413 */
-    SS_API_ERROR_INTERNAL_ERROR,         /* 500 */
+    SS_API_ERROR_INTERNAL,               /* 500 */
     SS_API_ERROR_UNAVAILABLE,            /* 503, with Retry-After */
     SS_API_ERROR_COUNT                   /* not a code: the number of codes */
 } ss_api_error_t;
 
-/* "COUPON_SOLD_OUT". A value outside the enum gives "INTERNAL_ERROR". Never NULL. */
+/* "COUPON_SOLD_OUT". A value outside the enum gives "INTERNAL". Never NULL. */
 const char *ss_api_error_name(ss_api_error_t error);
 
 /* 409 for COUPON_SOLD_OUT. A value outside the enum gives 500. */
