@@ -959,6 +959,8 @@ ss_err_t ss_pg_pipeline_end(ss_pg_t *pg, PGresult **results_out, size_t count, c
     pg->last_sqlstate[0] = '\0';
     if (results_out != NULL) {
         memcpy(results_out, results, queued * sizeof(results[0]));
+    } else {
+        ss_pg_results_clear(results, queued);
     }
     return SS_OK;
 }
