@@ -955,14 +955,26 @@ ss_err_t ss_kafka_consumer_close(ss_kafka_consumer_t *consumer, char *errstr, si
         rd_kafka_error_destroy(error);
         goto cleanup;
     }
-    /* The revoke of the final rebalance is served here, so on_revoke runs on this thread. */
+    /*
+     * The final rebalance arrives here as an event (rd_kafka_queue_poll() does not run the
+     * rebalance callback itself), so on_revoke runs on this thread. Records and errors that
+     * were still in flight are discarded.
+     */
     const int64_t deadline_ms = ss_kafka_internal_now_ms() + SS_KAFKA_CONSUMER_CLOSE_MS;
     const int polls_max = SS_KAFKA_CONSUMER_CLOSE_MS / SS_KAFKA_CLOSE_POLL_MS + 1;
     for (int polls = 0; polls < polls_max && !rd_kafka_consumer_closed(consumer->rk); polls++) {
         if (ss_kafka_internal_now_ms() >= deadline_ms) {
             break;
         }
-        (void)rd_kafka_queue_poll_callback(queue, SS_KAFKA_CLOSE_POLL_MS);
+        rd_kafka_event_t *event = rd_kafka_queue_poll(queue, SS_KAFKA_CLOSE_POLL_MS);
+        if (event == NULL) {
+            continue;
+        }
+        if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
+            consumer_rebalance_cb(consumer->rk, rd_kafka_event_error(event),
+                                  rd_kafka_event_topic_partition_list(event), consumer);
+        }
+        rd_kafka_event_destroy(event);
     }
     if (!rd_kafka_consumer_closed(consumer->rk)) {
         err = ss_err_set(SS_ERR_TIMEOUT, errstr, errstr_size,
