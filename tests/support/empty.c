@@ -1,2 +1,0 @@
-/* Keeps the test support library non-empty while it has no other file. */
-typedef int ss_test_support_empty_t;

@@ -1,0 +1,57 @@
+/*
+ * The user worker's batch handler: load the accounts the batch touches, apply each record in
+ * partition order by its type, write the changes back. A record type this worker does not
+ * know is poison: the framework isolates it and sends it to the dead-letter topic.
+ */
+#include "user_worker.h"
+
+#include <string.h>
+
+static ss_err_t record_apply(ss_user_batch_t *batch, ss_worker_batch_t *worker_batch,
+                             const ss_worker_record_t *record, size_t index, char *errstr,
+                             size_t errstr_size)
+{
+    if (strcmp(record->schema_name, "ChargeBalance") == 0) {
+        return ss_user_charge_apply(batch, worker_batch, record, index, errstr, errstr_size);
+    }
+    return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                      "the user worker does not handle %s records", record->schema_name);
+}
+
+static ss_err_t apply_batch(void *opaque, ss_worker_batch_t *worker_batch,
+                            ss_worker_record_t *records, size_t record_count, char *errstr,
+                            size_t errstr_size)
+{
+    ss_user_worker_t *user_worker = opaque;
+    ss_user_batch_t *batch = &user_worker->batch;
+    ss_pg_t *pg = ss_worker_batch_pg(worker_batch);
+    /* A no-op once registered; after a reconnect ss_pg_reset() has prepared them again. */
+    ss_err_t err = ss_user_prepare_statements(pg, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_user_accounts_load(batch, pg, records, record_count, errstr, errstr_size);
+    }
+    for (size_t i = 0; i < record_count && err == SS_OK; i++) {
+        if (!records[i].handled) {
+            err = record_apply(batch, worker_batch, &records[i], i, errstr, errstr_size);
+        }
+    }
+    if (err == SS_OK) {
+        err = ss_user_accounts_flush(batch, pg, errstr, errstr_size);
+    }
+    return err;
+}
+
+static void partition_reset(void *opaque, int32_t partition)
+{
+    /* Nothing outlives a batch (see user_worker.h), so there is nothing to forget. */
+    (void)opaque;
+    (void)partition;
+}
+
+void ss_user_worker_handler(ss_user_worker_t *user_worker, ss_worker_handler_t *handler_out)
+{
+    *handler_out = (ss_worker_handler_t){.name = SS_USER_COMPONENT,
+                                         .opaque = user_worker,
+                                         .apply_batch = apply_batch,
+                                         .partition_reset = partition_reset};
+}
