@@ -70,8 +70,13 @@ fail() {
     exit 1
 }
 
+# A zombie (killed, not yet reaped by its parent) counts as dead.
 pid_alive() {
-    [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null
+    local stat=""
+    [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z ]]
 }
 
 pid_cmdline() {
@@ -497,7 +502,20 @@ admin_token() {
     cat "$f"
 }
 
+# A listening port inside the ephemeral range can be taken at any moment by an outgoing
+# connection's local port, which makes start-up fail at random.
+warn_ephemeral_ports() {
+    local low high port_var
+    read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+    for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT; do
+        if ((${!port_var} >= low && ${!port_var} <= high)); then
+            ss_warn "$port_var=${!port_var} is in the ephemeral range $low-$high: choose a port below $low"
+        fi
+    done
+}
+
 cmd_start() {
+    warn_ephemeral_ports
     take_lock
     ensure_state_dirs
     pg_locate
