@@ -625,7 +625,7 @@ env) cmd_env ;;
 reset) cmd_reset ;;
 logs) cmd_logs ;;
 *)
-    sed -n '9,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '/^# usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
