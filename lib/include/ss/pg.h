@@ -167,8 +167,11 @@ ss_err_t ss_pg_pipeline_begin(ss_pg_t *pg, char *errstr, size_t errstr_size);
 
 /*
  * Queues one query (same arguments as ss_pg_query, at most SS_PG_PIPELINE_QUERIES_MAX per
- * pipeline). A failure here (bad arguments, connection lost while sending) is remembered:
- * ss_pg_pipeline_end() must still be called, and reports it.
+ * pipeline). A failure here (bad arguments, connection lost while sending) is remembered and
+ * nothing more is sent: ss_pg_pipeline_end() must still be called, and reports it. If queries
+ * had already gone out, ss_pg_pipeline_end() drops the session instead of syncing (and
+ * reconnects with ss_pg_reset()), so that none of them takes effect, not even without BEGIN;
+ * session state such as temp tables is lost with it.
  */
 ss_err_t ss_pg_pipeline_query(ss_pg_t *pg, const char *statement_name, const char *sql,
                               int param_count, const char *const *values, char *errstr,

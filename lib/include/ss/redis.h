@@ -8,7 +8,8 @@
  * Errors: a lost connection or timeout is SS_ERR_RETRIABLE (the connection is then marked
  * broken and the next call reconnects once before sending); an error reply from Redis
  * (`WRONGTYPE ...`, `ERR ...`) is SS_ERR_INVALID with the reply's text in errstr.
- * A command that failed with SS_ERR_RETRIABLE may or may not have been executed.
+ * A command that failed with SS_ERR_RETRIABLE may or may not have been executed. A reconnect
+ * forgets WATCHed keys: after SS_ERR_RETRIABLE restart a WATCH-based update from its WATCH.
  *
  * Replies are hiredis `redisReply` objects; whoever receives one frees it with
  * freeReplyObject().
