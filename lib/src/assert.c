@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-_Noreturn void ss_assert_fail(const char *expression, const char *file, int line)
+void ss_assert_fail(const char *expression, const char *file, int line)
 {
     ss_log_write(SS_LOG_LEVEL_ERROR, "assert", "assertion failed expression=\"%s\" file=%s line=%d",
                  expression, file, line);

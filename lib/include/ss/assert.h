@@ -6,7 +6,7 @@
 #ifndef SS_ASSERT_H
 #define SS_ASSERT_H
 
-_Noreturn void ss_assert_fail(const char *expression, const char *file, int line);
+void ss_assert_fail(const char *expression, const char *file, int line) __attribute__((noreturn));
 
 #define SS_ASSERT(expression)                                                                      \
     do {                                                                                           \
