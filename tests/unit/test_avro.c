@@ -744,6 +744,43 @@ static void test_a_released_version_decodes_into_the_current_schema(void **state
     ss_avro_registry_destroy(registry);
 }
 
+/* schemas/README.md rule 5: the next version ships first as a snapshot that old readers know. */
+static void test_a_future_version_shipped_as_snapshot_decodes_into_the_older_schema(void **state)
+{
+    (void)state;
+    static const char v1[] =
+        "{\"type\":\"record\",\"name\":\"Account\",\"namespace\":\"test\",\"fields\":["
+        "{\"name\":\"id\",\"type\":\"long\"}]}";
+    static const char v2[] =
+        "{\"type\":\"record\",\"name\":\"Account\",\"namespace\":\"test\",\"fields\":["
+        "{\"name\":\"id\",\"type\":\"long\"},{\"name\":\"note\",\"type\":[\"null\","
+        "\"string\"],\"default\":null}]}";
+    ss_avro_registry_t *registry = registry_of("account.avsc", v1, "compat/account.v2.avsc", v2);
+    char *canonical = NULL;
+    assert_int_equal(ss_avro_canonical_form(v2, &canonical, NULL, 0), SS_OK);
+    const ss_avro_schema_t *future = ss_avro_registry_find_fingerprint(
+        registry, ss_avro_fingerprint64(canonical, strlen(canonical)));
+    free(canonical);
+    assert_non_null(future);
+    ss_avro_buffer_t buffer;
+    ss_avro_buffer_init(&buffer);
+    json_t *record = json_of("{\"id\": 5, \"note\": \"new\"}");
+    assert_int_equal(ss_avro_encode_schema(future, record, &buffer, NULL, 0), SS_OK);
+    json_t *decoded = NULL;
+    char errstr[256] = "";
+    if (ss_avro_decode(registry, buffer.data, buffer.length, NULL, &decoded, errstr,
+                       sizeof(errstr)) != SS_OK) {
+        fail_msg("decode failed: %s", errstr);
+    }
+    json_t *expected = json_of("{\"id\": 5}");
+    assert_true(json_equal(decoded, expected));
+    json_decref(expected);
+    json_decref(decoded);
+    json_decref(record);
+    ss_avro_buffer_free(&buffer);
+    ss_avro_registry_destroy(registry);
+}
+
 static void test_a_new_field_without_default_makes_the_snapshot_unloadable(void **state)
 {
     (void)state;
@@ -929,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_missing_unknown_and_mistyped_fields_are_refused_by_name),
         cmocka_unit_test(test_bad_marker_unknown_fingerprint_and_trailing_bytes_are_refused),
         cmocka_unit_test(test_a_released_version_decodes_into_the_current_schema),
+        cmocka_unit_test(test_a_future_version_shipped_as_snapshot_decodes_into_the_older_schema),
         cmocka_unit_test(test_a_new_field_without_default_makes_the_snapshot_unloadable),
         cmocka_unit_test(test_registry_load_names_the_file_of_a_bad_schema),
         cmocka_unit_test(test_random_bytes_never_crash_the_decoder),
