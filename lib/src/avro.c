@@ -302,25 +302,34 @@ static bool utf8_is_valid(const unsigned char *text, size_t length)
     return true;
 }
 
-static void path_set(value_path_t *path, const char *root)
+/* Appends text without formatting (this runs for every field on the hot path), truncating. */
+static void path_append(value_path_t *path, const char *text)
 {
-    int written = snprintf(path->text, sizeof(path->text), "%s", root);
-    path->length = written < 0 ? 0 : (size_t)written;
-    if (path->length >= sizeof(path->text)) {
-        path->length = sizeof(path->text) - 1;
+    size_t length = strlen(text);
+    size_t room = sizeof(path->text) - 1 - path->length;
+    if (length > room) {
+        length = room;
     }
+    memcpy(path->text + path->length, text, length);
+    path->length += length;
+    path->text[path->length] = '\0';
 }
 
-/* Appends text to the path and returns the length to restore with path_pop(). */
+static void path_set(value_path_t *path, const char *root)
+{
+    path->length = 0;
+    path->text[0] = '\0';
+    path_append(path, root);
+}
+
+/* Appends prefix, text and suffix and returns the length to restore with path_pop(). */
 static size_t path_push(value_path_t *path, const char *prefix, const char *text,
                         const char *suffix)
 {
     size_t saved = path->length;
-    size_t room = sizeof(path->text) - path->length;
-    int written = snprintf(path->text + path->length, room, "%s%s%s", prefix, text, suffix);
-    if (written > 0) {
-        path->length += (size_t)written < room ? (size_t)written : room - 1;
-    }
+    path_append(path, prefix);
+    path_append(path, text);
+    path_append(path, suffix);
     return saved;
 }
 
@@ -331,9 +340,14 @@ static size_t path_push_field(value_path_t *path, const char *name)
 
 static size_t path_push_index(value_path_t *path, size_t index)
 {
-    char text[32];
-    snprintf(text, sizeof(text), "%zu", index);
-    return path_push(path, "[", text, "]");
+    char digits[24];
+    size_t at = sizeof(digits) - 1;
+    digits[at] = '\0';
+    do { /* at most 20 digits for a 64-bit size_t */
+        digits[--at] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index > 0);
+    return path_push(path, "[", digits + at, "]");
 }
 
 static void path_pop(value_path_t *path, size_t saved)
@@ -946,9 +960,46 @@ static ss_err_t decode_default(decode_ctx_t *ctx, const schema_field_t *field, j
     return err;
 }
 
+/* Writer and reader are the same schema: fields in order, no matching, no defaults. */
+static ss_err_t decode_record_same(decode_ctx_t *ctx, const schema_node_t *node, json_t **value_out)
+{
+    ss_err_t err = SS_OK;
+    json_t *object = json_object();
+    json_t *value = NULL;
+    if (object == NULL) {
+        err = decode_nomem(ctx);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < node->field_count; i++) {
+        const schema_field_t *field = &node->fields[i];
+        size_t saved = path_push_field(&ctx->path, field->name);
+        err = decode_value(ctx, field->type, field->type, &value);
+        if (err != SS_OK) {
+            goto cleanup;
+        }
+        /* Field names are ASCII identifiers (avro-c checked them), so skip the UTF-8 check. */
+        int rc = json_object_set_new_nocheck(object, field->name, value);
+        value = NULL;
+        if (rc != 0) {
+            err = decode_nomem(ctx);
+            goto cleanup;
+        }
+        path_pop(&ctx->path, saved);
+    }
+    *value_out = object;
+    object = NULL;
+cleanup:
+    json_decref(value);
+    json_decref(object);
+    return err;
+}
+
 static ss_err_t decode_record(decode_ctx_t *ctx, const schema_node_t *writer,
                               const schema_node_t *reader, json_t **value_out)
 {
+    if (writer == reader) {
+        return decode_record_same(ctx, reader, value_out);
+    }
     ss_err_t err = SS_OK;
     json_t *object = json_object();
     json_t **values = calloc(reader->field_count + 1, sizeof(*values));
@@ -960,14 +1011,10 @@ static ss_err_t decode_record(decode_ctx_t *ctx, const schema_node_t *writer,
     for (size_t i = 0; i < writer->field_count; i++) {
         const schema_field_t *writer_field = &writer->fields[i];
         size_t reader_index = reader->field_count;
-        if (writer == reader) {
-            reader_index = i;
-        } else {
-            for (size_t k = 0; k < reader->field_count; k++) {
-                if (strcmp(reader->fields[k].name, writer_field->name) == 0) {
-                    reader_index = k;
-                    break;
-                }
+        for (size_t k = 0; k < reader->field_count; k++) {
+            if (strcmp(reader->fields[k].name, writer_field->name) == 0) {
+                reader_index = k;
+                break;
             }
         }
         size_t saved = path_push_field(&ctx->path, writer_field->name);
@@ -1001,7 +1048,7 @@ static ss_err_t decode_record(decode_ctx_t *ctx, const schema_node_t *writer,
             }
             path_pop(&ctx->path, saved);
         }
-        if (json_object_set_new(object, field->name, values[i]) != 0) {
+        if (json_object_set_new_nocheck(object, field->name, values[i]) != 0) {
             values[i] = NULL;
             err = decode_nomem(ctx);
             goto cleanup;
