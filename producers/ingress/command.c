@@ -1,0 +1,508 @@
+/*
+ * Publishing commands and completing their HTTP requests (see command.h). Three parties touch a
+ * pending slot: the HTTP thread that submits, the results thread (a CommandResult or a failed
+ * delivery) and the deadline thread; one mutex guards the ring, and whoever takes a slot out of
+ * it first is the one that answers.
+ */
+#include "command.h"
+
+#include "ss/assert.h"
+#include "ss/clock.h"
+#include "ss/hash.h"
+#include "ss/json.h"
+#include "ss/log.h"
+#include "ss/pg.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define COMMAND_COMPONENT "ingress"
+#define COMMAND_RESULTS_TOPIC "ss.results"
+#define COMMAND_REQUEST_ID_MAX 64
+#define COMMAND_RESULTS_BATCH_MAX 256
+#define COMMAND_RESULTS_POLL_MS 20
+#define COMMAND_DEADLINE_TICK_MS 5
+#define COMMAND_EXPIRED_BATCH_MAX 1024
+#define COMMAND_PG_CONNECT_TIMEOUT_S 5
+
+#define SQL_PENDING_INSERT                                                                         \
+    "INSERT INTO request_pending (request_id) SELECT unnest($1::text[])"                           \
+    " ON CONFLICT (request_id) DO NOTHING"
+
+typedef struct pending_slot {
+    uint64_t sequence;
+    bool active;
+    int64_t deadline_ms; /* monotonic */
+    ss_http_request_t *req;
+} pending_slot_t;
+
+struct ss_ingress_commands {
+    ss_ingress_commands_config_t config;
+    ss_avro_registry_t *registry;
+    ss_kafka_producer_t *producer;
+    ss_kafka_consumer_t *results;
+    ss_pg_t *pg;             /* for request_pending rows, under pg_lock */
+    pthread_mutex_t pg_lock; /* the deadline thread and async submits share pg */
+    pthread_mutex_t lock;
+    pending_slot_t *slots;
+    uint64_t next_sequence; /* under lock */
+    uint64_t expiry_cursor; /* under lock: every sequence below it is answered */
+    int64_t start_ms;       /* part of every request id: unique across restarts */
+    atomic_bool stopping;
+    pthread_t results_thread;
+    pthread_t deadline_thread;
+    bool results_started;
+    bool deadline_started;
+};
+
+static const char body_unavailable[] =
+    "{\"code\":503,\"message\":\"the service is overloaded or a dependency is down, retry"
+    " later\",\"error\":\"UNAVAILABLE\"}";
+static const ss_http_header_t retry_after[] = {{"Retry-After", "1"}};
+
+static void request_id_format(const ss_ingress_commands_t *commands, uint64_t sequence, char *out,
+                              size_t out_size)
+{
+    snprintf(out, out_size, "%d-%" PRId64 "-%" PRIu64, commands->config.instance,
+             commands->start_ms, sequence);
+}
+
+/* The sequence of one of our own request ids; false for anyone else's. */
+static bool request_id_parse(const ss_ingress_commands_t *commands, const char *request_id,
+                             uint64_t *sequence_out)
+{
+    int instance = -1;
+    long long start_ms = -1;
+    unsigned long long sequence = 0;
+    int consumed = 0;
+    if (sscanf(request_id, "%d-%lld-%llu%n", &instance, &start_ms, &sequence, &consumed) != 3 ||
+        request_id[consumed] != '\0') {
+        return false;
+    }
+    *sequence_out = sequence;
+    return instance == commands->config.instance && start_ms == commands->start_ms;
+}
+
+/* Takes the slot of sequence out of the ring, returning its request (NULL if answered). */
+static ss_http_request_t *slot_take(ss_ingress_commands_t *commands, uint64_t sequence)
+{
+    pthread_mutex_lock(&commands->lock);
+    pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
+    ss_http_request_t *req = NULL;
+    if (slot->active && slot->sequence == sequence) {
+        req = slot->req;
+        slot->active = false;
+        slot->req = NULL;
+    }
+    pthread_mutex_unlock(&commands->lock);
+    return req;
+}
+
+static void request_answer(ss_http_request_t *req, int status, const char *body,
+                           const ss_http_header_t *headers, size_t header_count)
+{
+    ss_http_request_complete(req, status, body, headers, header_count);
+    ss_http_request_release(req);
+}
+
+/* ---- results thread ------------------------------------------------------------------------ */
+
+static void on_delivery(void *opaque, void *message_opaque, ss_err_t result, const char *error_text,
+                        int32_t partition, int64_t offset)
+{
+    ss_ingress_commands_t *commands = opaque;
+    (void)partition;
+    (void)offset;
+    if (result == SS_OK || message_opaque == NULL) {
+        return;
+    }
+    uint64_t sequence = (uint64_t)(uintptr_t)message_opaque;
+    SS_LOG_WARN(COMMAND_COMPONENT, "command not delivered sequence=%" PRIu64 " error=\"%s\"",
+                sequence, error_text != NULL ? error_text : ss_err_name(result));
+    ss_http_request_t *req = slot_take(commands, sequence);
+    if (req != NULL) {
+        request_answer(req, 503, body_unavailable, retry_after, 1);
+    }
+}
+
+static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_message_t *message)
+{
+    char errstr[256];
+    json_t *result = NULL;
+    if (ss_avro_decode(commands->registry, message->value, message->value_length, NULL, &result,
+                       errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(COMMAND_COMPONENT, "undecodable result offset=%" PRId64 " error=\"%s\"",
+                    message->offset, errstr);
+        return;
+    }
+    const char *request_id = json_string_value(json_object_get(result, "request_id"));
+    const char *body = json_string_value(json_object_get(result, "body"));
+    json_int_t status = json_integer_value(json_object_get(result, "http_status"));
+    uint64_t sequence = 0;
+    if (request_id != NULL && body != NULL && status >= 100 && status <= 599 &&
+        request_id_parse(commands, request_id, &sequence)) {
+        ss_http_request_t *req = slot_take(commands, sequence);
+        if (req != NULL) {
+            request_answer(req, (int)status, body, NULL, 0);
+        }
+    }
+    json_decref(result);
+}
+
+static void *results_main(void *opaque)
+{
+    ss_ingress_commands_t *commands = opaque;
+    ss_kafka_message_t *messages[COMMAND_RESULTS_BATCH_MAX];
+    while (!atomic_load(&commands->stopping)) {
+        ss_kafka_producer_poll(commands->producer, 0);
+        size_t count = 0;
+        char errstr[256];
+        ss_err_t err =
+            ss_kafka_consumer_poll_batch(commands->results, messages, COMMAND_RESULTS_BATCH_MAX,
+                                         COMMAND_RESULTS_POLL_MS, &count, errstr, sizeof(errstr));
+        if (err != SS_OK) {
+            SS_LOG_WARN(COMMAND_COMPONENT, "results poll failed error=\"%s\"", errstr);
+            continue;
+        }
+        for (size_t i = 0; i < count; i++) {
+            if (messages[i]->value != NULL) {
+                result_handle(commands, messages[i]);
+            }
+        }
+        ss_kafka_messages_release(messages, count);
+    }
+    return NULL;
+}
+
+/* ---- deadline thread ----------------------------------------------------------------------- */
+
+/* Takes up to max requests whose deadline passed, oldest first. */
+static size_t expired_take(ss_ingress_commands_t *commands, int64_t now_ms,
+                           ss_http_request_t **reqs, uint64_t *sequences, size_t max)
+{
+    size_t taken = 0;
+    pthread_mutex_lock(&commands->lock);
+    while (commands->expiry_cursor < commands->next_sequence && taken < max) {
+        uint64_t sequence = commands->expiry_cursor;
+        pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
+        if (slot->active && slot->sequence == sequence) {
+            if (slot->deadline_ms > now_ms) {
+                break;
+            }
+            reqs[taken] = slot->req;
+            sequences[taken++] = sequence;
+            slot->active = false;
+            slot->req = NULL;
+        }
+        commands->expiry_cursor++;
+    }
+    pthread_mutex_unlock(&commands->lock);
+    return taken;
+}
+
+/* Records the ids in request_pending so GET /requests/{id} can say PENDING, not 404. */
+static void pending_record(ss_ingress_commands_t *commands, const uint64_t *sequences, size_t count)
+{
+    ss_pg_array_t ids;
+    ss_pg_array_init(&ids);
+    char errstr[256];
+    for (size_t i = 0; i < count; i++) {
+        char request_id[COMMAND_REQUEST_ID_MAX];
+        request_id_format(commands, sequences[i], request_id, sizeof(request_id));
+        ss_pg_array_append_text(&ids, request_id, errstr, sizeof(errstr));
+    }
+    const char *params[] = {ss_pg_array_text(&ids)};
+    ss_err_t err = SS_ERR_RETRIABLE;
+    pthread_mutex_lock(&commands->pg_lock);
+    for (int attempt = 0; attempt < 2 && ss_err_is_retriable(err); attempt++) {
+        if (commands->pg == NULL || ss_pg_is_broken(commands->pg)) {
+            ss_pg_destroy(commands->pg);
+            commands->pg = NULL;
+            err =
+                ss_pg_connect(commands->config.pg_dsn, "ss-ingress-deadline",
+                              COMMAND_PG_CONNECT_TIMEOUT_S, &commands->pg, errstr, sizeof(errstr));
+            if (err != SS_OK) {
+                continue;
+            }
+        }
+        err = ss_pg_query(commands->pg, NULL, SQL_PENDING_INSERT, 1, params, NULL, errstr,
+                          sizeof(errstr));
+    }
+    pthread_mutex_unlock(&commands->pg_lock);
+    if (err != SS_OK) {
+        SS_LOG_WARN(COMMAND_COMPONENT, "could not record pending requests count=%zu error=\"%s\"",
+                    count, errstr);
+    }
+    ss_pg_array_free(&ids);
+}
+
+static void accepted_answer(ss_ingress_commands_t *commands, ss_http_request_t *req,
+                            uint64_t sequence)
+{
+    char request_id[COMMAND_REQUEST_ID_MAX], location[128];
+    request_id_format(commands, sequence, request_id, sizeof(request_id));
+    snprintf(location, sizeof(location), "/api/v1/requests/%s", request_id);
+    char *body =
+        ss_json_envelope(202, "Accepted", NULL, json_pack("{s:s}", "requestId", request_id));
+    const ss_http_header_t headers[] = {{"Location", location}};
+    request_answer(req, body != NULL ? 202 : 503, body != NULL ? body : body_unavailable, headers,
+                   body != NULL ? 1 : 0);
+    free(body);
+}
+
+static void *deadline_main(void *opaque)
+{
+    ss_ingress_commands_t *commands = opaque;
+    ss_http_request_t *reqs[COMMAND_EXPIRED_BATCH_MAX];
+    uint64_t sequences[COMMAND_EXPIRED_BATCH_MAX];
+    while (!atomic_load(&commands->stopping)) {
+        size_t count = expired_take(commands, ss_clock_monotonic_ms(), reqs, sequences,
+                                    COMMAND_EXPIRED_BATCH_MAX);
+        if (count == 0) {
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = COMMAND_DEADLINE_TICK_MS * 1000000L};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        pending_record(commands, sequences, count);
+        for (size_t i = 0; i < count; i++) {
+            accepted_answer(commands, reqs[i], sequences[i]);
+        }
+    }
+    return NULL;
+}
+
+/* ---- submitting ---------------------------------------------------------------------------- */
+
+/* Adds "idempotency" from the Idempotency-Key header. False when the header is invalid. */
+static bool idempotency_attach(ss_http_request_t *req, json_t *record)
+{
+    const char *key = ss_http_request_header(req, "Idempotency-Key");
+    if (key == NULL) {
+        return true;
+    }
+    size_t key_length = strlen(key);
+    if (key_length == 0 || key_length > SS_INGRESS_IDEMPOTENCY_KEY_MAX) {
+        return false;
+    }
+    size_t body_length = 0;
+    const char *body = ss_http_request_body(req, &body_length);
+    char hash[SS_HASH_SHA256_HEX_SIZE];
+    if (ss_hash_sha256_hex(body, body_length, hash, NULL, 0) != SS_OK) {
+        return false;
+    }
+    char scope[512];
+    snprintf(scope, sizeof(scope), "%s %s", ss_http_request_method_name(req),
+             ss_http_request_path(req));
+    json_object_set_new(
+        record, "idempotency",
+        json_pack("{s:s, s:s, s:s}", "key", key, "scope", scope, "body_hash", hash));
+    return true;
+}
+
+static bool prefers_async(const ss_http_request_t *req)
+{
+    const char *prefer = ss_http_request_header(req, "Prefer");
+    return prefer != NULL && strstr(prefer, "respond-async") != NULL;
+}
+
+/* Reserves the next slot; false when the ring is full of unanswered requests. */
+static bool slot_reserve(ss_ingress_commands_t *commands, ss_http_request_t *req,
+                         uint64_t *sequence_out)
+{
+    bool reserved = false;
+    pthread_mutex_lock(&commands->lock);
+    uint64_t sequence = commands->next_sequence;
+    pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
+    if (!slot->active) {
+        *slot =
+            (pending_slot_t){.sequence = sequence,
+                             .active = req != NULL,
+                             .deadline_ms = ss_clock_monotonic_ms() + commands->config.deadline_ms,
+                             .req = req};
+        commands->next_sequence++;
+        *sequence_out = sequence;
+        reserved = true;
+    }
+    pthread_mutex_unlock(&commands->lock);
+    return reserved;
+}
+
+static void respond_now(ss_http_request_t *req, ss_api_error_t error, const char *message)
+{
+    char *body = ss_json_envelope_api_error(error, message, NULL);
+    bool unavailable = error == SS_API_ERROR_UNAVAILABLE;
+    ss_http_respond_json_headers(req, ss_api_error_status(error),
+                                 body != NULL ? body : body_unavailable,
+                                 unavailable ? retry_after : NULL, unavailable ? 1 : 0);
+    free(body);
+}
+
+static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
+                              const char *schema_name, uint64_t sequence, bool async,
+                              ss_avro_buffer_t *buffer)
+{
+    char request_id[COMMAND_REQUEST_ID_MAX], errstr[256];
+    request_id_format(commands, sequence, request_id, sizeof(request_id));
+    json_object_set_new(record, "request_id", json_string(request_id));
+    json_object_set_new(record, "reply_partition",
+                        json_integer(async ? -1 : commands->config.instance));
+    json_object_set_new(record, "requested_at", json_integer(ss_clock_now_ms()));
+    ss_err_t err =
+        ss_avro_encode(commands->registry, schema_name, record, buffer, errstr, sizeof(errstr));
+    if (err != SS_OK) {
+        SS_LOG_ERROR(COMMAND_COMPONENT, "could not encode schema=%s error=\"%s\"", schema_name,
+                     errstr);
+    }
+    return err;
+}
+
+static void submit_async(ss_ingress_commands_t *commands, ss_http_request_t *req, const char *topic,
+                         const char *key, const ss_avro_buffer_t *buffer, uint64_t sequence)
+{
+    char errstr[256];
+    if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                               strlen(key), buffer->data, buffer->length, NULL, 0, NULL, errstr,
+                               sizeof(errstr)) != SS_OK) {
+        respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
+        return;
+    }
+    /* Answered through the deadline path at once: it records the id, then says 202. */
+    ss_http_request_suspend(req);
+    pending_record(commands, &sequence, 1);
+    accepted_answer(commands, req, sequence);
+}
+
+void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_t *req,
+                               const char *topic, const char *key, const char *schema_name,
+                               json_t *record)
+{
+    bool async = prefers_async(req);
+    ss_avro_buffer_t buffer;
+    ss_avro_buffer_init(&buffer);
+    uint64_t sequence = 0;
+    if (!idempotency_attach(req, record)) {
+        respond_now(req, SS_API_ERROR_INVALID_REQUEST,
+                    "Idempotency-Key must be 1 to 255 characters");
+    } else if (!slot_reserve(commands, async ? NULL : req, &sequence)) {
+        respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
+    } else if (record_encode(commands, record, schema_name, sequence, async, &buffer) != SS_OK) {
+        if (!async) {
+            slot_take(commands, sequence);
+        }
+        respond_now(req, SS_API_ERROR_INTERNAL, NULL);
+    } else if (async) {
+        submit_async(commands, req, topic, key, &buffer, sequence);
+    } else {
+        ss_http_request_suspend(req);
+        char errstr[256];
+        if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                                   strlen(key), buffer.data, buffer.length, NULL, 0,
+                                   (void *)(uintptr_t)sequence, errstr, sizeof(errstr)) != SS_OK) {
+            SS_LOG_WARN(COMMAND_COMPONENT, "could not send topic=%s error=\"%s\"", topic, errstr);
+            ss_http_request_t *taken = slot_take(commands, sequence);
+            if (taken != NULL) {
+                request_answer(taken, 503, body_unavailable, retry_after, 1);
+            }
+        }
+    }
+    json_decref(record);
+    ss_avro_buffer_free(&buffer);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+ss_kafka_producer_t *ss_ingress_commands_producer(ss_ingress_commands_t *commands)
+{
+    return commands->producer;
+}
+
+static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, size_t errstr_size)
+{
+    const ss_ingress_commands_config_t *config = &commands->config;
+    ss_err_t err =
+        ss_avro_registry_load(config->schema_dir, &commands->registry, errstr, errstr_size);
+    char client_id[64];
+    snprintf(client_id, sizeof(client_id), "ss-ingress-%d", config->instance);
+    if (err == SS_OK) {
+        ss_kafka_producer_config_t producer = {.bootstrap = config->kafka_bootstrap,
+                                               .client_id = client_id,
+                                               .linger_ms = config->linger_ms,
+                                               .on_delivery = on_delivery,
+                                               .opaque = commands};
+        err = ss_kafka_producer_new(&producer, &commands->producer, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        ss_kafka_consumer_config_t consumer = {.bootstrap = config->kafka_bootstrap,
+                                               .client_id = client_id};
+        err = ss_kafka_consumer_new_assigned(&consumer, COMMAND_RESULTS_TOPIC, config->instance,
+                                             SS_KAFKA_OFFSET_END, &commands->results, errstr,
+                                             errstr_size);
+    }
+    return err;
+}
+
+ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
+                                   ss_ingress_commands_t **out, char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    SS_ASSERT(config->pending_max > 0 && config->deadline_ms > 0);
+    ss_ingress_commands_t *commands = calloc(1, sizeof(*commands));
+    if (commands == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate commands");
+    }
+    commands->config = *config;
+    commands->start_ms = ss_clock_now_ms();
+    pthread_mutex_init(&commands->lock, NULL);
+    pthread_mutex_init(&commands->pg_lock, NULL);
+    commands->slots = calloc(config->pending_max, sizeof(*commands->slots));
+    ss_err_t err = commands->slots != NULL
+                       ? clients_create(commands, errstr, errstr_size)
+                       : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate slots");
+    if (err == SS_OK) {
+        commands->results_started =
+            pthread_create(&commands->results_thread, NULL, results_main, commands) == 0;
+        commands->deadline_started =
+            pthread_create(&commands->deadline_thread, NULL, deadline_main, commands) == 0;
+        if (!commands->results_started || !commands->deadline_started) {
+            err = ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "could not start threads");
+        }
+    }
+    if (err != SS_OK) {
+        ss_ingress_commands_destroy(commands);
+        return err;
+    }
+    *out = commands;
+    return SS_OK;
+}
+
+void ss_ingress_commands_destroy(ss_ingress_commands_t *commands)
+{
+    if (commands == NULL) {
+        return;
+    }
+    atomic_store(&commands->stopping, true);
+    if (commands->results_started) {
+        pthread_join(commands->results_thread, NULL);
+    }
+    if (commands->deadline_started) {
+        pthread_join(commands->deadline_thread, NULL);
+    }
+    for (size_t i = 0; commands->slots != NULL && i < commands->config.pending_max; i++) {
+        if (commands->slots[i].active) {
+            request_answer(commands->slots[i].req, 503, body_unavailable, retry_after, 1);
+        }
+    }
+    ss_kafka_consumer_destroy(commands->results);
+    ss_kafka_producer_destroy(commands->producer);
+    ss_avro_registry_destroy(commands->registry);
+    ss_pg_destroy(commands->pg);
+    free(commands->slots);
+    pthread_mutex_destroy(&commands->lock);
+    pthread_mutex_destroy(&commands->pg_lock);
+    free(commands);
+}

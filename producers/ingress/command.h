@@ -1,0 +1,65 @@
+/*
+ * Commands from the ingress to the workers, and their answers (docs/architecture.md,
+ * "Requests, replies and idempotency").
+ *
+ * A mutation endpoint builds the command's record and calls ss_ingress_command_submit(): the
+ * request gets an id `<instance>-<start ms>-<sequence>`, the Idempotency-Key header (if any)
+ * and a SHA-256 of the body are attached, the command is produced keyed by the owning entity,
+ * and the HTTP request is suspended (no thread is held). It is answered by whichever comes
+ * first: the worker's CommandResult on this instance's partition of ss.results, the deadline
+ * (202 with a Location to GET /api/v1/requests/{id}, after the id is recorded in
+ * request_pending), or a failed delivery (503). `Prefer: respond-async` answers 202 at once.
+ *
+ * Pending requests live in a fixed ring of slots indexed by sequence: looking a result up is
+ * an array access, and a ring full of unanswered requests refuses new ones with 503 (the bound
+ * on what one instance keeps waiting).
+ */
+#ifndef SS_INGRESS_COMMAND_H
+#define SS_INGRESS_COMMAND_H
+
+#include "ss/avro.h"
+#include "ss/error.h"
+#include "ss/http.h"
+#include "ss/kafka.h"
+
+#include <jansson.h>
+
+/* Longest Idempotency-Key accepted. */
+#define SS_INGRESS_IDEMPOTENCY_KEY_MAX 255
+
+typedef struct ss_ingress_commands ss_ingress_commands_t;
+
+typedef struct ss_ingress_commands_config {
+    const char *kafka_bootstrap;
+    const char *pg_dsn;     /* for request_pending rows written at the deadline */
+    const char *schema_dir; /* NULL: the source tree's schemas/ */
+    int instance;           /* this ingress's partition of ss.results */
+    int deadline_ms;        /* how long a request waits for its result */
+    size_t pending_max;     /* slots in the ring, e.g. 65536 */
+    int linger_ms;          /* producer linger */
+} ss_ingress_commands_config_t;
+
+/*
+ * Creates the producer, the results consumer (this instance's partition, from its end) and the
+ * two threads that complete requests. The config is copied. Caller frees with
+ * ss_ingress_commands_destroy().
+ */
+ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
+                                   ss_ingress_commands_t **out, char *errstr, size_t errstr_size);
+
+/* Stops the threads, answers every pending request 503, frees. NULL is a no-op. */
+void ss_ingress_commands_destroy(ss_ingress_commands_t *commands);
+
+/* The producer (for the readiness probe). Owned by commands. */
+ss_kafka_producer_t *ss_ingress_commands_producer(ss_ingress_commands_t *commands);
+
+/*
+ * Sends record (schema_name; request_id, reply_partition, idempotency and requested_at are
+ * filled here) to topic keyed by key on behalf of req, and answers req as described above.
+ * Always answers or suspends req. Takes the reference to record.
+ */
+void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_t *req,
+                               const char *topic, const char *key, const char *schema_name,
+                               json_t *record);
+
+#endif
