@@ -1,0 +1,285 @@
+/*
+ * The ingress core: configuration table, the ss_ingress_t context (Kafka producer, PostgreSQL
+ * and Redis pools), the list of route groups, and the answer/input helpers endpoint files share.
+ */
+#include "ingress.h"
+
+#include "ss/assert.h"
+#include "ss/json.h"
+#include "ss/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INGRESS_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
+#define INGRESS_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
+#define INGRESS_DEFAULT_REDIS_URL "redis://127.0.0.1:16379/0"
+#define INGRESS_APPLICATION_NAME "ss-ingress"
+/* libpq counts connect_timeout in whole seconds and treats anything below 2 as 2. */
+#define INGRESS_PG_CONNECT_TIMEOUT_S_MIN 2
+#define INGRESS_PRODUCER_LINGER_MS 2
+#define INGRESS_CLIENT_ID_MAX 64
+
+static const char ingress_body_internal[] =
+    "{\"code\":500,\"message\":\"internal error\",\"error\":\"INTERNAL\"}";
+
+void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config)
+{
+    const ss_config_option_t table[SS_INGRESS_CONFIG_OPTION_COUNT] = {
+        {"--host", "SS_INGRESS_HOST", SS_CONFIG_STRING, "127.0.0.1", 2, 64,
+         "numeric IPv4 or IPv6 address to listen on", &config->host},
+        {"--port", "SS_INGRESS_PORT", SS_CONFIG_INT, "18080", 1, 65535, "HTTP port", &config->port},
+        {"--threads", "SS_INGRESS_THREADS", SS_CONFIG_INT, "4", 1, SS_HTTP_THREADS_MAX,
+         "HTTP threads (a suspended request holds none)", &config->threads},
+        {"--instance", "SS_INGRESS_INSTANCE", SS_CONFIG_INT, "0", 0, 1023,
+         "this ingress's number: its partition of ss.results and its request ids",
+         &config->instance},
+        {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, INGRESS_DEFAULT_BOOTSTRAP, 1,
+         1024, "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
+        {"--pg-dsn", "PG_DSN", SS_CONFIG_STRING, INGRESS_DEFAULT_PG_DSN, 1, 1024,
+         "PostgreSQL connection string", &config->pg_dsn},
+        {"--redis-url", "REDIS_URL", SS_CONFIG_STRING, INGRESS_DEFAULT_REDIS_URL, 1, 1024,
+         "Redis URL, redis://[[user]:password@]host[:port][/db]", &config->redis_url},
+        {"--admin-token", "ADMIN_TOKEN", SS_CONFIG_STRING, NULL, 16, 256,
+         "bearer token of the /api/v1/admin endpoints", &config->admin_token},
+        {"--request-deadline-ms", "SS_REQUEST_DEADLINE_MS", SS_CONFIG_INT, "3000", 100, 60000,
+         "how long a mutation waits for its result before answering 202",
+         &config->request_deadline_ms},
+        {"--dependency-timeout-ms", "SS_DEPENDENCY_TIMEOUT_MS", SS_CONFIG_INT, "500", 50, 60000,
+         "timeout of each /ready probe and of Redis commands; also the pool wait",
+         &config->dependency_timeout_ms},
+        {"--pool-size", "SS_INGRESS_POOL_SIZE", SS_CONFIG_INT, "16", 1, SS_POOL_SIZE_MAX,
+         "PostgreSQL connections and Redis connections kept at most (each)", &config->pool_size},
+        {"--log-level", "SS_LOG_LEVEL", SS_CONFIG_STRING, "info", 1, 10,
+         "debug, info, warn, error or off", &config->log_level},
+    };
+    memcpy(options, table, sizeof(table));
+}
+
+/* ---- pools ------------------------------------------------------------------------------------
+ */
+
+static ss_err_t pg_pool_create(void *opaque, void **resource_out, char *errstr, size_t errstr_size)
+{
+    const ss_ingress_t *ingress = opaque;
+    long long timeout_s = (ingress->config->dependency_timeout_ms + 999) / 1000;
+    if (timeout_s < INGRESS_PG_CONNECT_TIMEOUT_S_MIN) {
+        timeout_s = INGRESS_PG_CONNECT_TIMEOUT_S_MIN;
+    }
+    ss_pg_t *pg = NULL;
+    ss_err_t err = ss_pg_connect(ingress->config->pg_dsn, INGRESS_APPLICATION_NAME, (int)timeout_s,
+                                 &pg, errstr, errstr_size);
+    *resource_out = pg;
+    return err;
+}
+
+static void pg_pool_destroy(void *opaque, void *resource)
+{
+    (void)opaque;
+    ss_pg_destroy(resource);
+}
+
+static ss_err_t redis_pool_create(void *opaque, void **resource_out, char *errstr,
+                                  size_t errstr_size)
+{
+    const ss_ingress_t *ingress = opaque;
+    ss_redis_t *redis = NULL;
+    ss_err_t err =
+        ss_redis_connect(ingress->config->redis_url, (int)ingress->config->dependency_timeout_ms,
+                         &redis, errstr, errstr_size);
+    *resource_out = redis;
+    return err;
+}
+
+static void redis_pool_destroy(void *opaque, void *resource)
+{
+    (void)opaque;
+    ss_redis_destroy(resource);
+}
+
+ss_err_t ss_ingress_pg_acquire(ss_ingress_t *ingress, ss_pg_t **out, char *errstr,
+                               size_t errstr_size)
+{
+    void *resource = NULL;
+    ss_err_t err = ss_pool_acquire(ingress->pg_pool, (int)ingress->config->dependency_timeout_ms,
+                                   &resource, errstr, errstr_size);
+    *out = err == SS_OK ? resource : NULL;
+    return err;
+}
+
+void ss_ingress_pg_release(ss_ingress_t *ingress, ss_pg_t *pg)
+{
+    if (pg != NULL) {
+        ss_pool_release(ingress->pg_pool, pg, ss_pg_is_broken(pg) || ss_pg_in_transaction(pg));
+    }
+}
+
+ss_err_t ss_ingress_redis_acquire(ss_ingress_t *ingress, ss_redis_t **out, char *errstr,
+                                  size_t errstr_size)
+{
+    void *resource = NULL;
+    ss_err_t err = ss_pool_acquire(ingress->redis_pool, (int)ingress->config->dependency_timeout_ms,
+                                   &resource, errstr, errstr_size);
+    *out = err == SS_OK ? resource : NULL;
+    return err;
+}
+
+void ss_ingress_redis_release(ss_ingress_t *ingress, ss_redis_t *redis)
+{
+    if (redis != NULL) {
+        ss_pool_release(ingress->redis_pool, redis,
+                        ss_redis_is_broken(redis) || ss_redis_pipeline_pending(redis) > 0);
+    }
+}
+
+/* ---- the context ------------------------------------------------------------------------------
+ */
+
+ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out, char *errstr,
+                           size_t errstr_size)
+{
+    ss_err_t err = SS_OK;
+    ss_ingress_t *ingress = calloc(1, sizeof(*ingress));
+    if (ingress == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the ingress");
+    }
+    ingress->config = config;
+
+    char client_id[INGRESS_CLIENT_ID_MAX];
+    snprintf(client_id, sizeof(client_id), "ss-ingress-%lld", config->instance);
+    ss_kafka_producer_config_t producer_config = {
+        .bootstrap = config->kafka_bootstrap,
+        .client_id = client_id,
+        .linger_ms = INGRESS_PRODUCER_LINGER_MS,
+    };
+    err = ss_kafka_producer_new(&producer_config, &ingress->producer, errstr, errstr_size);
+    if (err != SS_OK) {
+        goto cleanup;
+    }
+    err = ss_pool_create((size_t)config->pool_size, pg_pool_create, pg_pool_destroy, ingress,
+                         &ingress->pg_pool, errstr, errstr_size);
+    if (err != SS_OK) {
+        goto cleanup;
+    }
+    err = ss_pool_create((size_t)config->pool_size, redis_pool_create, redis_pool_destroy, ingress,
+                         &ingress->redis_pool, errstr, errstr_size);
+    if (err != SS_OK) {
+        goto cleanup;
+    }
+    *out = ingress;
+    ingress = NULL;
+
+cleanup:
+    ss_ingress_destroy(ingress);
+    return err;
+}
+
+void ss_ingress_destroy(ss_ingress_t *ingress)
+{
+    if (ingress == NULL) {
+        return;
+    }
+    ss_pool_destroy(ingress->redis_pool);
+    ss_pool_destroy(ingress->pg_pool);
+    ss_kafka_producer_destroy(ingress->producer);
+    free(ingress);
+}
+
+/* ---- routes -----------------------------------------------------------------------------------
+ */
+
+typedef struct ingress_route_group {
+    const ss_http_route_t *routes;
+    const size_t *count;
+} ingress_route_group_t;
+
+/* One line per endpoint file. */
+static const ingress_route_group_t ingress_route_groups[] = {
+    {ss_ingress_health_routes, &ss_ingress_health_routes_count},
+};
+
+size_t ss_ingress_routes(ss_http_route_t *routes, size_t routes_max)
+{
+    size_t count = 0;
+    size_t groups = sizeof(ingress_route_groups) / sizeof(ingress_route_groups[0]);
+    for (size_t g = 0; g < groups; g++) {
+        const ingress_route_group_t *group = &ingress_route_groups[g];
+        SS_ASSERT(count + *group->count <= routes_max);
+        memcpy(routes + count, group->routes, *group->count * sizeof(*routes));
+        count += *group->count;
+    }
+    return count;
+}
+
+ss_err_t ss_ingress_server_start(ss_ingress_t *ingress, ss_http_server_t **out, char *errstr,
+                                 size_t errstr_size)
+{
+    ss_http_route_t routes[SS_HTTP_ROUTES_MAX];
+    size_t routes_count = ss_ingress_routes(routes, SS_HTTP_ROUTES_MAX);
+    ss_http_server_config_t server_config = {
+        .bind_address = ingress->config->host,
+        .port = (uint16_t)ingress->config->port,
+        .threads = (unsigned)ingress->config->threads,
+        .routes = routes,
+        .routes_count = routes_count,
+        .context = ingress,
+    };
+    return ss_http_server_start(&server_config, out, errstr, errstr_size);
+}
+
+/* ---- answering --------------------------------------------------------------------------------
+ */
+
+/* Sends a malloc'd envelope (NULL: out of memory, answered 500) and frees it. */
+static void respond_envelope(ss_http_request_t *req, int status, char *body,
+                             const ss_http_header_t *headers, size_t headers_count)
+{
+    if (body == NULL) {
+        (void)ss_http_respond_json(req, 500, ingress_body_internal);
+        return;
+    }
+    (void)ss_http_respond_json_headers(req, status, body, headers, headers_count);
+    free(body);
+}
+
+void ss_ingress_respond_ok(ss_http_request_t *req, json_t *data)
+{
+    respond_envelope(req, 200, ss_json_envelope_ok(data), NULL, 0);
+}
+
+void ss_ingress_respond_error(ss_http_request_t *req, ss_api_error_t error, const char *message,
+                              json_t *data)
+{
+    static const ss_http_header_t retry_after[] = {{"Retry-After", "1"}};
+    bool unavailable = error == SS_API_ERROR_UNAVAILABLE;
+    respond_envelope(req, ss_api_error_status(error),
+                     ss_json_envelope_api_error(error, message, data),
+                     unavailable ? retry_after : NULL, unavailable ? 1 : 0);
+}
+
+ss_err_t ss_ingress_body_object(ss_http_request_t *req, json_t **out)
+{
+    char errstr[256];
+    size_t length = 0;
+    const char *body = ss_http_request_body(req, &length);
+    ss_err_t err = ss_json_parse_object(body, length, out, errstr, sizeof(errstr));
+    if (err == SS_ERR_INVALID) {
+        ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST, errstr, NULL);
+    } else if (err != SS_OK) {
+        ss_ingress_respond_error(req, SS_API_ERROR_INTERNAL, NULL, NULL);
+    }
+    return err;
+}
+
+ss_err_t ss_ingress_path_id(ss_http_request_t *req, const char *name, int64_t *id_out)
+{
+    ss_err_t err = ss_http_request_param_id(req, name, id_out);
+    if (err != SS_OK) {
+        char message[128];
+        snprintf(message, sizeof(message), "%s must be a positive integer", name);
+        ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST, message, NULL);
+        return SS_ERR_INVALID;
+    }
+    return SS_OK;
+}

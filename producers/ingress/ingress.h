@@ -1,0 +1,157 @@
+/*
+ * The ingress core (library ss_ingress_core, everything but main.c): its configuration, the
+ * ss_ingress_t context every endpoint takes, the route table, and the small helpers that keep
+ * an endpoint file short (answer with an envelope, read a JSON body or an id, borrow a pooled
+ * connection).
+ *
+ * Adding an endpoint group (balance.c, products.c, ...):
+ *   1. in the new file, write static handlers `void h(ss_http_request_t *req, void *context)`
+ *      (context is the ss_ingress_t) and define
+ *        const ss_http_route_t ss_ingress_<group>_routes[] = {{SS_HTTP_METHOD_GET, "/...", h}};
+ *        const size_t ss_ingress_<group>_routes_count = sizeof(...) / sizeof(...[0]);
+ *   2. declare both below, next to the health group;
+ *   3. add the pair to the group list in ingress.c.
+ *
+ * Threads: handlers run on the HTTP server's threads, several at once, so everything reachable
+ * from ss_ingress_t is thread-safe (the producer and the pools are; a pooled connection is
+ * used by one thread between acquire and release).
+ */
+#ifndef SS_INGRESS_H
+#define SS_INGRESS_H
+
+#include "ss/api_error.h"
+#include "ss/config.h"
+#include "ss/error.h"
+#include "ss/http.h"
+#include "ss/kafka.h"
+#include "ss/pg.h"
+#include "ss/pool.h"
+#include "ss/redis.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SS_INGRESS_COMPONENT "ingress"
+
+/* ---- configuration --------------------------------------------------------------------------- */
+
+/* Filled by ss_config_load() from ss_ingress_config_options(); freed with ss_config_free(). */
+typedef struct ss_ingress_config {
+    char *host;                      /* SS_INGRESS_HOST, numeric address to bind */
+    long long port;                  /* SS_INGRESS_PORT */
+    long long threads;               /* SS_INGRESS_THREADS, HTTP polling threads */
+    long long instance;              /* SS_INGRESS_INSTANCE, 0..1023: ss.results partition, ids */
+    char *kafka_bootstrap;           /* KAFKA_BOOTSTRAP */
+    char *pg_dsn;                    /* PG_DSN */
+    char *redis_url;                 /* REDIS_URL */
+    char *admin_token;               /* ADMIN_TOKEN, required */
+    long long request_deadline_ms;   /* SS_REQUEST_DEADLINE_MS: wait for a result, then 202 */
+    long long dependency_timeout_ms; /* SS_DEPENDENCY_TIMEOUT_MS: probes, Redis commands */
+    long long pool_size;             /* SS_INGRESS_POOL_SIZE: PostgreSQL and Redis connections */
+    char *log_level;                 /* SS_LOG_LEVEL */
+} ss_ingress_config_t;
+
+#define SS_INGRESS_CONFIG_OPTION_COUNT 12
+
+/* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
+void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
+
+/* ---- the context --------------------------------------------------------------------------------
+ */
+
+typedef struct ss_ingress {
+    const ss_ingress_config_t *config; /* borrowed; outlives the ingress */
+    ss_kafka_producer_t *producer;     /* idempotent; main serves its deliveries */
+    ss_pool_t *pg_pool;                /* resources are ss_pg_t * */
+    ss_pool_t *redis_pool;             /* resources are ss_redis_t * */
+} ss_ingress_t;
+
+/*
+ * Creates the producer and the (lazy) pools; contacts no server, so it succeeds while
+ * dependencies are down (GET /ready reports them). The caller frees *out with
+ * ss_ingress_destroy(); config must outlive it.
+ */
+ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out, char *errstr,
+                           size_t errstr_size);
+
+/* Every pooled connection must have been released. NULL is a no-op. */
+void ss_ingress_destroy(ss_ingress_t *ingress);
+
+/* ---- routes -------------------------------------------------------------------------------------
+ */
+
+/* health.c: GET /health, GET /ready. */
+extern const ss_http_route_t ss_ingress_health_routes[];
+extern const size_t ss_ingress_health_routes_count;
+
+/*
+ * Copies every group's routes into routes[0..routes_max) and returns how many; a table that
+ * does not fit is a programmer error (SS_ASSERT).
+ */
+size_t ss_ingress_routes(ss_http_route_t *routes, size_t routes_max);
+
+/* Starts the HTTP server on config host/port/threads with every route and ingress as context. */
+ss_err_t ss_ingress_server_start(ss_ingress_t *ingress, ss_http_server_t **out, char *errstr,
+                                 size_t errstr_size);
+
+/* ---- answering with the envelope (API.md) -----------------------------------------------------
+ */
+
+/* 200 {"code":200,"message":"OK","data":...}. Steals data (may be NULL). */
+void ss_ingress_respond_ok(ss_http_request_t *req, json_t *data);
+
+/*
+ * {"code":<status>,"message":...,"error":"<NAME>"[,"data":...]} with the code's status; message
+ * NULL means the code's default message. UNAVAILABLE carries Retry-After: 1. Steals data.
+ */
+void ss_ingress_respond_error(ss_http_request_t *req, ss_api_error_t error, const char *message,
+                              json_t *data);
+
+/*
+ * The body as a JSON object. On failure answers 400 INVALID_REQUEST with the reason (or 500)
+ * and returns the error: the handler just returns. On SS_OK the caller json_decref()s *out.
+ */
+ss_err_t ss_ingress_body_object(ss_http_request_t *req, json_t **out);
+
+/*
+ * The path parameter name as an entity id (1..INT64_MAX). On failure answers
+ * 400 INVALID_REQUEST ("id must be a positive integer") and returns SS_ERR_INVALID.
+ */
+ss_err_t ss_ingress_path_id(ss_http_request_t *req, const char *name, int64_t *id_out);
+
+/* ---- pooled connections ------------------------------------------------------------------------
+ */
+
+/*
+ * Borrow a connection for at most dependency_timeout_ms of waiting; give it back with the
+ * matching release, which destroys it when it is broken. SS_ERR_TIMEOUT when the pool stays
+ * exhausted, the connect error otherwise (SS_ERR_RETRIABLE: the server is unreachable).
+ */
+ss_err_t ss_ingress_pg_acquire(ss_ingress_t *ingress, ss_pg_t **out, char *errstr,
+                               size_t errstr_size);
+void ss_ingress_pg_release(ss_ingress_t *ingress, ss_pg_t *pg);
+ss_err_t ss_ingress_redis_acquire(ss_ingress_t *ingress, ss_redis_t **out, char *errstr,
+                                  size_t errstr_size);
+void ss_ingress_redis_release(ss_ingress_t *ingress, ss_redis_t *redis);
+
+/* ---- readiness (health.c) ----------------------------------------------------------------------
+ */
+
+typedef struct ss_ingress_readiness {
+    bool kafka;
+    bool postgres;
+    bool redis;
+} ss_ingress_readiness_t;
+
+/* Probes the three dependencies, each bounded by dependency_timeout_ms (plus one reconnect). */
+void ss_ingress_readiness_probe(ss_ingress_t *ingress, ss_ingress_readiness_t *out);
+
+/*
+ * The /ready answer for a probe result (pure): 200 with data {"kafka":"UP","postgres":"UP",
+ * "redis":"UP"}, or 503 UNAVAILABLE naming what is down ("not ready: redis is not reachable")
+ * with the same data. Returns a malloc'd body the caller frees, NULL when out of memory.
+ */
+char *ss_ingress_readiness_envelope(const ss_ingress_readiness_t *readiness, int *status_out);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * ss-ingress: the HTTP front door. main only wires configuration, signals and the loop: it
+ * builds the ingress context, starts the HTTP server, serves producer deliveries until SIGTERM
+ * or SIGINT, then stops the server gracefully (suspended requests get 503) and tears down.
+ */
+#include "ingress.h"
+
+#include "ss/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One loop turn waits this long for producer deliveries, then looks at the stop flag. */
+#define MAIN_POLL_MS 100
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static int signals_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof(ignore));
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 ||
+        sigaction(SIGPIPE, &ignore, NULL) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ss_ingress_config_t config = {0};
+    ss_config_option_t options[SS_INGRESS_CONFIG_OPTION_COUNT];
+    ss_ingress_config_options(options, &config);
+    char errstr[512];
+    ss_err_t err =
+        ss_config_load(options, SS_INGRESS_CONFIG_OPTION_COUNT, argc, argv, errstr, sizeof(errstr));
+    if (err == SS_ERR_HELP) {
+        ss_config_usage(stdout, argv[0], "the HTTP ingress: validates requests, publishes commands",
+                        options, SS_INGRESS_CONFIG_OPTION_COUNT);
+        return EXIT_SUCCESS;
+    }
+    if (err != SS_OK) {
+        fprintf(stderr, "ss-ingress: %s\n", errstr);
+        return 2;
+    }
+    ss_log_level_t level = SS_LOG_LEVEL_INFO;
+    if (ss_log_level_parse(config.log_level, &level, errstr, sizeof(errstr)) != SS_OK) {
+        fprintf(stderr, "ss-ingress: SS_LOG_LEVEL: %s\n", errstr);
+        ss_config_free(options, SS_INGRESS_CONFIG_OPTION_COUNT);
+        return 2;
+    }
+    ss_log_level_set(level);
+    if (signals_install() != 0) {
+        fprintf(stderr, "ss-ingress: could not install signal handlers\n");
+        ss_config_free(options, SS_INGRESS_CONFIG_OPTION_COUNT);
+        return EXIT_FAILURE;
+    }
+
+    ss_ingress_t *ingress = NULL;
+    ss_http_server_t *server = NULL;
+    err = ss_ingress_create(&config, &ingress, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_ingress_server_start(ingress, &server, errstr, sizeof(errstr));
+    }
+    if (err == SS_OK) {
+        SS_LOG_INFO(SS_INGRESS_COMPONENT, "listening host=%s port=%u threads=%lld instance=%lld",
+                    config.host, (unsigned)ss_http_server_port(server), config.threads,
+                    config.instance);
+        while (!stop_requested) {
+            ss_kafka_producer_poll(ingress->producer, MAIN_POLL_MS);
+        }
+        SS_LOG_INFO(SS_INGRESS_COMPONENT, "stopping");
+        ss_http_server_stop(server);
+    } else {
+        SS_LOG_ERROR(SS_INGRESS_COMPONENT, "could not start error=\"%s\"", errstr);
+    }
+    ss_http_server_destroy(server);
+    ss_ingress_destroy(ingress);
+    ss_config_free(options, SS_INGRESS_CONFIG_OPTION_COUNT);
+    if (err == SS_OK) {
+        SS_LOG_INFO(SS_INGRESS_COMPONENT, "stopped");
+    }
+    return err == SS_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
