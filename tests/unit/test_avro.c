@@ -75,7 +75,7 @@ static ss_avro_registry_t *registry_of(const char *name1, const char *text1, con
     schema_dir_t dir;
     dir_create(&dir);
     dir_write(&dir, name1, text1);
-    if (name2 != NULL) {
+    if (name2 != NULL && text2 != NULL) {
         dir_write(&dir, name2, text2);
     }
     char errstr[512] = "";
@@ -94,7 +94,7 @@ static ss_err_t registry_load_error(const char *name1, const char *text1, const 
     schema_dir_t dir;
     dir_create(&dir);
     dir_write(&dir, name1, text1);
-    if (name2 != NULL) {
+    if (name2 != NULL && text2 != NULL) {
         dir_write(&dir, name2, text2);
     }
     ss_avro_registry_t *registry = NULL;
