@@ -834,6 +834,28 @@ static void test_server_answers_wrong_method_with_405_and_allow(void **state)
     assert_string_equal(result.allow, "GET, HEAD");
 }
 
+static void test_keep_alive_connection_serves_requests_one_after_another(void **state)
+{
+    server_fixture_t *fixture = *state;
+    http_result_t result;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/api/v1/users/1/balance", fixture->base_url);
+    CURL *curl = easy_new(url, "GET", &result);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(url, sizeof(url), "%s/api/v1/users/%d/balance", fixture->base_url, i);
+        memset(&result, 0, sizeof(result));
+        assert_int_equal(curl_easy_setopt(curl, CURLOPT_URL, url), CURLE_OK);
+        assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+        long connects = -1;
+        assert_int_equal(curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects), CURLE_OK);
+        assert_int_equal(connects, i == 1 ? 1 : 0); /* the later ones reuse the connection */
+        char expected[64];
+        snprintf(expected, sizeof(expected), "{\"route\":\"balance\",\"id\":\"%d\"}", i);
+        assert_string_equal(result.body, expected);
+    }
+    curl_easy_cleanup(curl);
+}
+
 static void post_body(server_fixture_t *fixture, size_t length, bool chunked, http_result_t *result)
 {
     char url[256];
@@ -1147,6 +1169,9 @@ int main(void)
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_wrong_method_with_405_and_allow,
                                         server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_keep_alive_connection_serves_requests_one_after_another, server_setup,
+            server_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_body_with_content_length_is_413_envelope,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_chunked_body_is_413_envelope, server_setup,
