@@ -73,3 +73,61 @@ int64_t ss_rules_discount(int64_t total, int64_t rate_units)
     int64_t remainder = total % SS_RULES_RATE_SCALE;
     return quotient * rate_units + (remainder * rate_units) / SS_RULES_RATE_SCALE;
 }
+
+static const char *const product_status_names[] = {"HOLD", "SELLING", "STOP_SELLING"};
+
+bool ss_rules_product_status_parse(const char *text, ss_product_status_t *out)
+{
+    for (size_t i = 0; i < sizeof(product_status_names) / sizeof(product_status_names[0]); i++) {
+        if (text != NULL && strcmp(text, product_status_names[i]) == 0) {
+            *out = (ss_product_status_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *ss_rules_product_status_name(ss_product_status_t status)
+{
+    SS_ASSERT(status >= SS_PRODUCT_HOLD && status <= SS_PRODUCT_STOP_SELLING);
+    return product_status_names[status];
+}
+
+bool ss_rules_stock_reserve(ss_product_status_t status, int64_t stock, int64_t quantity,
+                            int64_t *stock_after, ss_api_error_t *refusal)
+{
+    SS_ASSERT(stock >= 0);
+    if (quantity < 1 || quantity > SS_RULES_STOCK_QUANTITY_MAX) {
+        *refusal = SS_API_ERROR_INVALID_REQUEST;
+        return false;
+    }
+    if (status != SS_PRODUCT_SELLING) {
+        *refusal = SS_API_ERROR_PRODUCT_NOT_SELLING;
+        return false;
+    }
+    if (stock < quantity) {
+        *refusal = SS_API_ERROR_INSUFFICIENT_STOCK;
+        return false;
+    }
+    *stock_after = stock - quantity;
+    SS_ASSERT(*stock_after >= 0);
+    return true;
+}
+
+bool ss_rules_stock_adjust(int64_t stock, int64_t delta, int64_t *stock_after,
+                           ss_api_error_t *refusal)
+{
+    SS_ASSERT(stock >= 0);
+    /* stock >= 0, so stock + delta cannot underflow; it can only pass INT64_MAX. */
+    if (delta > 0 && delta > INT64_MAX - stock) {
+        *refusal = SS_API_ERROR_INVALID_REQUEST;
+        return false;
+    }
+    if (stock + delta < 0) {
+        *refusal = SS_API_ERROR_INSUFFICIENT_STOCK;
+        return false;
+    }
+    *stock_after = stock + delta;
+    SS_ASSERT(*stock_after >= 0);
+    return true;
+}

@@ -1,4 +1,4 @@
-/* Unit tests for lib/src/rules.c: charges, coupon issuance, discounts. */
+/* Unit tests for lib/src/rules.c: charges, coupon issuance, discounts, stock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,6 +136,107 @@ static void test_discount_of_huge_total_does_not_overflow(void **state)
     assert_int_equal(ss_rules_discount(total, 5000), total / 2);
 }
 
+static void test_product_status_names_round_trip(void **state)
+{
+    (void)state;
+    ss_product_status_t status = SS_PRODUCT_HOLD;
+    assert_true(ss_rules_product_status_parse("STOP_SELLING", &status));
+    assert_int_equal(status, SS_PRODUCT_STOP_SELLING);
+    assert_string_equal(ss_rules_product_status_name(SS_PRODUCT_SELLING), "SELLING");
+    assert_string_equal(ss_rules_product_status_name(SS_PRODUCT_HOLD), "HOLD");
+    assert_false(ss_rules_product_status_parse("selling", &status));
+    assert_false(ss_rules_product_status_parse("PAUSED", &status));
+    assert_false(ss_rules_product_status_parse(NULL, &status));
+    assert_int_equal(status, SS_PRODUCT_STOP_SELLING);
+}
+
+static void test_reserve_within_stock_takes_the_quantity(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal;
+    assert_true(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 10, 3, &after, &refusal));
+    assert_int_equal(after, 7);
+    assert_true(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 5, 5, &after, &refusal));
+    assert_int_equal(after, 0);
+}
+
+static void test_reserve_over_stock_is_insufficient_stock(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal = SS_API_ERROR_COUNT;
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 4, 5, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INSUFFICIENT_STOCK);
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 0, 1, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INSUFFICIENT_STOCK);
+    assert_int_equal(after, -1);
+}
+
+static void test_reserve_of_a_product_not_selling_is_refused_before_stock(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal = SS_API_ERROR_COUNT;
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_HOLD, 100, 1, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_PRODUCT_NOT_SELLING);
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_STOP_SELLING, 0, 1, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_PRODUCT_NOT_SELLING);
+    assert_int_equal(after, -1);
+}
+
+static void test_reserve_quantity_out_of_range_is_invalid(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal = SS_API_ERROR_COUNT;
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 5000, 0, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INVALID_REQUEST);
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 5000, -1, &after, &refusal));
+    assert_false(ss_rules_stock_reserve(SS_PRODUCT_HOLD, 5000, SS_RULES_STOCK_QUANTITY_MAX + 1,
+                                        &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INVALID_REQUEST);
+    assert_true(ss_rules_stock_reserve(SS_PRODUCT_SELLING, 5000, SS_RULES_STOCK_QUANTITY_MAX,
+                                       &after, &refusal));
+    assert_int_equal(after, 4000);
+}
+
+static void test_adjust_adds_and_removes_stock(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal;
+    assert_true(ss_rules_stock_adjust(10, 5, &after, &refusal));
+    assert_int_equal(after, 15);
+    assert_true(ss_rules_stock_adjust(10, -10, &after, &refusal));
+    assert_int_equal(after, 0);
+    assert_true(ss_rules_stock_adjust(10, 0, &after, &refusal));
+    assert_int_equal(after, 10);
+}
+
+static void test_adjust_below_zero_is_insufficient_stock(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal = SS_API_ERROR_COUNT;
+    assert_false(ss_rules_stock_adjust(10, -11, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INSUFFICIENT_STOCK);
+    assert_false(ss_rules_stock_adjust(0, INT64_MIN, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INSUFFICIENT_STOCK);
+    assert_int_equal(after, -1);
+}
+
+static void test_adjust_past_int64_max_is_invalid(void **state)
+{
+    (void)state;
+    int64_t after = -1;
+    ss_api_error_t refusal = SS_API_ERROR_COUNT;
+    assert_false(ss_rules_stock_adjust(1, INT64_MAX, &after, &refusal));
+    assert_int_equal(refusal, SS_API_ERROR_INVALID_REQUEST);
+    assert_true(ss_rules_stock_adjust(0, INT64_MAX, &after, &refusal));
+    assert_int_equal(after, INT64_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +252,14 @@ int main(void)
         cmocka_unit_test(test_coupon_status_names_round_trip),
         cmocka_unit_test(test_discount_is_floored),
         cmocka_unit_test(test_discount_of_huge_total_does_not_overflow),
+        cmocka_unit_test(test_product_status_names_round_trip),
+        cmocka_unit_test(test_reserve_within_stock_takes_the_quantity),
+        cmocka_unit_test(test_reserve_over_stock_is_insufficient_stock),
+        cmocka_unit_test(test_reserve_of_a_product_not_selling_is_refused_before_stock),
+        cmocka_unit_test(test_reserve_quantity_out_of_range_is_invalid),
+        cmocka_unit_test(test_adjust_adds_and_removes_stock),
+        cmocka_unit_test(test_adjust_below_zero_is_insufficient_stock),
+        cmocka_unit_test(test_adjust_past_int64_max_is_invalid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,4 +55,37 @@ bool ss_rules_coupon_issue(const ss_rules_coupon_t *coupon, int64_t now_ms, bool
 /* floor(total x rate / 10000) for total >= 0 and rate 1..10000, without overflow. */
 int64_t ss_rules_discount(int64_t total, int64_t rate_units);
 
+/* ---- stock: the stock worker's decisions ------------------------------------------------- */
+
+/* One order line takes 1..SS_RULES_STOCK_QUANTITY_MAX units of a product (API.md "Order"). */
+#define SS_RULES_STOCK_QUANTITY_MAX INT64_C(1000)
+
+typedef enum ss_product_status {
+    SS_PRODUCT_HOLD,
+    SS_PRODUCT_SELLING,
+    SS_PRODUCT_STOP_SELLING,
+} ss_product_status_t;
+
+/* "HOLD" -> SS_PRODUCT_HOLD ...; false for anything else (also NULL). */
+bool ss_rules_product_status_parse(const char *text, ss_product_status_t *out);
+const char *ss_rules_product_status_name(ss_product_status_t status);
+
+/*
+ * A reservation of quantity units for an order from a product with this status and stock
+ * (stock >= 0). True with *stock_after set, or false with *refusal; checked in this order, the
+ * first failing rule wins: quantity within 1..SS_RULES_STOCK_QUANTITY_MAX (else
+ * INVALID_REQUEST), SELLING (else PRODUCT_NOT_SELLING), stock >= quantity (else
+ * INSUFFICIENT_STOCK).
+ */
+bool ss_rules_stock_reserve(ss_product_status_t status, int64_t stock, int64_t quantity,
+                            int64_t *stock_after, ss_api_error_t *refusal);
+
+/*
+ * An admin change of the stock (stock >= 0) by delta of either sign. True with *stock_after
+ * set, or false with *refusal: INSUFFICIENT_STOCK when the stock would go below 0,
+ * INVALID_REQUEST when it would pass INT64_MAX.
+ */
+bool ss_rules_stock_adjust(int64_t stock, int64_t delta, int64_t *stock_after,
+                           ss_api_error_t *refusal);
+
 #endif
