@@ -922,6 +922,7 @@ static void *client_thread(void *arg)
 typedef struct completer {
     test_context_t *context;
     size_t count;
+    bool eager; /* complete each request as soon as it parks, instead of after all parked */
     size_t won;
 } completer_t;
 
@@ -929,8 +930,11 @@ typedef struct completer {
 static void *completer_thread(void *arg)
 {
     completer_t *completer = arg;
-    context_wait_parked(completer->context, completer->count);
+    if (!completer->eager) {
+        context_wait_parked(completer->context, completer->count);
+    }
     for (size_t i = 0; i < completer->count; i++) {
+        context_wait_parked(completer->context, i + 1);
         pthread_mutex_lock(&completer->context->mutex);
         ss_http_request_t *req = completer->context->parked[i];
         pthread_mutex_unlock(&completer->context->mutex);
@@ -963,9 +967,8 @@ static void test_suspended_request_is_completed_from_another_thread(void **state
     context_wait_freed(&fixture->context, 1);
 }
 
-static void test_200_concurrent_suspended_requests_all_complete(void **state)
+static void concurrent_suspended_requests_complete(server_fixture_t *fixture, bool eager)
 {
-    server_fixture_t *fixture = *state;
     enum { count = TEST_CONCURRENT_REQUESTS };
     static http_result_t results[count];
     CURL *handles[count];
@@ -977,7 +980,7 @@ static void test_200_concurrent_suspended_requests_all_complete(void **state)
         handles[i] = easy_new(url, "GET", &results[i]);
         assert_int_equal(curl_multi_add_handle(multi, handles[i]), CURLM_OK);
     }
-    completer_t completer = {.context = &fixture->context, .count = count};
+    completer_t completer = {.context = &fixture->context, .count = count, .eager = eager};
     pthread_t other;
     assert_int_equal(pthread_create(&other, NULL, completer_thread, &completer), 0);
 
@@ -1006,6 +1009,17 @@ static void test_200_concurrent_suspended_requests_all_complete(void **state)
     }
     assert_int_equal(curl_multi_cleanup(multi), CURLM_OK);
     context_wait_freed(&fixture->context, count);
+}
+
+static void test_200_concurrent_suspended_requests_all_complete(void **state)
+{
+    concurrent_suspended_requests_complete(*state, false);
+}
+
+/* Completions that race with the suspension itself (right after the handler returns). */
+static void test_requests_completed_as_soon_as_they_park_all_get_their_answer(void **state)
+{
+    concurrent_suspended_requests_complete(*state, true);
 }
 
 static void test_stop_answers_pending_requests_with_503(void **state)
@@ -1182,6 +1196,9 @@ int main(void)
                                         server_setup_one_thread, server_teardown),
         cmocka_unit_test_setup_teardown(test_200_concurrent_suspended_requests_all_complete,
                                         server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_requests_completed_as_soon_as_they_park_all_get_their_answer, server_setup,
+            server_teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_pending_requests_with_503, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_while_suspended_is_freed_exactly_once,
