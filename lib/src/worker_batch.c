@@ -11,6 +11,7 @@
 
 #include "ss/assert.h"
 #include "ss/clock.h"
+#include "ss/json.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@
     " AND partition = $3"
 #define SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id <= $2"
 #define SQL_IDEMPOTENCY_LOOKUP                                                                     \
-    "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body"                               \
+    "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id"                \
     " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
     " JOIN idempotency_keys ik ON ik.scope = q.scope AND ik.key = q.key"                           \
     " LEFT JOIN request_results rr ON rr.request_id = ik.request_id"
@@ -108,6 +109,11 @@ void ss_worker_batch_clear(ss_worker_batch_t *batch)
         outbox_entry_free(&batch->outbox[i]);
     }
     batch->outbox_count = 0;
+    for (size_t i = 0; i < batch->late_count; i++) {
+        free(batch->late[i].request_id);
+        free(batch->late[i].body);
+    }
+    batch->late_count = 0;
     batch->new_key_count = 0;
     batch->record_count = 0;
     batch->outbox_max_id = 0;
@@ -129,6 +135,7 @@ void ss_worker_batch_free(ss_worker_batch_t *batch)
     free(batch->duplicate_of);
     free(batch->new_keys);
     free(batch->outbox);
+    free(batch->late);
     memset(batch, 0, sizeof(*batch));
 }
 
@@ -222,6 +229,51 @@ ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_
     return SS_OK;
 }
 
+void ss_worker_batch_defer(ss_worker_batch_t *batch, size_t index)
+{
+    SS_ASSERT(index < batch->record_count);
+    SS_ASSERT(batch->reply_status[index] == 0);
+    batch->reply_status[index] = SS_WORKER_REPLY_DEFERRED;
+}
+
+ss_err_t ss_worker_batch_answer(ss_worker_batch_t *batch, const char *request_id,
+                                int32_t reply_partition, int http_status, const char *envelope,
+                                char *errstr, size_t errstr_size)
+{
+    SS_ASSERT(http_status >= 100 && http_status <= 599);
+    if (batch->late_count == batch->late_capacity) {
+        size_t capacity = batch->late_capacity * 2 + 16;
+        ss_worker_late_answer_t *grown = realloc(batch->late, capacity * sizeof(*grown));
+        if (grown == NULL) {
+            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow late answers");
+        }
+        batch->late = grown;
+        batch->late_capacity = capacity;
+    }
+    ss_worker_late_answer_t *late = &batch->late[batch->late_count];
+    late->request_id = copy_text(request_id);
+    late->body = copy_text(envelope);
+    late->reply_partition = reply_partition;
+    late->http_status = http_status;
+    if (late->request_id == NULL || late->body == NULL) {
+        free(late->request_id);
+        free(late->body);
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an answer");
+    }
+    batch->late_count++;
+    return SS_OK;
+}
+
+/* What a retry of a still unanswered command gets: 202 and the first request's id. */
+static char *in_progress_envelope(const char *first_request_id)
+{
+    json_t *data = json_pack("{s:s}", "requestId", first_request_id);
+    return ss_json_envelope(202,
+                            "Accepted: the first request with this Idempotency-Key is"
+                            " still in progress",
+                            NULL, data);
+}
+
 /* The record's "idempotency" object, or NULL. */
 static const json_t *record_idempotency(const ss_worker_record_t *record)
 {
@@ -285,9 +337,12 @@ static ss_err_t idempotency_apply_known(ss_worker_batch_t *batch, ss_worker_reco
             }
             answered = true;
             records[i].handled = true;
-            if (strcmp(PQgetvalue(known, row, 2), hash) != 0 || ss_pg_is_null(known, row, 3)) {
+            if (strcmp(PQgetvalue(known, row, 2), hash) != 0) {
                 batch->reply_body[i] = reused_key_envelope();
                 batch->reply_status[i] = 409;
+            } else if (ss_pg_is_null(known, row, 3)) {
+                batch->reply_body[i] = in_progress_envelope(PQgetvalue(known, row, 5));
+                batch->reply_status[i] = 202;
             } else {
                 batch->reply_body[i] = strdup(PQgetvalue(known, row, 4));
                 batch->reply_status[i] = atoi(PQgetvalue(known, row, 3));
@@ -345,7 +400,8 @@ cleanup:
 }
 
 /* Copies each in-batch duplicate's outcome from the record that introduced the key. */
-static ss_err_t duplicates_answer(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
+static ss_err_t duplicates_answer(ss_worker_batch_t *batch, const ss_worker_record_t *records,
+                                  char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < batch->record_count; i++) {
         size_t first = batch->duplicate_of[i];
@@ -356,8 +412,13 @@ static ss_err_t duplicates_answer(ss_worker_batch_t *batch, char *errstr, size_t
             return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
                               "record %zu was not answered by the handler", first);
         }
-        batch->reply_body[i] = copy_text(batch->reply_body[first]);
-        batch->reply_status[i] = batch->reply_status[first];
+        if (batch->reply_status[first] == SS_WORKER_REPLY_DEFERRED) {
+            batch->reply_body[i] = in_progress_envelope(records[first].request_id);
+            batch->reply_status[i] = 202;
+        } else {
+            batch->reply_body[i] = copy_text(batch->reply_body[first]);
+            batch->reply_status[i] = batch->reply_status[first];
+        }
         if (batch->reply_body[i] == NULL) {
             return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy a reply");
         }
@@ -398,21 +459,19 @@ static ss_err_t keys_insert(ss_worker_batch_t *batch, ss_worker_record_t *record
     return err;
 }
 
-/* Queues the CommandResult of record i for the ingress that asked, if it wants one. */
-static ss_err_t result_emit(ss_worker_batch_t *batch, const ss_worker_record_t *record, size_t i,
+/* Queues the CommandResult of a request for the ingress that asked, if it wants one. */
+static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
+                            json_int_t reply_partition, int http_status, const char *body,
                             char *errstr, size_t errstr_size)
 {
-    json_int_t reply_partition =
-        json_integer_value(json_object_get(record->value, "reply_partition"));
-    if (!json_is_integer(json_object_get(record->value, "reply_partition")) ||
-        reply_partition < 0) {
+    if (reply_partition < 0) {
         return SS_OK;
     }
     char event_id[256];
-    snprintf(event_id, sizeof(event_id), "result-%s", record->request_id);
+    snprintf(event_id, sizeof(event_id), "result-%s", request_id);
     json_t *result = json_pack("{s:s, s:s, s:i, s:s, s:I}", "event_id", event_id, "request_id",
-                               record->request_id, "http_status", batch->reply_status[i], "body",
-                               batch->reply_body[i], "completed_at", (json_int_t)ss_clock_now_ms());
+                               request_id, "http_status", http_status, "body", body, "completed_at",
+                               (json_int_t)ss_clock_now_ms());
     if (result == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build a command result");
     }
@@ -424,42 +483,68 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const ss_worker_record_t *
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
     return ss_worker_batch_add_outbox(batch, SS_WORKER_RESULTS_TOPIC, (int32_t)reply_partition,
-                                      record->request_id, worker->buffer.data,
-                                      worker->buffer.length, NULL, NULL, errstr, errstr_size);
+                                      request_id, worker->buffer.data, worker->buffer.length, NULL,
+                                      NULL, errstr, errstr_size);
+}
+
+typedef struct result_columns {
+    ss_pg_array_t ids, statuses, bodies;
+} result_columns_t;
+
+/* Adds one outcome to the request_results rows and queues its CommandResult. */
+static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns,
+                           const char *request_id, json_int_t reply_partition, int http_status,
+                           const char *body, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = ss_pg_array_append_text(&columns->ids, request_id, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&columns->statuses, http_status, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_text(&columns->bodies, body, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err =
+            result_emit(batch, request_id, reply_partition, http_status, body, errstr, errstr_size);
+    }
+    return err;
+}
+
+static json_int_t record_reply_partition(const ss_worker_record_t *record)
+{
+    json_t *value = json_object_get(record->value, "reply_partition");
+    return json_is_integer(value) ? json_integer_value(value) : -1;
 }
 
 static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *records, char *errstr,
                                size_t errstr_size)
 {
-    ss_pg_array_t ids, statuses, bodies;
-    ss_pg_array_init(&ids);
-    ss_pg_array_init(&statuses);
-    ss_pg_array_init(&bodies);
+    result_columns_t columns;
+    ss_pg_array_init(&columns.ids);
+    ss_pg_array_init(&columns.statuses);
+    ss_pg_array_init(&columns.bodies);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->record_count && err == SS_OK; i++) {
-        if (records[i].request_id == NULL || batch->reply_status[i] == 0) {
-            continue;
-        }
-        err = ss_pg_array_append_text(&ids, records[i].request_id, errstr, errstr_size);
-        if (err == SS_OK) {
-            err = ss_pg_array_append_int64(&statuses, batch->reply_status[i], errstr, errstr_size);
-        }
-        if (err == SS_OK) {
-            err = ss_pg_array_append_text(&bodies, batch->reply_body[i], errstr, errstr_size);
-        }
-        if (err == SS_OK) {
-            err = result_emit(batch, &records[i], i, errstr, errstr_size);
+        if (records[i].request_id != NULL && batch->reply_status[i] > 0) {
+            err = result_add(batch, &columns, records[i].request_id,
+                             record_reply_partition(&records[i]), batch->reply_status[i],
+                             batch->reply_body[i], errstr, errstr_size);
         }
     }
-    if (err == SS_OK && ss_pg_array_count(&ids) > 0) {
-        const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&statuses),
-                                ss_pg_array_text(&bodies)};
+    for (size_t i = 0; i < batch->late_count && err == SS_OK; i++) {
+        const ss_worker_late_answer_t *late = &batch->late[i];
+        err = result_add(batch, &columns, late->request_id, late->reply_partition,
+                         late->http_status, late->body, errstr, errstr_size);
+    }
+    if (err == SS_OK && ss_pg_array_count(&columns.ids) > 0) {
+        const char *params[] = {ss_pg_array_text(&columns.ids), ss_pg_array_text(&columns.statuses),
+                                ss_pg_array_text(&columns.bodies)};
         err = ss_pg_query(batch->worker->pg, "ss_worker_results_insert", NULL, 3, params, NULL,
                           errstr, errstr_size);
     }
-    ss_pg_array_free(&ids);
-    ss_pg_array_free(&statuses);
-    ss_pg_array_free(&bodies);
+    ss_pg_array_free(&columns.ids);
+    ss_pg_array_free(&columns.statuses);
+    ss_pg_array_free(&columns.bodies);
     return err;
 }
 
@@ -677,7 +762,7 @@ static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
                                           errstr_size);
     }
     if (err == SS_OK) {
-        err = duplicates_answer(batch, errstr, errstr_size);
+        err = duplicates_answer(batch, records, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = replies_check(batch, records, errstr, errstr_size);

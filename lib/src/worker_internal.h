@@ -59,6 +59,17 @@ typedef struct ss_worker_idempotency {
     size_t first_index; /* the record whose outcome later duplicates get */
 } ss_worker_idempotency_t;
 
+/* An answer to a command of an earlier batch. */
+typedef struct ss_worker_late_answer {
+    char *request_id;
+    int32_t reply_partition;
+    int http_status;
+    char *body;
+} ss_worker_late_answer_t;
+
+/* reply_status of a command that a later batch answers. */
+#define SS_WORKER_REPLY_DEFERRED (-1)
+
 struct ss_worker_batch {
     ss_worker_t *worker;
     int32_t partition;
@@ -72,6 +83,9 @@ struct ss_worker_batch {
     ss_worker_idempotency_t *new_keys;
     size_t new_key_count;
     int64_t outbox_max_id; /* after the insert */
+    ss_worker_late_answer_t *late;
+    size_t late_count;
+    size_t late_capacity;
 };
 
 struct ss_worker {

@@ -111,6 +111,21 @@ ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_
                                const char *envelope, char *errstr, size_t errstr_size);
 
 /*
+ * Says that the command records[index] is answered by a LATER batch (a saga that waits for
+ * other partitions' replies) with ss_worker_batch_answer(). A client retrying it with its
+ * Idempotency-Key meanwhile gets 202 with the first request's id.
+ */
+void ss_worker_batch_defer(ss_worker_batch_t *batch, size_t index);
+
+/*
+ * Answers a command deferred by an earlier batch: stores the envelope in request_results under
+ * request_id and sends it to the ingress on reply_partition (-1: none) after commit.
+ */
+ss_err_t ss_worker_batch_answer(ss_worker_batch_t *batch, const char *request_id,
+                                int32_t reply_partition, int http_status, const char *envelope,
+                                char *errstr, size_t errstr_size);
+
+/*
  * Emits an event or command (encoded now with schema_name, produced after commit) to topic,
  * partitioned by key with murmur2.
  */
