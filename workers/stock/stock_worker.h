@@ -1,0 +1,109 @@
+/*
+ * The stock worker's batch state. Each batch loads, with one query each, the products its
+ * records name and the stock_reservations rows of its (order, product) pairs; it applies the
+ * records in partition order against that in-memory copy (a hot product's stock is taken record
+ * by record in memory), then writes the changed products with one multi-row UPDATE and the
+ * changed reservations with one multi-row upsert. Nothing outlives a batch, so a rolled-back
+ * batch leaves no stale state behind; only the buffers are kept for the next batch.
+ *
+ * Who frees what: ss_stock_batch_init() allocates nothing, ss_stock_batch_free() releases every
+ * buffer. Product names point into the batch's last load result and are valid until the next
+ * ss_stock_batch_load() or ss_stock_batch_free().
+ */
+#ifndef SS_STOCK_WORKER_H
+#define SS_STOCK_WORKER_H
+
+#include "ss/api_error.h"
+#include "ss/pg.h"
+#include "ss/rules.h"
+#include "ss/worker.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SS_STOCK_COMPONENT "stock-worker"
+/* Where StockReserved and StockRejected go, keyed by the user id (the order's owner). */
+#define SS_STOCK_REPLY_TOPIC "ss.cmd.user"
+/* Longest decimal text of an int64 plus the NUL. */
+#define SS_STOCK_ID_TEXT_MAX 24
+/* Columns of the widest bulk statement (the reservations upsert). */
+#define SS_STOCK_COLUMNS_MAX 5
+
+typedef struct ss_stock_product {
+    int64_t product_id;
+    bool found;       /* false: no such product in PostgreSQL */
+    const char *name; /* borrowed from the load result */
+    int64_t price;
+    int64_t stock;
+    ss_product_status_t status;
+    bool dirty;
+} ss_stock_product_t;
+
+/* What stock_reservations says about one (order, product); NONE when there is no row. */
+typedef enum ss_stock_reservation_status {
+    SS_STOCK_RESERVATION_NONE,
+    SS_STOCK_RESERVATION_RESERVED,
+    SS_STOCK_RESERVATION_REJECTED,
+    SS_STOCK_RESERVATION_RELEASED,
+} ss_stock_reservation_status_t;
+
+typedef struct ss_stock_reservation {
+    int64_t order_id;
+    int64_t product_id;
+    int64_t quantity; /* reserved units (RESERVED, RELEASED), or the refused request */
+    ss_stock_reservation_status_t status;
+    ss_api_error_t reason; /* REJECTED only */
+    bool dirty;
+} ss_stock_reservation_t;
+
+typedef struct ss_stock_batch {
+    ss_stock_product_t *products; /* sorted by product_id, one per product the batch names */
+    size_t product_count;
+    size_t product_capacity;
+    PGresult *product_rows;               /* the load result the names point into */
+    ss_stock_reservation_t *reservations; /* sorted by (order_id, product_id), one per pair */
+    size_t reservation_count;
+    size_t reservation_capacity;
+    ss_pg_array_t columns[SS_STOCK_COLUMNS_MAX]; /* parameter builders, reset for every statement */
+} ss_stock_batch_t;
+
+typedef struct ss_stock_worker {
+    ss_stock_batch_t batch;
+} ss_stock_worker_t;
+
+/* state.c */
+void ss_stock_batch_init(ss_stock_batch_t *batch);
+void ss_stock_batch_free(ss_stock_batch_t *batch);
+ss_err_t ss_stock_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_size);
+/*
+ * Loads every product the unhandled records name (product_id) and the reservation rows of the
+ * (order_id, product_id) pairs of their ReserveStock and ReleaseStock records. Every named
+ * product and pair gets an entry, found or not, so the finders below never miss.
+ */
+ss_err_t ss_stock_batch_load(ss_stock_batch_t *batch, ss_pg_t *pg,
+                             const ss_worker_record_t *records, size_t count, char *errstr,
+                             size_t errstr_size);
+/* The entry of a product the loaded records name (check ->found), or NULL for any other. */
+ss_stock_product_t *ss_stock_product_find(ss_stock_batch_t *batch, int64_t product_id);
+/* The entry of a pair the loaded records name, or NULL for any other. */
+ss_stock_reservation_t *ss_stock_reservation_find(ss_stock_batch_t *batch, int64_t order_id,
+                                                  int64_t product_id);
+/* Writes the changed products and reservations. */
+ss_err_t ss_stock_batch_flush(ss_stock_batch_t *batch, ss_pg_t *pg, char *errstr,
+                              size_t errstr_size);
+
+/* reserve.c: ReserveStock and ReleaseStock, events from the user worker (no reply wanted). */
+ss_err_t ss_stock_reserve_apply(ss_stock_batch_t *batch, ss_worker_batch_t *worker_batch,
+                                const ss_worker_record_t *record, char *errstr, size_t errstr_size);
+ss_err_t ss_stock_release_apply(ss_stock_batch_t *batch, const ss_worker_record_t *record,
+                                char *errstr, size_t errstr_size);
+
+/* adjust.c: AdjustProduct, the admin command; answered with ss_worker_batch_reply(). */
+ss_err_t ss_stock_adjust_apply(ss_stock_batch_t *batch, ss_worker_batch_t *worker_batch,
+                               const ss_worker_record_t *record, size_t index, char *errstr,
+                               size_t errstr_size);
+
+/* handler.c */
+void ss_stock_worker_handler(ss_stock_worker_t *stock_worker, ss_worker_handler_t *handler_out);
+
+#endif
