@@ -19,7 +19,6 @@
 /* libpq counts connect_timeout in whole seconds and treats anything below 2 as 2. */
 #define INGRESS_PG_CONNECT_TIMEOUT_S_MIN 2
 #define INGRESS_PRODUCER_LINGER_MS 2
-#define INGRESS_CLIENT_ID_MAX 64
 
 static const char ingress_body_internal[] =
     "{\"code\":500,\"message\":\"internal error\",\"error\":\"INTERNAL\"}";
@@ -53,6 +52,11 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          "PostgreSQL connections and Redis connections kept at most (each)", &config->pool_size},
         {"--log-level", "SS_LOG_LEVEL", SS_CONFIG_STRING, "info", 1, 10,
          "debug, info, warn, error or off", &config->log_level},
+        {"--schema-dir", "SS_SCHEMA_DIR", SS_CONFIG_STRING, SS_AVRO_SCHEMA_DIR_DEFAULT, 1, 4096,
+         "folder of the Avro schemas (*.avsc)", &config->schema_dir},
+        {"--pending-max", "SS_INGRESS_PENDING_MAX", SS_CONFIG_INT, "65536", 16, 4194304,
+         "requests waiting for their result at once; beyond it new ones get 503",
+         &config->pending_max},
     };
     memcpy(options, table, sizeof(table));
 }
@@ -146,17 +150,20 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
     }
     ingress->config = config;
 
-    char client_id[INGRESS_CLIENT_ID_MAX];
-    snprintf(client_id, sizeof(client_id), "ss-ingress-%lld", config->instance);
-    ss_kafka_producer_config_t producer_config = {
-        .bootstrap = config->kafka_bootstrap,
-        .client_id = client_id,
+    ss_ingress_commands_config_t commands_config = {
+        .kafka_bootstrap = config->kafka_bootstrap,
+        .pg_dsn = config->pg_dsn,
+        .schema_dir = config->schema_dir,
+        .instance = (int)config->instance,
+        .deadline_ms = (int)config->request_deadline_ms,
+        .pending_max = (size_t)config->pending_max,
         .linger_ms = INGRESS_PRODUCER_LINGER_MS,
     };
-    err = ss_kafka_producer_new(&producer_config, &ingress->producer, errstr, errstr_size);
+    err = ss_ingress_commands_start(&commands_config, &ingress->commands, errstr, errstr_size);
     if (err != SS_OK) {
         goto cleanup;
     }
+    ingress->producer = ss_ingress_commands_producer(ingress->commands);
     err = ss_pool_create((size_t)config->pool_size, pg_pool_create, pg_pool_destroy, ingress,
                          &ingress->pg_pool, errstr, errstr_size);
     if (err != SS_OK) {
@@ -182,7 +189,7 @@ void ss_ingress_destroy(ss_ingress_t *ingress)
     }
     ss_pool_destroy(ingress->redis_pool);
     ss_pool_destroy(ingress->pg_pool);
-    ss_kafka_producer_destroy(ingress->producer);
+    ss_ingress_commands_destroy(ingress->commands);
     free(ingress);
 }
 
@@ -197,6 +204,11 @@ typedef struct ingress_route_group {
 /* One line per endpoint file. */
 static const ingress_route_group_t ingress_route_groups[] = {
     {ss_ingress_health_routes, &ss_ingress_health_routes_count},
+    {ss_ingress_balance_routes, &ss_ingress_balance_routes_count},
+    {ss_ingress_coupons_routes, &ss_ingress_coupons_routes_count},
+    {ss_ingress_products_routes, &ss_ingress_products_routes_count},
+    {ss_ingress_requests_routes, &ss_ingress_requests_routes_count},
+    {ss_ingress_admin_routes, &ss_ingress_admin_routes_count},
 };
 
 size_t ss_ingress_routes(ss_http_route_t *routes, size_t routes_max)
@@ -282,4 +294,22 @@ ss_err_t ss_ingress_path_id(ss_http_request_t *req, const char *name, int64_t *i
         return SS_ERR_INVALID;
     }
     return SS_OK;
+}
+
+ss_err_t ss_ingress_query(ss_ingress_t *ingress, const char *sql, int param_count,
+                          const char *const *params, PGresult **rows_out, char *errstr,
+                          size_t errstr_size)
+{
+    *rows_out = NULL;
+    ss_err_t err = SS_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < 2 && err == SS_ERR_RETRIABLE; attempt++) {
+        ss_pg_t *pg = NULL;
+        err = ss_ingress_pg_acquire(ingress, &pg, errstr, errstr_size);
+        if (err != SS_OK) {
+            return err;
+        }
+        err = ss_pg_query(pg, NULL, sql, param_count, params, rows_out, errstr, errstr_size);
+        ss_ingress_pg_release(ingress, pg);
+    }
+    return err;
 }

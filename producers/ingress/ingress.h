@@ -19,6 +19,8 @@
 #ifndef SS_INGRESS_H
 #define SS_INGRESS_H
 
+#include "command.h"
+
 #include "ss/api_error.h"
 #include "ss/config.h"
 #include "ss/error.h"
@@ -50,9 +52,11 @@ typedef struct ss_ingress_config {
     long long dependency_timeout_ms; /* SS_DEPENDENCY_TIMEOUT_MS: probes, Redis commands */
     long long pool_size;             /* SS_INGRESS_POOL_SIZE: PostgreSQL and Redis connections */
     char *log_level;                 /* SS_LOG_LEVEL */
+    char *schema_dir;                /* SS_SCHEMA_DIR: the Avro schemas */
+    long long pending_max;           /* SS_INGRESS_PENDING_MAX: requests awaiting a result */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 12
+#define SS_INGRESS_CONFIG_OPTION_COUNT 14
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -62,7 +66,8 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
 
 typedef struct ss_ingress {
     const ss_ingress_config_t *config; /* borrowed; outlives the ingress */
-    ss_kafka_producer_t *producer;     /* idempotent; main serves its deliveries */
+    ss_ingress_commands_t *commands;   /* publishes commands, completes their requests */
+    ss_kafka_producer_t *producer;     /* the commands' idempotent producer (borrowed) */
     ss_pool_t *pg_pool;                /* resources are ss_pg_t * */
     ss_pool_t *redis_pool;             /* resources are ss_redis_t * */
 } ss_ingress_t;
@@ -84,6 +89,21 @@ void ss_ingress_destroy(ss_ingress_t *ingress);
 /* health.c: GET /health, GET /ready. */
 extern const ss_http_route_t ss_ingress_health_routes[];
 extern const size_t ss_ingress_health_routes_count;
+/* balance.c: GET /users/{id}/balance, POST /users/{id}/balance/charge. */
+extern const ss_http_route_t ss_ingress_balance_routes[];
+extern const size_t ss_ingress_balance_routes_count;
+/* coupons.c: GET and POST /users/{id}/coupons. */
+extern const ss_http_route_t ss_ingress_coupons_routes[];
+extern const size_t ss_ingress_coupons_routes_count;
+/* products.c: GET /products. */
+extern const ss_http_route_t ss_ingress_products_routes[];
+extern const size_t ss_ingress_products_routes_count;
+/* requests.c: GET /requests/{id}. */
+extern const ss_http_route_t ss_ingress_requests_routes[];
+extern const size_t ss_ingress_requests_routes_count;
+/* admin.c: users, products, coupons. */
+extern const ss_http_route_t ss_ingress_admin_routes[];
+extern const size_t ss_ingress_admin_routes_count;
 
 /*
  * Copies every group's routes into routes[0..routes_max) and returns how many; a table that
@@ -134,6 +154,14 @@ void ss_ingress_pg_release(ss_ingress_t *ingress, ss_pg_t *pg);
 ss_err_t ss_ingress_redis_acquire(ss_ingress_t *ingress, ss_redis_t **out, char *errstr,
                                   size_t errstr_size);
 void ss_ingress_redis_release(ss_ingress_t *ingress, ss_redis_t *redis);
+
+/*
+ * Runs one read on a pooled PostgreSQL connection (text params), retrying once on a fresh
+ * connection when the pooled one turns out broken. On SS_OK the caller PQclear()s *rows_out.
+ */
+ss_err_t ss_ingress_query(ss_ingress_t *ingress, const char *sql, int param_count,
+                          const char *const *params, PGresult **rows_out, char *errstr,
+                          size_t errstr_size);
 
 /* ---- readiness (health.c) ----------------------------------------------------------------------
  */
