@@ -57,6 +57,8 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--pending-max", "SS_INGRESS_PENDING_MAX", SS_CONFIG_INT, "65536", 16, 4194304,
          "requests waiting for their result at once; beyond it new ones get 503",
          &config->pending_max},
+        {"--openapi-path", "SS_OPENAPI_PATH", SS_CONFIG_STRING, SS_SOURCE_DIR "/docs/openapi.json",
+         1, 4096, "the OpenAPI document GET /openapi.json serves", &config->openapi_path},
     };
     memcpy(options, table, sizeof(table));
 }
@@ -149,6 +151,12 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the ingress");
     }
     ingress->config = config;
+    char openapi_error[256];
+    if (ss_ingress_openapi_load(config->openapi_path, &ingress->openapi_document, openapi_error,
+                                sizeof(openapi_error)) != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "GET /openapi.json will answer 500 error=\"%s\"",
+                    openapi_error);
+    }
 
     ss_ingress_commands_config_t commands_config = {
         .kafka_bootstrap = config->kafka_bootstrap,
@@ -190,6 +198,7 @@ void ss_ingress_destroy(ss_ingress_t *ingress)
     ss_pool_destroy(ingress->redis_pool);
     ss_pool_destroy(ingress->pg_pool);
     ss_ingress_commands_destroy(ingress->commands);
+    free(ingress->openapi_document);
     free(ingress);
 }
 
@@ -209,6 +218,7 @@ static const ingress_route_group_t ingress_route_groups[] = {
     {ss_ingress_products_routes, &ss_ingress_products_routes_count},
     {ss_ingress_requests_routes, &ss_ingress_requests_routes_count},
     {ss_ingress_admin_routes, &ss_ingress_admin_routes_count},
+    {ss_ingress_openapi_routes, &ss_ingress_openapi_routes_count},
 };
 
 size_t ss_ingress_routes(ss_http_route_t *routes, size_t routes_max)

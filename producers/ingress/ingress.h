@@ -54,9 +54,10 @@ typedef struct ss_ingress_config {
     char *log_level;                 /* SS_LOG_LEVEL */
     char *schema_dir;                /* SS_SCHEMA_DIR: the Avro schemas */
     long long pending_max;           /* SS_INGRESS_PENDING_MAX: requests awaiting a result */
+    char *openapi_path;              /* SS_OPENAPI_PATH: the document GET /openapi.json serves */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 14
+#define SS_INGRESS_CONFIG_OPTION_COUNT 15
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -70,6 +71,7 @@ typedef struct ss_ingress {
     ss_kafka_producer_t *producer;     /* the commands' idempotent producer (borrowed) */
     ss_pool_t *pg_pool;                /* resources are ss_pg_t * */
     ss_pool_t *redis_pool;             /* resources are ss_redis_t * */
+    char *openapi_document;            /* read at start-up; NULL when it could not be (owned) */
 } ss_ingress_t;
 
 /*
@@ -104,6 +106,15 @@ extern const size_t ss_ingress_requests_routes_count;
 /* admin.c: users, products, coupons. */
 extern const ss_http_route_t ss_ingress_admin_routes[];
 extern const size_t ss_ingress_admin_routes_count;
+/* openapi.c: GET /openapi.json. */
+extern const ss_http_route_t ss_ingress_openapi_routes[];
+extern const size_t ss_ingress_openapi_routes_count;
+
+/*
+ * openapi.c: reads the OpenAPI document at path and checks that it is a JSON object. On SS_OK
+ * the caller frees *out (the file's text, NUL-terminated) with free(); on failure *out is NULL.
+ */
+ss_err_t ss_ingress_openapi_load(const char *path, char **out, char *errstr, size_t errstr_size);
 
 /*
  * Copies every group's routes into routes[0..routes_max) and returns how many; a table that
