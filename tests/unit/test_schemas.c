@@ -55,7 +55,7 @@ static const struct {
      "{\"product_id\":1,\"quantity\":2,\"unit_price\":10000},{\"product_id\":2,\"quantity\":1,"
      "\"unit_price\":10000}],\"paid_at\":1767225600789}"},
     {"PlaceOrder", "{\"request_id\":\"0-1767225600000-5\",\"reply_partition\":0,"
-                   "\"idempotency\":null,\"order_id\":9007199254740993,\"user_id\":7,"
+                   "\"idempotency\":null,\"user_id\":9007199254740993,"
                    "\"coupon_id\":null,\"lines\":[{\"product_id\":1,\"quantity\":1000},"
                    "{\"product_id\":-9223372036854775808,\"quantity\":1},{\"product_id\":3,"
                    "\"quantity\":2147483647}],\"requested_at\":1767225600000}"},
