@@ -115,8 +115,8 @@ static int64_t reservation_state(ss_pg_t *pg, int64_t order_id, int64_t product_
 static ss_kafka_producer_t *producer_get(void)
 {
     static ss_kafka_producer_t *producer;
-    char errstr[512];
     if (producer == NULL) {
+        char errstr[512];
         ss_kafka_producer_config_t config = {
             .bootstrap = ss_test_kafka_bootstrap(), .client_id = "ss-test-stock", .linger_ms = 5};
         if (ss_kafka_producer_new(&config, &producer, errstr, sizeof(errstr)) != SS_OK) {

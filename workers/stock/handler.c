@@ -16,8 +16,8 @@
 static ss_err_t key_check(const ss_worker_record_t *record, char *errstr, size_t errstr_size)
 {
     json_t *product_id = json_object_get(record->value, "product_id");
-    char expected[SS_STOCK_ID_TEXT_MAX];
     if (json_is_integer(product_id)) {
+        char expected[SS_STOCK_ID_TEXT_MAX];
         snprintf(expected, sizeof(expected), "%lld", (long long)json_integer_value(product_id));
         if (strcmp(record->key, expected) == 0) {
             return SS_OK;
