@@ -177,11 +177,12 @@ static int64_t result_is(ss_pg_t *pg, const char *request_id, int http_status,
     char status_text[16];
     snprintf(status_text, sizeof(status_text), "%d", http_status);
     const char *params[] = {request_id, status_text, error_code != NULL ? error_code : ""};
-    return ss_test_pg_scalar(pg,
-                             "SELECT count(*) FROM request_results WHERE request_id = $1"
-                             " AND http_status = $2::int AND (body::jsonb)->>'code' = $2"
-                             " AND coalesce((body::jsonb)->>'error', '') = $3",
-                             3, params);
+    return ss_test_pg_scalar(
+        pg,
+        "SELECT count(*) FROM request_results WHERE request_id = $1"
+        " AND http_status = $2::int AND ((body::jsonb)->>'code')::int = $2::int"
+        " AND coalesce((body::jsonb)->>'error', '') = $3",
+        3, params);
 }
 
 /* A field of the result's data as text, compared in SQL: 1 when equal. */
