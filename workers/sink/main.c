@@ -1,0 +1,93 @@
+/*
+ * ss-platform-sink: delivers every paid order to the external data platform. main only wires
+ * configuration (`--help` lists it), signals (SIGTERM/SIGINT set a flag; SIGPIPE is ignored)
+ * and the loop in sink.c.
+ */
+#include "platform_sink.h"
+
+#include "ss/log.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static int signals_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof(ignore));
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 ||
+        sigaction(SIGPIPE, &ignore, NULL) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ss_sink_config_t config = {0};
+    ss_config_option_t options[SS_SINK_CONFIG_OPTION_COUNT];
+    ss_sink_config_options(options, &config);
+    char errstr[512];
+    ss_err_t err =
+        ss_config_load(options, SS_SINK_CONFIG_OPTION_COUNT, argc, argv, errstr, sizeof(errstr));
+    if (err == SS_ERR_HELP) {
+        ss_config_usage(stdout, argv[0],
+                        "posts every paid order (ss.events.order) to the external data platform",
+                        options, SS_SINK_CONFIG_OPTION_COUNT);
+        return EXIT_SUCCESS;
+    }
+    if (err == SS_OK) {
+        err = ss_sink_config_validate(&config, errstr, sizeof(errstr));
+    }
+    if (err != SS_OK) {
+        fprintf(stderr, "ss-platform-sink: %s\n", errstr);
+        ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);
+        return 2;
+    }
+    ss_log_level_t level = SS_LOG_LEVEL_INFO;
+    (void)ss_log_level_parse(config.log_level, &level, errstr, sizeof(errstr)); /* validated */
+    ss_log_level_set(level);
+    if (signals_install() != 0) {
+        fprintf(stderr, "ss-platform-sink: could not install signal handlers\n");
+        ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);
+        return EXIT_FAILURE;
+    }
+    CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (code != CURLE_OK) {
+        fprintf(stderr, "ss-platform-sink: could not initialise libcurl: %s\n",
+                curl_easy_strerror(code));
+        ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);
+        return EXIT_FAILURE;
+    }
+
+    ss_sink_t *sink = NULL;
+    err = ss_sink_new(&config, &stop_requested, &sink, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_sink_run(sink, errstr, sizeof(errstr));
+    }
+    if (err != SS_OK) {
+        SS_LOG_ERROR(SS_SINK_COMPONENT, "stopped error=\"%s\"", errstr);
+    } else {
+        SS_LOG_INFO(SS_SINK_COMPONENT, "stopped");
+    }
+    ss_sink_destroy(sink);
+    curl_global_cleanup();
+    ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);
+    return err == SS_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,462 @@
+/*
+ * The sink's loop: poll a batch of ss.events.order, handle each record in partition order
+ * (OrderPaid: POST until delivered, refused for good, or out of attempts; OrderFailed: skip;
+ * anything undecodable: park), then commit each partition's next offset to Kafka. A record is
+ * committed only once it is delivered, skipped or parked, so a crash re-sends (the platform
+ * dedupes by Idempotency-Key) and never loses an order.
+ *
+ * Parking sends the record's raw bytes to ss.dlq with the ss-dlq-reason and ss-dlq-source
+ * (topic/partition/offset) headers, and waits for the broker's acknowledgement before the
+ * offset moves on.
+ */
+#include "platform_sink.h"
+
+#include "ss/avro.h"
+#include "ss/clock.h"
+#include "ss/kafka.h"
+#include "ss/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Records one poll hands over at most. */
+#define SINK_BATCH_RECORDS_MAX 100
+/* One poll waits this long for records before the stop flag is looked at again. */
+#define SINK_POLL_MS 200
+/* Waits (backoff, after a consumer error) are cut into slices this long to notice a stop. */
+#define SINK_SLEEP_SLICE_MS 50
+/* Partitions whose next offset waits for the end-of-batch commit. */
+#define SINK_PENDING_MAX 1024
+/* Parking: attempts to reach ss.dlq, how long each may take, and the waits between them. */
+#define SINK_PARK_ATTEMPTS_MAX 30
+#define SINK_PARK_MESSAGE_TIMEOUT_MS "30000"
+#define SINK_PARK_FLUSH_MS 35000
+#define SINK_PARK_BACKOFF_BASE_MS 200
+#define SINK_PARK_BACKOFF_MAX_MS 5000
+/*
+ * librdkafka evicts a member that has not polled for max.poll.interval.ms. A retried order
+ * keeps the sink from polling for up to attempts x (timeout + backoff), so the interval is set
+ * above that (within librdkafka's range).
+ */
+#define SINK_POLL_INTERVAL_MARGIN_MS 60000LL
+#define SINK_POLL_INTERVAL_MIN_MS 300000LL
+#define SINK_POLL_INTERVAL_MAX_MS 86400000LL
+#define SINK_SOURCE_SIZE 320
+#define SINK_ERRSTR_SIZE 512
+/* Room for a cause inside a dead-letter reason. */
+#define SINK_CAUSE_SIZE 384
+
+typedef struct sink_pending {
+    int32_t partition;
+    int64_t next_offset;
+} sink_pending_t;
+
+struct ss_sink {
+    const ss_sink_config_t *config;
+    volatile sig_atomic_t *stop;
+    char url[SS_SINK_URL_SIZE];
+    ss_avro_registry_t *registry;
+    ss_kafka_consumer_t *consumer;
+    ss_kafka_producer_t *producer;
+    ss_sink_client_t *client;
+    ss_kafka_message_t *messages[SINK_BATCH_RECORDS_MAX];
+    size_t message_count;
+    sink_pending_t pending[SINK_PENDING_MAX];
+    size_t pending_count;
+    uint64_t random_state;
+    /* The dead letter in flight: its sequence number and what the delivery callback said. */
+    uint64_t park_sequence;
+    bool park_done;
+    ss_err_t park_result;
+    char park_error[SS_SINK_EXCERPT_SIZE];
+};
+
+/* Sleeps up to ms, in slices, returning early once a stop is requested. */
+static void sink_sleep(const ss_sink_t *sink, int64_t ms)
+{
+    int64_t deadline = ss_clock_monotonic_ms() + ms;
+    for (int64_t left = ms; left > 0 && !*sink->stop; left = deadline - ss_clock_monotonic_ms()) {
+        int64_t slice = left < SINK_SLEEP_SLICE_MS ? left : SINK_SLEEP_SLICE_MS;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = (long)slice * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void sink_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
+                             const char *error_text, int32_t partition, int64_t offset)
+{
+    (void)partition;
+    (void)offset;
+    ss_sink_t *sink = opaque;
+    if ((uint64_t)(uintptr_t)message_opaque != sink->park_sequence) {
+        return; /* a dead letter given up on earlier (flush timed out) that arrived after all */
+    }
+    sink->park_done = true;
+    sink->park_result = result;
+    snprintf(sink->park_error, sizeof(sink->park_error), "%s",
+             error_text != NULL ? error_text : "");
+}
+
+/* ---- offsets ------------------------------------------------------------------------------- */
+
+static void pending_commit(ss_sink_t *sink)
+{
+    for (size_t i = 0; i < sink->pending_count; i++) {
+        char errstr[SINK_ERRSTR_SIZE];
+        const sink_pending_t *entry = &sink->pending[i];
+        if (ss_kafka_consumer_commit(sink->consumer, SS_SINK_TOPIC, entry->partition,
+                                     entry->next_offset, errstr, sizeof(errstr)) != SS_OK) {
+            /* Not fatal: the records after the last commit are sent again, and deduped. */
+            SS_LOG_WARN(SS_SINK_COMPONENT,
+                        "could not commit topic=%s partition=%" PRId32 " offset=%" PRId64
+                        " error=\"%s\"",
+                        SS_SINK_TOPIC, entry->partition, entry->next_offset, errstr);
+        }
+    }
+    sink->pending_count = 0;
+}
+
+/* Remembers that everything of partition before next_offset is done. */
+static void pending_set(ss_sink_t *sink, int32_t partition, int64_t next_offset)
+{
+    for (size_t i = 0; i < sink->pending_count; i++) {
+        if (sink->pending[i].partition == partition) {
+            sink->pending[i].next_offset = next_offset;
+            return;
+        }
+    }
+    if (sink->pending_count == SINK_PENDING_MAX) {
+        pending_commit(sink);
+    }
+    sink->pending[sink->pending_count++] = (sink_pending_t){partition, next_offset};
+}
+
+/* ---- parking ------------------------------------------------------------------------------- */
+
+/*
+ * Sends the record to ss.dlq and waits for the acknowledgement. *done is true once it is
+ * there; false when a stop interrupted the attempts. SS_ERR_FATAL when the dead-letter topic
+ * stayed out of reach for every attempt, or the producer broke.
+ */
+static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, const char *reason,
+                            bool *done, char *errstr, size_t errstr_size)
+{
+    char source[SINK_SOURCE_SIZE];
+    snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic, message->partition,
+             message->offset);
+    const ss_kafka_header_t headers[] = {
+        {SS_SINK_DLQ_REASON_HEADER, reason, strlen(reason)},
+        {SS_SINK_DLQ_SOURCE_HEADER, source, strlen(source)},
+    };
+    *done = false;
+    char cause[SINK_ERRSTR_SIZE] = "";
+    for (unsigned attempt = 1; attempt <= SINK_PARK_ATTEMPTS_MAX && !*sink->stop; attempt++) {
+        sink->park_sequence++;
+        sink->park_done = false;
+        ss_err_t err = ss_kafka_producer_send(
+            sink->producer, SS_SINK_DLQ_TOPIC, SS_KAFKA_PARTITION_BY_KEY, message->key,
+            message->key_length, message->value, message->value_length, headers,
+            sizeof(headers) / sizeof(headers[0]), (void *)(uintptr_t)sink->park_sequence, cause,
+            sizeof(cause));
+        if (err == SS_OK) {
+            err = ss_kafka_producer_flush(sink->producer, SINK_PARK_FLUSH_MS, cause, sizeof(cause));
+        }
+        if (err == SS_OK && sink->park_done && sink->park_result == SS_OK) {
+            SS_LOG_WARN(SS_SINK_COMPONENT, "parked source=%s dlq=%s reason=\"%s\"", source,
+                        SS_SINK_DLQ_TOPIC, reason);
+            *done = true;
+            return SS_OK;
+        }
+        if (err == SS_OK) {
+            err = sink->park_done ? sink->park_result : SS_ERR_TIMEOUT;
+            snprintf(cause, sizeof(cause), "%s",
+                     sink->park_done ? sink->park_error : "no delivery report");
+        }
+        if (err == SS_ERR_FATAL) {
+            return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                              "could not park source=%s in %s: %s", source, SS_SINK_DLQ_TOPIC,
+                              cause);
+        }
+        SS_LOG_WARN(SS_SINK_COMPONENT, "could not park source=%s attempt=%u error=\"%s\"", source,
+                    attempt, cause);
+        sink_sleep(sink,
+                   ss_sink_backoff_ms(attempt, SINK_PARK_BACKOFF_BASE_MS, SINK_PARK_BACKOFF_MAX_MS,
+                                      ss_sink_random_next(&sink->random_state)));
+    }
+    if (*sink->stop) {
+        return SS_OK;
+    }
+    return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                      "could not park source=%s in %s after %d attempts: %s", source,
+                      SS_SINK_DLQ_TOPIC, SINK_PARK_ATTEMPTS_MAX, cause);
+}
+
+/* ---- delivery ------------------------------------------------------------------------------ */
+
+/*
+ * POSTs one order until the platform has it, refuses it for good, or the attempts run out
+ * (both: parked). *done as for record_park().
+ */
+static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message, int64_t order_id,
+                              const char *body, bool *done, char *errstr, size_t errstr_size)
+{
+    const ss_sink_config_t *config = sink->config;
+    char key[SS_SINK_IDEMPOTENCY_KEY_SIZE];
+    char reason[SS_SINK_REASON_SIZE];
+    ss_sink_idempotency_key(order_id, key, sizeof(key));
+    size_t body_length = strlen(body);
+    *done = false;
+    for (unsigned attempt = 1; attempt <= (unsigned)config->attempts_max && !*sink->stop;
+         attempt++) {
+        ss_sink_response_t response;
+        ss_err_t err = ss_sink_client_post(sink->client, key, body, body_length, &response, errstr,
+                                           errstr_size);
+        if (err != SS_OK) {
+            return err;
+        }
+        if (*sink->stop && !response.answered) {
+            return SS_OK; /* abandoned on stop: neither delivered nor failed */
+        }
+        ss_sink_outcome_t outcome = ss_sink_classify(response.answered, response.status);
+        if (outcome == SS_SINK_DELIVERED) {
+            SS_LOG_DEBUG(SS_SINK_COMPONENT, "delivered order_id=%" PRId64 " status=%ld attempt=%u",
+                         order_id, response.status, attempt);
+            *done = true;
+            return SS_OK;
+        }
+        const char *detail = response.answered ? response.excerpt : response.error;
+        SS_LOG_WARN(SS_SINK_COMPONENT,
+                    "delivery failed order_id=%" PRId64 " attempt=%u status=%ld outcome=%s"
+                    " error=\"%s\"",
+                    order_id, attempt, response.answered ? response.status : 0L,
+                    ss_sink_outcome_name(outcome), detail);
+        if (outcome == SS_SINK_PERMANENT) {
+            snprintf(reason, sizeof(reason),
+                     "the data platform refused order_id=%" PRId64 " with status %ld: %s", order_id,
+                     response.status, detail);
+            return record_park(sink, message, reason, done, errstr, errstr_size);
+        }
+        if (attempt == (unsigned)config->attempts_max) {
+            snprintf(reason, sizeof(reason),
+                     "no delivery of order_id=%" PRId64 " after %u attempts, the last: %s%ld %s",
+                     order_id, attempt, response.answered ? "status " : "no answer ",
+                     response.answered ? response.status : 0L, detail);
+            return record_park(sink, message, reason, done, errstr, errstr_size);
+        }
+        if (attempt == 1) {
+            /* The wait may be long: do not hold back what this batch already delivered. */
+            pending_commit(sink);
+        }
+        sink_sleep(sink,
+                   ss_sink_backoff_ms(attempt, config->backoff_base_ms, config->backoff_max_ms,
+                                      ss_sink_random_next(&sink->random_state)));
+    }
+    return SS_OK;
+}
+
+/* Handles one record: *done says whether its offset may be committed. */
+static ss_err_t record_handle(ss_sink_t *sink, const ss_kafka_message_t *message, bool *done,
+                              char *errstr, size_t errstr_size)
+{
+    ss_err_t err = SS_OK;
+    json_t *record = NULL;
+    char *body = NULL;
+    const char *schema_name = NULL;
+    char cause[SINK_CAUSE_SIZE];
+    char reason[SS_SINK_REASON_SIZE];
+    *done = false;
+
+    if (message->value == NULL || message->value_length == 0) {
+        err = record_park(sink, message, "the record has no value", done, errstr, errstr_size);
+        goto cleanup;
+    }
+    if (ss_avro_decode(sink->registry, message->value, message->value_length, &schema_name, &record,
+                       cause, sizeof(cause)) != SS_OK) {
+        snprintf(reason, sizeof(reason), "could not decode the record: %s", cause);
+        err = record_park(sink, message, reason, done, errstr, errstr_size);
+        goto cleanup;
+    }
+    if (strcmp(schema_name, "OrderFailed") == 0) {
+        *done = true; /* the platform wants paid orders only */
+        goto cleanup;
+    }
+    if (strcmp(schema_name, "OrderPaid") != 0) {
+        snprintf(reason, sizeof(reason), "a %s record has no place on %s", schema_name,
+                 SS_SINK_TOPIC);
+        err = record_park(sink, message, reason, done, errstr, errstr_size);
+        goto cleanup;
+    }
+    int64_t order_id = 0;
+    ss_err_t body_err = ss_sink_order_body(record, &order_id, &body, cause, sizeof(cause));
+    if (body_err == SS_ERR_NOMEM) {
+        err = ss_err_set(body_err, errstr, errstr_size, "%s", cause);
+        goto cleanup;
+    }
+    if (body_err != SS_OK) {
+        snprintf(reason, sizeof(reason), "not a valid OrderPaid: %s", cause);
+        err = record_park(sink, message, reason, done, errstr, errstr_size);
+        goto cleanup;
+    }
+    err = order_deliver(sink, message, order_id, body, done, errstr, errstr_size);
+cleanup:
+    free(body);
+    json_decref(record);
+    return err;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+ss_err_t ss_sink_run(ss_sink_t *sink, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = SS_OK;
+    while (!*sink->stop) {
+        char cause[SINK_ERRSTR_SIZE];
+        sink->message_count = 0;
+        ss_err_t poll_err =
+            ss_kafka_consumer_poll_batch(sink->consumer, sink->messages, SINK_BATCH_RECORDS_MAX,
+                                         SINK_POLL_MS, &sink->message_count, cause, sizeof(cause));
+        if (poll_err == SS_ERR_FATAL) {
+            err = ss_err_set(poll_err, errstr, errstr_size, "%s", cause);
+            break;
+        }
+        if (poll_err != SS_OK) {
+            SS_LOG_WARN(SS_SINK_COMPONENT, "consumer error=\"%s\"", cause);
+            sink_sleep(sink, SINK_POLL_MS);
+            continue;
+        }
+        for (size_t i = 0; i < sink->message_count && !*sink->stop; i++) {
+            const ss_kafka_message_t *message = sink->messages[i];
+            if (!ss_kafka_consumer_is_current(sink->consumer, message)) {
+                continue; /* its partition moved to another member */
+            }
+            bool done = false;
+            err = record_handle(sink, message, &done, errstr, errstr_size);
+            if (err != SS_OK || !done) {
+                break;
+            }
+            pending_set(sink, message->partition, message->offset + 1);
+        }
+        ss_kafka_messages_release(sink->messages, sink->message_count);
+        sink->message_count = 0;
+        pending_commit(sink);
+        if (err != SS_OK) {
+            break;
+        }
+    }
+    char close_error[SINK_ERRSTR_SIZE];
+    if (ss_kafka_consumer_close(sink->consumer, close_error, sizeof(close_error)) != SS_OK) {
+        SS_LOG_WARN(SS_SINK_COMPONENT, "could not leave the group cleanly error=\"%s\"",
+                    close_error);
+    }
+    return err;
+}
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+static ss_err_t sink_clients_create(ss_sink_t *sink, char *errstr, size_t errstr_size)
+{
+    const ss_sink_config_t *config = sink->config;
+    ss_err_t err = ss_avro_registry_load(config->schema_dir, &sink->registry, errstr, errstr_size);
+    if (err != SS_OK) {
+        return err;
+    }
+    static const ss_kafka_property_t producer_properties[] = {
+        {"message.timeout.ms", SINK_PARK_MESSAGE_TIMEOUT_MS},
+    };
+    ss_kafka_producer_config_t producer = {.bootstrap = config->kafka_bootstrap,
+                                           .client_id = config->client_id,
+                                           .linger_ms = 0,
+                                           .on_delivery = sink_on_delivery,
+                                           .opaque = sink,
+                                           .properties = producer_properties,
+                                           .property_count = 1};
+    err = ss_kafka_producer_new(&producer, &sink->producer, errstr, errstr_size);
+    if (err != SS_OK) {
+        return err;
+    }
+    long long poll_interval_ms =
+        config->attempts_max * (config->timeout_ms + config->backoff_max_ms) +
+        SINK_POLL_INTERVAL_MARGIN_MS;
+    if (poll_interval_ms < SINK_POLL_INTERVAL_MIN_MS) {
+        poll_interval_ms = SINK_POLL_INTERVAL_MIN_MS;
+    }
+    if (poll_interval_ms > SINK_POLL_INTERVAL_MAX_MS) {
+        poll_interval_ms = SINK_POLL_INTERVAL_MAX_MS;
+    }
+    char poll_interval_text[24];
+    snprintf(poll_interval_text, sizeof(poll_interval_text), "%lld", poll_interval_ms);
+    /* A member that died is noticed within the session timeout, as for the workers. */
+    const ss_kafka_property_t consumer_properties[] = {
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"max.poll.interval.ms", poll_interval_text},
+    };
+    const char *topics[] = {SS_SINK_TOPIC};
+    ss_kafka_consumer_config_t consumer = {.bootstrap = config->kafka_bootstrap,
+                                           .group_id = config->group_id,
+                                           .client_id = config->client_id,
+                                           .topics = topics,
+                                           .topic_count = 1,
+                                           .batch_linger_ms = 0,
+                                           .properties = consumer_properties,
+                                           .property_count = sizeof(consumer_properties) /
+                                                             sizeof(consumer_properties[0])};
+    err = ss_kafka_consumer_new(&consumer, &sink->consumer, errstr, errstr_size);
+    if (err != SS_OK) {
+        return err;
+    }
+    return ss_sink_client_new(sink->url, config->platform_token, (long)config->connect_timeout_ms,
+                              (long)config->timeout_ms, sink->stop, &sink->client, errstr,
+                              errstr_size);
+}
+
+ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop, ss_sink_t **out,
+                     char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    ss_sink_t *sink = calloc(1, sizeof(*sink));
+    if (sink == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for the sink");
+    }
+    sink->config = config;
+    sink->stop = stop;
+    sink->random_state = (uint64_t)ss_clock_monotonic_us() ^ ((uint64_t)getpid() << 32);
+    if (sink->random_state == 0) {
+        sink->random_state = 1;
+    }
+    ss_err_t err = ss_sink_config_validate(config, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_sink_url_resolve(config->platform_url, sink->url, sizeof(sink->url), errstr,
+                                  errstr_size);
+    }
+    if (err == SS_OK) {
+        err = sink_clients_create(sink, errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        ss_sink_destroy(sink);
+        return err;
+    }
+    /* A URL with user:password@ is not logged: ss/config.h never echoes strings either. */
+    SS_LOG_INFO(SS_SINK_COMPONENT, "ready group=%s topic=%s url=%s attempts_max=%lld",
+                config->group_id, SS_SINK_TOPIC, strchr(sink->url, '@') ? "(hidden)" : sink->url,
+                config->attempts_max);
+    *out = sink;
+    return SS_OK;
+}
+
+void ss_sink_destroy(ss_sink_t *sink)
+{
+    if (sink == NULL) {
+        return;
+    }
+    ss_kafka_messages_release(sink->messages, sink->message_count);
+    ss_sink_client_destroy(sink->client);
+    ss_kafka_consumer_destroy(sink->consumer);
+    ss_kafka_producer_destroy(sink->producer);
+    ss_avro_registry_destroy(sink->registry);
+    free(sink);
+}
