@@ -71,11 +71,14 @@ if [ -f "$SS_STATE_DIR/demo.txt" ]; then
     cat "$SS_STATE_DIR/demo.txt"
 fi
 
+# Stay in the foreground; say once when a service exits (its log says why).
+declare -A reported=()
 while true; do
     for pid in "${pids[@]}"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            ss_say "a service (pid $pid) exited; see $logs"
+        if [ -z "${reported[$pid]:-}" ] && ! kill -0 "$pid" 2>/dev/null; then
+            reported[$pid]=1
+            ss_warn "a service (pid $pid) exited; see the logs in $logs"
         fi
     done
-    sleep 5
+    sleep 2
 done
