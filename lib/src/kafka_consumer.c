@@ -650,6 +650,14 @@ ss_err_t ss_kafka_consumer_poll_batch(ss_kafka_consumer_t *consumer, ss_kafka_me
     if (consumer->closed) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "kafka consumer is closed");
     }
+    if (!consumer->failed) {
+        /* Fatal errors raised outside a record (e.g. a fenced static member) stop us too. */
+        char cause[256];
+        if (rd_kafka_fatal_error(consumer->rk, cause, sizeof(cause)) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            consumer_fail(consumer, "kafka consumer failed fatally: %s", cause);
+        }
+    }
     if (consumer->failed) {
         return ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "%s", consumer->failed_text);
     }

@@ -534,6 +534,36 @@ static void test_missing_topic_is_not_found_and_never_auto_created(void **state)
                      SS_ERR_NOT_FOUND);
 }
 
+static void test_subscribing_to_a_missing_topic_is_reported_as_not_found(void **state)
+{
+    fixture_t *fixture = *state;
+    char errstr[512] = "";
+    char missing[192];
+    char group[192];
+    ss_kafka_message_t *batch[SS_TEST_BATCH_MAX];
+    size_t count = 0;
+    ss_err_t err = SS_OK;
+    snprintf(missing, sizeof(missing), "%s.absent", fixture->topic);
+    snprintf(group, sizeof(group), "%s.absent", fixture->group_prefix);
+    const char *topics[] = {missing};
+    const ss_kafka_consumer_config_t config = {
+        .bootstrap = fixture->bootstrap,
+        .group_id = group,
+        .topics = topics,
+        .topic_count = 1,
+    };
+    ss_kafka_consumer_t *consumer = NULL;
+    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)), SS_OK);
+    for (int poll = 0; poll < SS_TEST_POLLS_MAX && err == SS_OK; poll++) {
+        err = ss_kafka_consumer_poll_batch(consumer, batch, SS_TEST_BATCH_MAX, SS_TEST_POLL_MS,
+                                           &count, errstr, sizeof(errstr));
+        assert_int_equal(count, 0);
+    }
+    assert_int_equal(err, SS_ERR_NOT_FOUND);
+    assert_non_null(strstr(errstr, missing));
+    ss_kafka_consumer_destroy(consumer);
+}
+
 static void test_ping_and_producer_ping_reach_the_broker(void **state)
 {
     fixture_t *fixture = *state;
@@ -560,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_committed_offset_is_where_the_next_member_starts),
         cmocka_unit_test(test_topic_create_is_idempotent),
         cmocka_unit_test(test_missing_topic_is_not_found_and_never_auto_created),
+        cmocka_unit_test(test_subscribing_to_a_missing_topic_is_reported_as_not_found),
         cmocka_unit_test(test_ping_and_producer_ping_reach_the_broker),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

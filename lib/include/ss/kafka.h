@@ -31,9 +31,8 @@
  */
 #define SS_KAFKA_OFFSET_BEGINNING (-2) /* the oldest retained record */
 #define SS_KAFKA_OFFSET_END (-1)       /* only records produced from now on */
-#define SS_KAFKA_OFFSET_COMMITTED                                                                  \
-    (-1000) /* the group's committed offset, else auto.offset.reset                                \
-             */
+/* The group's committed offset, or auto.offset.reset (earliest) when there is none. */
+#define SS_KAFKA_OFFSET_COMMITTED (-1000)
 
 /* Bounds on what the config structs may carry. */
 #define SS_KAFKA_PROPERTIES_MAX 64
@@ -67,8 +66,9 @@ typedef struct ss_kafka_producer ss_kafka_producer_t;
 /*
  * Called once per message sent, from ss_kafka_producer_poll() or ss_kafka_producer_flush() (or
  * _destroy()), on the thread that called them. result is SS_OK when the broker acknowledged the
- * record (acks=all); then partition and offset say where it landed. Otherwise partition and
- * offset may be -1 and error_text (valid only during the call) says why, e.g. SS_ERR_TIMEOUT
+ * record (acks=all); then partition and offset say where it landed and error_text is NULL.
+ * Otherwise partition and offset may be -1 and error_text (valid only during the call) says
+ * why, e.g. SS_ERR_TIMEOUT
  * when message.timeout.ms expired, SS_ERR_NOT_FOUND for a topic that does not exist,
  * SS_ERR_FATAL after a fatal idempotence error. message_opaque is what was given to send.
  */
@@ -159,6 +159,7 @@ int32_t ss_kafka_murmur2(const void *key, size_t key_length);
 /* Consumer                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
+/* A consumer is used from one thread: its hooks run inside its own calls, on that thread. */
 typedef struct ss_kafka_consumer ss_kafka_consumer_t;
 
 /* A partition in an assignment. topic is owned by the consumer and valid during the hook. */
@@ -258,7 +259,8 @@ typedef struct ss_kafka_message {
  *   after that; SS_ERR_NOT_FOUND for a subscribed or assigned topic/partition that does not
  *   exist; SS_ERR_RETRIABLE for any other consumer error (log it and poll again).
  * An error met after some records were collected is held back: those records are returned
- * with SS_OK and the error comes from the next call.
+ * with SS_OK and the error comes from the next call. SS_ERR_INVALID for timeout_ms < 0,
+ * max_count == 0 or a closed consumer.
  * Records of one partition come in offset order.
  */
 ss_err_t ss_kafka_consumer_poll_batch(ss_kafka_consumer_t *consumer, ss_kafka_message_t **messages,
