@@ -1,0 +1,350 @@
+/*
+ * The live ranking: group membership with offsets read from Redis on assignment, the poll loop,
+ * and the application of one partition's records as ss_rank_sales_apply() calls that each move
+ * the stored offset with a compare-and-set. A record that cannot be decoded or is not a valid
+ * ProductSold is skipped with a log line; its offset still moves with the batch, so it never
+ * stops the partition.
+ */
+#include "rank_worker.h"
+
+#include "ss/clock.h"
+#include "ss/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define RANK_POLL_TIMEOUT_MS 100
+#define RANK_ASSIGN_ATTEMPTS_MAX 10
+#define RANK_BACKOFF_MIN_MS 10
+#define RANK_ERRSTR_SIZE 512
+/* Doublings of the backoff counted at most (the backoff is capped anyway). */
+#define RANK_BACKOFF_STEPS_MAX 30
+
+static void rank_sleep_ms(long long ms)
+{
+    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+static long long rank_backoff_ms(const ss_rank_worker_t *worker, int attempt)
+{
+    long long ms = RANK_BACKOFF_MIN_MS;
+    for (int i = 0; i < attempt && ms < worker->config.retry_backoff_max_ms; i++) {
+        ms *= 2;
+    }
+    return ms < worker->config.retry_backoff_max_ms ? ms : worker->config.retry_backoff_max_ms;
+}
+
+/* The Kafka start offset for a stored offset. */
+static int64_t rank_start_offset(int64_t stored)
+{
+    return stored == SS_RANK_OFFSET_NONE ? SS_KAFKA_OFFSET_BEGINNING : stored;
+}
+
+static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
+                               char *errstr, size_t errstr_size)
+{
+    ss_rank_worker_t *worker = opaque;
+    for (size_t i = 0; i < count; i++) {
+        int32_t partition = partitions[i].partition;
+        if (partition < 0 || partition >= SS_RANK_WORKER_PARTITIONS_MAX) {
+            return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                              "partition %" PRId32 " is beyond the %d a rank worker can hold",
+                              partition, SS_RANK_WORKER_PARTITIONS_MAX);
+        }
+        int64_t stored = SS_RANK_OFFSET_NONE;
+        ss_err_t err = SS_ERR_RETRIABLE;
+        for (int attempt = 0; attempt < RANK_ASSIGN_ATTEMPTS_MAX && ss_err_is_retriable(err);
+             attempt++) {
+            err = ss_rank_offset_read(worker->redis, partition, &stored, errstr, errstr_size);
+            if (ss_err_is_retriable(err)) {
+                rank_sleep_ms(rank_backoff_ms(worker, attempt));
+            }
+        }
+        if (err != SS_OK) {
+            return err;
+        }
+        worker->partitions[partition] = (ss_rank_partition_t){.owned = true, .expected = stored};
+        partitions[i].offset = rank_start_offset(stored);
+        SS_LOG_INFO(SS_RANK_COMPONENT,
+                    "partition assigned topic=%s partition=%" PRId32 " offset=%" PRId64,
+                    partitions[i].topic, partition, stored);
+    }
+    return SS_OK;
+}
+
+static void rank_on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size_t count)
+{
+    ss_rank_worker_t *worker = opaque;
+    for (size_t i = 0; i < count; i++) {
+        int32_t partition = partitions[i].partition;
+        if (partition >= 0 && partition < SS_RANK_WORKER_PARTITIONS_MAX) {
+            worker->partitions[partition].owned = false;
+            SS_LOG_INFO(SS_RANK_COMPONENT, "partition revoked topic=%s partition=%" PRId32,
+                        partitions[i].topic, partition);
+        }
+    }
+}
+
+/* Marks a partition for re-synchronisation and tries at once. */
+static void rank_resync_now(ss_rank_worker_t *worker, int32_t partition)
+{
+    ss_rank_partition_t *state = &worker->partitions[partition];
+    state->resync = true;
+    state->resync_attempts = 0;
+    state->resync_at_ms = ss_clock_monotonic_ms();
+    ss_rank_worker_resync_due(worker);
+}
+
+void ss_rank_worker_resync_due(ss_rank_worker_t *worker)
+{
+    char errstr[RANK_ERRSTR_SIZE];
+    int64_t now = ss_clock_monotonic_ms();
+    for (int32_t partition = 0; partition < SS_RANK_WORKER_PARTITIONS_MAX; partition++) {
+        ss_rank_partition_t *state = &worker->partitions[partition];
+        if (!state->owned || !state->resync || now < state->resync_at_ms) {
+            continue;
+        }
+        int64_t stored = SS_RANK_OFFSET_NONE;
+        ss_err_t err =
+            ss_rank_offset_read(worker->redis, partition, &stored, errstr, sizeof(errstr));
+        if (err == SS_OK) {
+            err = ss_kafka_consumer_seek(worker->consumer, worker->config.topic, partition,
+                                         rank_start_offset(stored), errstr, sizeof(errstr));
+        }
+        if (err == SS_OK) {
+            state->resync = false;
+            state->expected = stored;
+            SS_LOG_INFO(SS_RANK_COMPONENT,
+                        "partition resynchronised partition=%" PRId32 " offset=%" PRId64, partition,
+                        stored);
+            continue;
+        }
+        SS_LOG_WARN(SS_RANK_COMPONENT,
+                    "could not resynchronise partition=%" PRId32 " attempt=%d error=\"%s\"",
+                    partition, state->resync_attempts + 1, errstr);
+        state->resync_at_ms = now + rank_backoff_ms(worker, state->resync_attempts);
+        if (state->resync_attempts < RANK_BACKOFF_STEPS_MAX) {
+            state->resync_attempts++;
+        }
+    }
+}
+
+/* Decodes message into a sale; false (logged) when it is to be skipped. */
+static bool rank_decode(ss_rank_worker_t *worker, const ss_kafka_message_t *message,
+                        json_t **record_out, ss_rank_sale_t *sale)
+{
+    char errstr[RANK_ERRSTR_SIZE];
+    const char *schema_name = NULL;
+    *record_out = NULL;
+    if (message->value == NULL) {
+        snprintf(errstr, sizeof(errstr), "record has no value");
+    } else if (ss_avro_decode(worker->registry, message->value, message->value_length, &schema_name,
+                              record_out, errstr, sizeof(errstr)) != SS_OK) {
+        *record_out = NULL;
+    } else if (strcmp(schema_name, "ProductSold") != 0) {
+        snprintf(errstr, sizeof(errstr), "a %s is not a ProductSold", schema_name);
+    } else if (ss_rank_sale_from_record(*record_out, sale, errstr, sizeof(errstr)) == SS_OK) {
+        return true;
+    }
+    SS_LOG_WARN(SS_RANK_COMPONENT,
+                "record skipped topic=%s partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
+                message->topic, message->partition, message->offset, errstr);
+    return false;
+}
+
+/*
+ * Applies sales[0..sale_count) and moves the offset to next_offset, in chunks that each fit one
+ * script. Returns SS_OK (applied, or the partition is being re-synchronised) or a fatal error.
+ */
+static ss_err_t rank_apply_sales(ss_rank_worker_t *worker, int32_t partition, size_t sale_count,
+                                 int64_t next_offset, char *errstr, size_t errstr_size)
+{
+    ss_rank_partition_t *state = &worker->partitions[partition];
+    size_t start = 0;
+    /* Every round takes at least one sale, or is the only round when there are none. */
+    for (size_t round = 0; round <= sale_count; round++) {
+        size_t taken = ss_rank_sales_chunk(&worker->sales[start], sale_count - start);
+        int64_t next =
+            start + taken < sale_count ? worker->sale_offsets[start + taken] : next_offset;
+        ss_rank_offset_move_t move = {
+            .partition = partition, .expected = state->expected, .next = next};
+        size_t counted = 0;
+        ss_err_t err = ss_rank_sales_apply(worker->redis, &worker->sales[start], taken, &move,
+                                           ss_clock_now_ms(), &counted, errstr, errstr_size);
+        if (err == SS_ERR_INVALID || err == SS_ERR_FATAL) {
+            return err;
+        }
+        if (err != SS_OK) {
+            SS_LOG_WARN(SS_RANK_COMPONENT,
+                        "batch dropped, resynchronising partition=%" PRId32 " error=\"%s\"",
+                        partition, errstr);
+            rank_resync_now(worker, partition);
+            return SS_OK;
+        }
+        SS_LOG_DEBUG(SS_RANK_COMPONENT,
+                     "batch applied partition=%" PRId32 " sales=%zu counted=%zu offset=%" PRId64,
+                     partition, taken, counted, next);
+        state->expected = next;
+        start += taken;
+        if (start >= sale_count) {
+            break;
+        }
+    }
+    return SS_OK;
+}
+
+ss_err_t ss_rank_worker_apply(ss_rank_worker_t *worker, int32_t partition,
+                              ss_kafka_message_t **messages, size_t count, char *errstr,
+                              size_t errstr_size)
+{
+    ss_rank_partition_t *state = &worker->partitions[partition];
+    size_t sale_count = 0, record_count = 0;
+    int64_t last_offset = -1;
+    if (!state->owned || state->resync) {
+        return SS_OK; /* a resync seeks back to the stored offset; these come again */
+    }
+    for (size_t i = 0; i < count; i++) {
+        const ss_kafka_message_t *message = messages[i];
+        if (!ss_kafka_consumer_is_current(worker->consumer, message) ||
+            (state->expected != SS_RANK_OFFSET_NONE && message->offset < state->expected)) {
+            continue;
+        }
+        last_offset = message->offset;
+        json_t *record = NULL;
+        if (rank_decode(worker, message, &record, &worker->sales[sale_count])) {
+            worker->sale_offsets[sale_count++] = message->offset;
+        }
+        if (record != NULL) {
+            worker->records[record_count++] = record;
+        }
+    }
+    ss_err_t err = SS_OK;
+    if (last_offset >= 0) {
+        err = rank_apply_sales(worker, partition, sale_count, last_offset + 1, errstr, errstr_size);
+    }
+    for (size_t i = 0; i < record_count; i++) {
+        json_decref(worker->records[i]);
+        worker->records[i] = NULL;
+    }
+    return err;
+}
+
+/* Moves the messages of the first partition not yet taken to the front of group. */
+static size_t rank_gather(ss_rank_worker_t *worker, size_t count, ss_kafka_message_t **group,
+                          int32_t *partition_out)
+{
+    size_t gathered = 0;
+    int32_t partition = -1;
+    for (size_t i = 0; i < count; i++) {
+        if (worker->taken[i] || (partition >= 0 && worker->messages[i]->partition != partition)) {
+            continue;
+        }
+        partition = worker->messages[i]->partition;
+        worker->taken[i] = true;
+        group[gathered++] = worker->messages[i];
+    }
+    *partition_out = partition;
+    return gathered;
+}
+
+static ss_err_t rank_poll_round(ss_rank_worker_t *worker, ss_kafka_message_t **group, char *errstr,
+                                size_t errstr_size)
+{
+    size_t count = 0;
+    ss_err_t err = ss_kafka_consumer_poll_batch(worker->consumer, worker->messages,
+                                                (size_t)worker->config.batch_records_max,
+                                                RANK_POLL_TIMEOUT_MS, &count, errstr, errstr_size);
+    if (err == SS_ERR_FATAL) {
+        return err;
+    }
+    if (err != SS_OK) {
+        SS_LOG_WARN(SS_RANK_COMPONENT, "poll failed error=\"%s\"", errstr);
+        return SS_OK;
+    }
+    memset(worker->taken, 0, count * sizeof(*worker->taken));
+    for (size_t done = 0; done < count && err == SS_OK;) {
+        int32_t partition = -1;
+        size_t gathered = rank_gather(worker, count, group, &partition);
+        done += gathered;
+        if (gathered > 0 && partition >= 0 && partition < SS_RANK_WORKER_PARTITIONS_MAX) {
+            err = ss_rank_worker_apply(worker, partition, group, gathered, errstr, errstr_size);
+        }
+    }
+    ss_kafka_messages_release(worker->messages, count);
+    return err;
+}
+
+static ss_err_t rank_consumer_create(ss_rank_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    const char *topics[] = {worker->config.topic};
+    /* As the PostgreSQL workers: a member killed with -9 is noticed within 10 s. */
+    static const ss_kafka_property_t properties[] = {
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+    };
+    ss_kafka_consumer_config_t consumer = {.bootstrap = worker->config.kafka_bootstrap,
+                                           .group_id = worker->config.group_id,
+                                           .client_id = worker->client_id,
+                                           .topics = topics,
+                                           .topic_count = 1,
+                                           .on_assign = rank_on_assign,
+                                           .on_revoke = rank_on_revoke,
+                                           .opaque = worker,
+                                           .batch_linger_ms = (int)worker->config.batch_wait_ms,
+                                           .properties = properties,
+                                           .property_count = 2};
+    return ss_kafka_consumer_new(&consumer, &worker->consumer, errstr, errstr_size);
+}
+
+/* The start-up check: days of the window whose sorted set is gone are rebuilt (not fatal). */
+static void rank_rebuild_at_start(ss_rank_worker_t *worker)
+{
+    char errstr[RANK_ERRSTR_SIZE];
+    if (!worker->config.rebuild_at_start) {
+        return;
+    }
+    if (ss_rank_worker_rebuild(worker, true, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(SS_RANK_COMPONENT, "start-up rebuild failed error=\"%s\"", errstr);
+    }
+}
+
+ss_err_t ss_rank_worker_run(ss_rank_worker_t *worker, volatile sig_atomic_t *stop, char *errstr,
+                            size_t errstr_size)
+{
+    ss_kafka_message_t **group = NULL;
+    ss_err_t err = ss_rank_worker_redis(worker, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_avro_registry_load(worker->config.schema_dir, &worker->registry, errstr,
+                                    errstr_size);
+    }
+    if (err == SS_OK) {
+        err = rank_consumer_create(worker, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        group = calloc((size_t)worker->config.batch_records_max, sizeof(*group));
+        if (group == NULL) {
+            err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the group");
+        }
+    }
+    if (err != SS_OK) {
+        free(group);
+        return err;
+    }
+    rank_rebuild_at_start(worker);
+    worker->next_batch_ms = ss_clock_now_ms(); /* catch up at once */
+    while (!*stop && err == SS_OK) {
+        ss_rank_worker_schedule_tick(worker, ss_clock_now_ms());
+        ss_rank_worker_resync_due(worker);
+        err = rank_poll_round(worker, group, errstr, errstr_size);
+    }
+    free(group);
+    char close_error[RANK_ERRSTR_SIZE];
+    if (ss_kafka_consumer_close(worker->consumer, close_error, sizeof(close_error)) != SS_OK) {
+        SS_LOG_WARN(SS_RANK_COMPONENT, "could not leave the group cleanly error=\"%s\"",
+                    close_error);
+    }
+    return err;
+}

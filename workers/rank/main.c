@@ -1,0 +1,90 @@
+/*
+ * ss-rank-worker: counts ProductSold events into per-day Redis sorted sets exactly once and runs
+ * the daily batch into product_rank. `--batch-date=YYYY-MM-DD` runs one day's batch and exits;
+ * `--rebuild-redis` recomputes the window's sorted sets from PostgreSQL and exits. main wires
+ * configuration, signals and the loop.
+ */
+#include "rank_worker.h"
+
+#include "ss/log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static void signals_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+/* The one-shot jobs of the command line, in order; SS_OK when all succeeded. */
+static ss_err_t jobs_run(ss_rank_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = SS_OK;
+    if (worker->config.batch_date[0] != '\0') {
+        err = ss_rank_worker_batch_date(worker, worker->config.batch_date, errstr, errstr_size);
+    }
+    if (err == SS_OK && worker->config.rebuild_redis) {
+        err = ss_rank_worker_rebuild(worker, false, errstr, errstr_size);
+    }
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    ss_rank_worker_config_t config = {0};
+    ss_config_option_t options[SS_RANK_WORKER_OPTION_COUNT];
+    ss_rank_worker_options(options, &config);
+    char errstr[512];
+    ss_err_t err =
+        ss_config_load(options, SS_RANK_WORKER_OPTION_COUNT, argc, argv, errstr, sizeof(errstr));
+    if (err == SS_ERR_HELP) {
+        ss_config_usage(stdout, argv[0],
+                        "counts ProductSold events into per-day Redis sorted sets and runs the "
+                        "daily product_rank batch",
+                        options, SS_RANK_WORKER_OPTION_COUNT);
+        return EXIT_SUCCESS;
+    }
+    if (err != SS_OK) {
+        fprintf(stderr, "ss-rank-worker: %s\n", errstr);
+        return 2;
+    }
+    ss_rank_worker_t *worker = NULL;
+    err = ss_rank_worker_new(&config, &worker, errstr, sizeof(errstr));
+    if (err != SS_OK) {
+        fprintf(stderr, "ss-rank-worker: %s\n", errstr);
+        ss_config_free(options, SS_RANK_WORKER_OPTION_COUNT);
+        return 2;
+    }
+    bool one_shot = config.batch_date[0] != '\0' || config.rebuild_redis;
+    if (one_shot) {
+        err = jobs_run(worker, errstr, sizeof(errstr));
+    } else {
+        signals_install();
+        SS_LOG_INFO(SS_RANK_COMPONENT, "started group=%s topic=%s batch_at=%s", config.group_id,
+                    config.topic, config.batch_at);
+        err = ss_rank_worker_run(worker, &stop_requested, errstr, sizeof(errstr));
+    }
+    if (err != SS_OK) {
+        SS_LOG_ERROR(SS_RANK_COMPONENT, "stopped error=\"%s\"", errstr);
+    } else if (!one_shot) {
+        SS_LOG_INFO(SS_RANK_COMPONENT, "stopped");
+    }
+    ss_rank_worker_destroy(worker);
+    ss_config_free(options, SS_RANK_WORKER_OPTION_COUNT);
+    return err == SS_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
