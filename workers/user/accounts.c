@@ -1,6 +1,7 @@
 /*
- * Accounts of one batch: loaded in one query, changed in memory in partition order, written
- * back with one UPDATE ... FROM unnest and one INSERT ... SELECT FROM unnest.
+ * Accounts of one batch: loaded in one query (with what each user's PENDING orders hold),
+ * changed in memory in partition order, written back with one UPDATE ... FROM unnest and one
+ * INSERT ... SELECT FROM unnest.
  */
 #include "user_worker.h"
 
@@ -12,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQL_ACCOUNTS_LOAD "SELECT id, balance FROM users WHERE id = ANY($1::bigint[]) ORDER BY id"
+#define SQL_ACCOUNTS_LOAD                                                                          \
+    "SELECT u.id, u.balance, coalesce((SELECT sum(o.paid_amount) FROM orders o"                    \
+    " WHERE o.user_id = u.id AND o.status = 'PENDING'), 0)::bigint"                                \
+    " FROM users u WHERE u.id = ANY($1::bigint[]) ORDER BY u.id"
 #define SQL_ACCOUNTS_UPDATE                                                                        \
     "UPDATE users u SET balance = v.balance FROM unnest($1::bigint[], $2::bigint[])"               \
     " AS v(id, balance) WHERE u.id = v.id"
@@ -29,6 +33,9 @@ void ss_user_batch_init(ss_user_batch_t *batch)
     for (size_t c = 0; c < 6; c++) {
         ss_pg_array_init(&batch->history_columns[c]);
     }
+    for (size_t c = 0; c < SS_USER_COLUMNS_MAX; c++) {
+        ss_pg_array_init(&batch->columns[c]);
+    }
 }
 
 void ss_user_batch_free(ss_user_batch_t *batch)
@@ -39,6 +46,15 @@ void ss_user_batch_free(ss_user_batch_t *batch)
     free(batch->accounts);
     for (size_t c = 0; c < 6; c++) {
         ss_pg_array_free(&batch->history_columns[c]);
+    }
+    free(batch->products);
+    free(batch->coupons);
+    free(batch->orders);
+    free(batch->items);
+    free(batch->order_ids);
+    PQclear(batch->order_rows);
+    for (size_t c = 0; c < SS_USER_COLUMNS_MAX; c++) {
+        ss_pg_array_free(&batch->columns[c]);
     }
     memset(batch, 0, sizeof(*batch));
 }
@@ -53,6 +69,9 @@ ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_siz
     }
     if (err == SS_OK) {
         err = ss_pg_prepare(pg, "user_history_insert", SQL_HISTORY_INSERT, 6, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_user_orders_prepare_statements(pg, errstr, errstr_size);
     }
     return err;
 }
@@ -110,6 +129,17 @@ ss_err_t ss_user_accounts_load(ss_user_batch_t *batch, ss_pg_t *pg,
         err = ss_pg_get_int64(rows, row, 0, &account->user_id, errstr, errstr_size);
         if (err == SS_OK) {
             err = ss_pg_get_int64(rows, row, 1, &account->balance, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(rows, row, 2, &account->held, errstr, errstr_size);
+        }
+        /* The CHECK keeps the balance in range; the saga keeps balance + held within it. */
+        if (err == SS_OK && (account->balance < 0 || account->held < 0 ||
+                             account->held > SS_RULES_BALANCE_MAX - account->balance)) {
+            err = ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                             "user %" PRId64 " has balance %" PRId64 " and holds %" PRId64
+                             " in pending orders, past the limit",
+                             account->user_id, account->balance, account->held);
         }
     }
     PQclear(rows);

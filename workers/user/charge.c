@@ -1,4 +1,7 @@
-/* ChargeBalance: add the amount to the user's in-memory balance and record a CHARGE row. */
+/*
+ * ChargeBalance: add the amount to the user's in-memory balance and record a CHARGE row. The
+ * limit applies to the balance plus what the user's PENDING orders hold.
+ */
 #include "user_worker.h"
 
 #include "ss/api_error.h"
@@ -44,12 +47,16 @@ ss_err_t ss_user_charge_apply(ss_user_batch_t *batch, ss_worker_batch_t *worker_
     if (account == NULL) {
         return reply_error(worker_batch, index, SS_API_ERROR_USER_NOT_FOUND, errstr, errstr_size);
     }
+    /*
+     * What PENDING orders hold counts against the limit, so that refunding them always fits
+     * (user_worker.h, "Money invariant").
+     */
     int64_t balance_after = 0;
     ss_api_error_t refusal;
-    if (!ss_rules_charge(account->balance, amount, &balance_after, &refusal)) {
+    if (!ss_rules_charge(account->balance + account->held, amount, &balance_after, &refusal)) {
         return reply_error(worker_batch, index, refusal, errstr, errstr_size);
     }
-    account->balance = balance_after;
+    account->balance = balance_after - account->held;
     account->dirty = true;
     ss_err_t err = ss_user_history_add(batch, account, SS_USER_HISTORY_CHARGE, amount,
                                        record->request_id, 0, errstr, errstr_size);

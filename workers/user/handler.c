@@ -1,7 +1,9 @@
 /*
- * The user worker's batch handler: load the accounts the batch touches, apply each record in
- * partition order by its type, write the changes back. A record type this worker does not
- * know is poison: the framework isolates it and sends it to the dead-letter topic.
+ * The user worker's batch handler: load the accounts, orders, products and coupons the batch
+ * touches, apply each record in partition order by its type (ChargeBalance, PlaceOrder, and the
+ * stock worker's StockReserved / StockRejected), write the changes back. A record type this
+ * worker does not know is poison: the framework isolates it and sends it to the dead-letter
+ * topic.
  */
 #include "user_worker.h"
 
@@ -13,6 +15,17 @@ static ss_err_t record_apply(ss_user_batch_t *batch, ss_worker_batch_t *worker_b
 {
     if (strcmp(record->schema_name, "ChargeBalance") == 0) {
         return ss_user_charge_apply(batch, worker_batch, record, index, errstr, errstr_size);
+    }
+    if (strcmp(record->schema_name, "PlaceOrder") == 0) {
+        return ss_user_order_place_apply(batch, worker_batch, record, index, errstr, errstr_size);
+    }
+    if (strcmp(record->schema_name, "StockReserved") == 0) {
+        return ss_user_stock_reply_apply(batch, worker_batch, record, index,
+                                         SS_ORDER_STOCK_RESERVED, errstr, errstr_size);
+    }
+    if (strcmp(record->schema_name, "StockRejected") == 0) {
+        return ss_user_stock_reply_apply(batch, worker_batch, record, index,
+                                         SS_ORDER_STOCK_REJECTED, errstr, errstr_size);
     }
     return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                       "the user worker does not handle %s records", record->schema_name);
@@ -30,6 +43,9 @@ static ss_err_t apply_batch(void *opaque, ss_worker_batch_t *worker_batch,
     if (err == SS_OK) {
         err = ss_user_accounts_load(batch, pg, records, record_count, errstr, errstr_size);
     }
+    if (err == SS_OK) {
+        err = ss_user_orders_load(batch, pg, records, record_count, errstr, errstr_size);
+    }
     for (size_t i = 0; i < record_count && err == SS_OK; i++) {
         if (!records[i].handled) {
             err = record_apply(batch, worker_batch, &records[i], i, errstr, errstr_size);
@@ -37,6 +53,9 @@ static ss_err_t apply_batch(void *opaque, ss_worker_batch_t *worker_batch,
     }
     if (err == SS_OK) {
         err = ss_user_accounts_flush(batch, pg, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_user_orders_flush(batch, pg, errstr, errstr_size);
     }
     return err;
 }
