@@ -351,7 +351,11 @@ static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
     json_object_set_new(record, "request_id", json_string(request_id));
     json_object_set_new(record, "reply_partition",
                         json_integer(async ? -1 : commands->config.instance));
-    json_object_set_new(record, "requested_at", json_integer(ss_clock_now_ms()));
+    /* The admin commands (AdjustProduct, ChangeCouponStatus) have no requested_at field. */
+    const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
+    if (schema != NULL && strstr(ss_avro_schema_canonical_form(schema), "\"requested_at\"")) {
+        json_object_set_new(record, "requested_at", json_integer(ss_clock_now_ms()));
+    }
     ss_err_t err =
         ss_avro_encode(commands->registry, schema_name, record, buffer, errstr, sizeof(errstr));
     if (err != SS_OK) {
