@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs one benchmark scenario with wrk against a running shopstream at $API_URL; starts nothing.
+#
+#   bench/run.sh <charge|issue|products|balance> [duration, default 15s] [connections, default 64]
+#
+# charge   POST /users/{id}/balance/charge, spread over the 10,000 users of bench/prepare.sh
+# issue    POST /users/{id}/coupons, one hot coupon of quantity 10,000,000 (created here through
+#          the admin API, fresh for every run) and a distinct user per request
+# products GET /products (first page)
+# balance  GET /users/{id}/balance, spread over the same 10,000 users
+#
+# Prints wrk's report (throughput, latency distribution with --latency) and a RESULT line with
+# requests/s, p50, p99 and the count of each HTTP status. Needs API_URL (and ADMIN_TOKEN for
+# issue) from `eval "$(scripts/stack.sh env)"`, $SS_STATE_DIR/bench.env from bench/prepare.sh
+# (not for products), wrk, curl and jq. BENCH_THREADS overrides the wrk threads (default:
+# the CPU count, at most the connections).
+set -euo pipefail
+bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$bench/.." && pwd)
+# shellcheck source=scripts/lib/common.sh
+source "$root/scripts/lib/common.sh"
+
+usage() {
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+scenario=${1:-}
+duration=${2:-15s}
+connections=${3:-64}
+case "$scenario" in
+charge | issue | products | balance) ;;
+*) usage ;;
+esac
+[[ "$connections" =~ ^[1-9][0-9]{0,4}$ ]] || ss_die "connections must be a positive integer"
+[[ -n "${API_URL:-}" ]] || ss_die "API_URL is not set (eval \"\$(scripts/stack.sh env)\")"
+command -v wrk >/dev/null || ss_die "wrk is missing (scripts/install-deps.sh installs it)"
+
+threads=${BENCH_THREADS:-$(nproc)}
+if ((threads > connections)); then
+    threads=$connections
+fi
+export BENCH_THREADS=$threads
+
+if [[ "$scenario" != products ]]; then
+    env_file="$(ss_state_dir)/bench.env"
+    [[ -r "$env_file" ]] || ss_die "$env_file is missing: run bench/prepare.sh first"
+    set -a
+    # shellcheck source=/dev/null
+    source "$env_file"
+    set +a
+fi
+if [[ "$scenario" == issue ]]; then
+    [[ -n "${ADMIN_TOKEN:-}" ]] || ss_die "ADMIN_TOKEN is not set"
+    expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+    reply=$(curl -sS -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+        -H 'Content-Type: application/json' \
+        --data "{\"name\":\"bench hot coupon\",\"discountRate\":0.1,\"quantity\":10000000,\"expiredAt\":\"$expires\"}" \
+        "$API_URL/api/v1/admin/coupons")
+    BENCH_COUPON_ID=$(jq -er '.data.id' <<<"$reply") || ss_die "could not create the coupon: $reply"
+    export BENCH_COUPON_ID
+    ss_say "hot coupon $BENCH_COUPON_ID"
+fi
+
+ss_say "$scenario: $duration, $connections connections, $threads threads against $API_URL"
+cd "$bench"
+LUA_PATH="$bench/?.lua;;" exec wrk --latency --timeout 10s -t "$threads" -c "$connections" \
+    -d "$duration" -s "$bench/$scenario.lua" "$API_URL"
