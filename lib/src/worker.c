@@ -241,6 +241,9 @@ static ss_err_t batch_apply(ss_worker_t *worker, int32_t partition, ss_worker_re
         if (err == SS_OK) {
             *outcome = BATCH_COMMITTED;
             state->next_offset = next_offset;
+            if (worker->handler.after_commit != NULL) {
+                worker->handler.after_commit(worker->handler.opaque, partition);
+            }
             if (already_applied) {
                 state->outbox_recovery = true;
             } else if (ss_worker_outbox_publish(worker, errstr, errstr_size) != SS_OK) {

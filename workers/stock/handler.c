@@ -1,8 +1,9 @@
 /*
  * The stock worker's batch handler: load the products and reservations the batch names, apply
- * each record in partition order by its type, write the changes back. A record type this
- * worker does not know, or a record whose key is not its product id, is poison: the framework
- * isolates it and sends it to the dead-letter topic.
+ * each record in partition order by its type, write the changes back; after the commit, write
+ * the stock overlay (overlay.c). A record type this worker does not know, or a record whose key
+ * is not its product id, is poison: the framework isolates it and sends it to the dead-letter
+ * topic.
  */
 #include "stock_worker.h"
 
@@ -77,9 +78,20 @@ static ss_err_t apply_batch(void *opaque, ss_worker_batch_t *worker_batch,
 
 static void partition_reset(void *opaque, int32_t partition)
 {
-    /* Nothing outlives a batch (see stock_worker.h), so there is nothing to forget. */
-    (void)opaque;
+    /*
+     * Nothing outlives a batch (see stock_worker.h) but its overlay writes, which a rolled-back
+     * batch must not make; and a new owner rewrites what its predecessor may have missed.
+     */
+    ss_stock_worker_t *stock_worker = opaque;
     (void)partition;
+    ss_stock_overlay_reset(&stock_worker->overlay, &stock_worker->batch);
+}
+
+static void after_commit(void *opaque, int32_t partition)
+{
+    ss_stock_worker_t *stock_worker = opaque;
+    (void)partition;
+    ss_stock_overlay_after_commit(&stock_worker->overlay, &stock_worker->batch);
 }
 
 void ss_stock_worker_handler(ss_stock_worker_t *stock_worker, ss_worker_handler_t *handler_out)
@@ -87,5 +99,6 @@ void ss_stock_worker_handler(ss_stock_worker_t *stock_worker, ss_worker_handler_
     *handler_out = (ss_worker_handler_t){.name = SS_STOCK_COMPONENT,
                                          .opaque = stock_worker,
                                          .apply_batch = apply_batch,
-                                         .partition_reset = partition_reset};
+                                         .partition_reset = partition_reset,
+                                         .after_commit = after_commit};
 }

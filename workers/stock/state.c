@@ -2,7 +2,9 @@
  * Products and reservations of one batch: every product and (order, product) pair the records
  * name gets an entry up front (sorted, so lookups are binary searches and nothing is inserted
  * while records are applied), filled by one query each; changes are written back with one
- * UPDATE ... FROM unnest and one INSERT ... SELECT FROM unnest ... ON CONFLICT DO UPDATE.
+ * UPDATE ... FROM unnest and one INSERT ... SELECT FROM unnest ... ON CONFLICT DO UPDATE. The
+ * UPDATE moves each changed product's stock_version on and returns the new versions, which the
+ * batch keeps for the stock overlay (overlay.c writes them after the commit).
  */
 #include "stock_worker.h"
 
@@ -18,9 +20,10 @@
     " FROM unnest($1::bigint[], $2::bigint[]) AS k(order_id, product_id)"                          \
     " JOIN stock_reservations r ON r.order_id = k.order_id AND r.product_id = k.product_id"
 #define SQL_PRODUCTS_UPDATE                                                                        \
-    "UPDATE products p SET stock = v.stock, sell_status = v.sell_status, updated_at = now()"       \
+    "UPDATE products p SET stock = v.stock, sell_status = v.sell_status, updated_at = now(),"      \
+    " stock_version = p.stock_version + 1"                                                         \
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, stock, sell_status)"            \
-    " WHERE p.id = v.id"
+    " WHERE p.id = v.id RETURNING p.id, p.stock, p.stock_version"
 #define SQL_RESERVATIONS_UPSERT                                                                    \
     "INSERT INTO stock_reservations (order_id, product_id, quantity, status, reason)"              \
     " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[])"         \
@@ -46,6 +49,7 @@ void ss_stock_batch_free(ss_stock_batch_t *batch)
     PQclear(batch->product_rows);
     free(batch->products);
     free(batch->reservations);
+    free(batch->overlay);
     for (size_t c = 0; c < SS_STOCK_COLUMNS_MAX; c++) {
         ss_pg_array_free(&batch->columns[c]);
     }
@@ -81,7 +85,7 @@ static void columns_reset(ss_stock_batch_t *batch)
     }
 }
 
-/* Grows both entry arrays to hold count entries each (a batch names at most one per record). */
+/* Grows the entry arrays to hold count entries each (a batch names at most one per record). */
 static ss_err_t entries_reserve(ss_stock_batch_t *batch, size_t count, char *errstr,
                                 size_t errstr_size)
 {
@@ -100,6 +104,14 @@ static ss_err_t entries_reserve(ss_stock_batch_t *batch, size_t count, char *err
         }
         batch->reservations = grown;
         batch->reservation_capacity = count;
+    }
+    if (count > batch->overlay_capacity) {
+        ss_cache_stock_t *grown = realloc(batch->overlay, count * sizeof(*grown));
+        if (grown == NULL) {
+            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow the overlay");
+        }
+        batch->overlay = grown;
+        batch->overlay_capacity = count;
     }
     return SS_OK;
 }
@@ -213,6 +225,7 @@ static ss_err_t product_row_read(ss_stock_batch_t *batch, const PGresult *rows, 
                           "product %lld has an invalid stock %lld or sell_status '%s'",
                           (long long)product_id, (long long)product->stock, status_text);
     }
+    product->loaded_status = product->status;
     product->found = true;
     return SS_OK;
 }
@@ -325,6 +338,8 @@ ss_err_t ss_stock_batch_load(ss_stock_batch_t *batch, ss_pg_t *pg,
     batch->product_rows = NULL;
     batch->product_count = 0;
     batch->reservation_count = 0;
+    batch->overlay_count = 0;
+    batch->catalog_changed = false;
     ss_err_t err = entries_reserve(batch, count, errstr, errstr_size);
     if (err != SS_OK) {
         return err;
@@ -352,6 +367,31 @@ ss_stock_reservation_t *ss_stock_reservation_find(ss_stock_batch_t *batch, int64
                    sizeof(*batch->reservations), reservation_compare);
 }
 
+/* Keeps what the products UPDATE returned, for the overlay write after the commit. */
+static ss_err_t overlay_collect(ss_stock_batch_t *batch, const PGresult *rows, char *errstr,
+                                size_t errstr_size)
+{
+    int row_count = PQntuples(rows);
+    if ((size_t)row_count > batch->overlay_capacity) {
+        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                          "products update returned %d rows for %zu products", row_count,
+                          batch->product_count);
+    }
+    ss_err_t err = SS_OK;
+    for (int row = 0; row < row_count && err == SS_OK; row++) {
+        ss_cache_stock_t *entry = &batch->overlay[row];
+        err = ss_pg_get_int64(rows, row, 0, &entry->product_id, errstr, errstr_size);
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(rows, row, 1, &entry->stock, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(rows, row, 2, &entry->version, errstr, errstr_size);
+        }
+    }
+    batch->overlay_count = err == SS_OK ? (size_t)row_count : 0;
+    return err;
+}
+
 static ss_err_t products_write(ss_stock_batch_t *batch, ss_pg_t *pg, char *errstr,
                                size_t errstr_size)
 {
@@ -364,6 +404,9 @@ static ss_err_t products_write(ss_stock_batch_t *batch, ss_pg_t *pg, char *errst
             continue;
         }
         SS_ASSERT(product->found && product->stock >= 0);
+        if (product->status != product->loaded_status) {
+            batch->catalog_changed = true;
+        }
         err = ss_pg_array_append_int64(&columns[0], product->product_id, errstr, errstr_size);
         if (err == SS_OK) {
             err = ss_pg_array_append_int64(&columns[1], product->stock, errstr, errstr_size);
@@ -378,7 +421,13 @@ static ss_err_t products_write(ss_stock_batch_t *batch, ss_pg_t *pg, char *errst
     }
     const char *params[] = {ss_pg_array_text(&columns[0]), ss_pg_array_text(&columns[1]),
                             ss_pg_array_text(&columns[2])};
-    return ss_pg_query(pg, "stock_products_update", NULL, 3, params, NULL, errstr, errstr_size);
+    PGresult *rows = NULL;
+    err = ss_pg_query(pg, "stock_products_update", NULL, 3, params, &rows, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = overlay_collect(batch, rows, errstr, errstr_size);
+    }
+    PQclear(rows);
+    return err;
 }
 
 static ss_err_t reservation_append(ss_pg_array_t *columns,

@@ -56,6 +56,16 @@ typedef struct ss_worker_handler {
                             size_t record_count, char *errstr, size_t errstr_size);
     /* Forget every cached thing of this partition (rolled back, revoked or fenced). */
     void (*partition_reset)(void *opaque, int32_t partition);
+    /*
+     * Optional (NULL: none). Called right after a batch of this partition committed and before
+     * its outbox records are produced, so an effect outside PostgreSQL (a cache write) lands
+     * before anyone can learn of the batch from its events or replies. What to do is the
+     * handler's to keep between apply_batch and this call (partition_reset in between means
+     * the batch was rolled back). Also called when a retry finds that an earlier attempt,
+     * whose commit outcome was unknown, had committed: apply_batch did not run again then.
+     * Cannot fail the batch, which is committed; it only delays the publish.
+     */
+    void (*after_commit)(void *opaque, int32_t partition);
 } ss_worker_handler_t;
 
 /* Settings every worker binary shares; filled by ss_worker_config_options(). */
