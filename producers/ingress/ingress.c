@@ -219,6 +219,7 @@ static const ingress_route_group_t ingress_route_groups[] = {
     {ss_ingress_requests_routes, &ss_ingress_requests_routes_count},
     {ss_ingress_admin_routes, &ss_ingress_admin_routes_count},
     {ss_ingress_openapi_routes, &ss_ingress_openapi_routes_count},
+    {ss_ingress_orders_routes, &ss_ingress_orders_routes_count},
 };
 
 size_t ss_ingress_routes(ss_http_route_t *routes, size_t routes_max)

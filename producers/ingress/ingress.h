@@ -109,6 +109,9 @@ extern const size_t ss_ingress_admin_routes_count;
 /* openapi.c: GET /openapi.json. */
 extern const ss_http_route_t ss_ingress_openapi_routes[];
 extern const size_t ss_ingress_openapi_routes_count;
+/* orders.c: POST /api/v1/orders, GET /api/v1/orders/{id}. */
+extern const ss_http_route_t ss_ingress_orders_routes[];
+extern const size_t ss_ingress_orders_routes_count;
 
 /*
  * openapi.c: reads the OpenAPI document at path and checks that it is a JSON object. On SS_OK

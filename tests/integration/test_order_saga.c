@@ -580,8 +580,10 @@ static void test_charge_counts_what_a_pending_order_holds_against_the_limit(void
     charge_send(charge_over, user_id, 1);
     assert_int_equal(result_wait(pg, charge_over), 409);
     assert_true(result_says(pg, charge_over, "BALANCE_LIMIT_EXCEEDED"));
-    int64_t order_id = order_of(pg, order_request);
-    assert_int_equal(order_is(pg, order_id, "PENDING"), 1);
+    /*
+     * The charge follows the order in the partition, and the stock reply can only come after
+     * a stock worker runs again (unless a stock worker of another build shares the group).
+     */
     assert_int_equal(balance_of(pg, user_id), 6000000);
     stock_workers_start();
     assert_int_equal(result_wait(pg, order_request), 200);
