@@ -216,6 +216,7 @@ static const ingress_route_group_t ingress_route_groups[] = {
     {ss_ingress_balance_routes, &ss_ingress_balance_routes_count},
     {ss_ingress_coupons_routes, &ss_ingress_coupons_routes_count},
     {ss_ingress_products_routes, &ss_ingress_products_routes_count},
+    {ss_ingress_popular_routes, &ss_ingress_popular_routes_count},
     {ss_ingress_requests_routes, &ss_ingress_requests_routes_count},
     {ss_ingress_admin_routes, &ss_ingress_admin_routes_count},
     {ss_ingress_openapi_routes, &ss_ingress_openapi_routes_count},

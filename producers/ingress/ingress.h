@@ -100,6 +100,9 @@ extern const size_t ss_ingress_coupons_routes_count;
 /* products.c: GET /products. */
 extern const ss_http_route_t ss_ingress_products_routes[];
 extern const size_t ss_ingress_products_routes_count;
+/* popular.c: GET /products/popular. */
+extern const ss_http_route_t ss_ingress_popular_routes[];
+extern const size_t ss_ingress_popular_routes_count;
 /* requests.c: GET /requests/{id}. */
 extern const ss_http_route_t ss_ingress_requests_routes[];
 extern const size_t ss_ingress_requests_routes_count;

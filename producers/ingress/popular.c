@@ -1,0 +1,377 @@
+/*
+ * GET /api/v1/products/popular: the SS_RANK_POPULAR_MAX products with the most units in PAID
+ * orders over the SS_RANK_WINDOW_DAYS UTC days that end today, most sold first, ties by
+ * smaller product id, with name, price and saleCount.
+ *
+ * Answered from Redis: the rank worker's per-day sorted sets (ss/rank.h) merged by
+ * ss_rank_popular_read(), names and prices from one PostgreSQL query, and the finished answer
+ * cached under ss:popular:<today> for SS_CACHE_POPULAR_TTL_MS (docs/reports/caching.md). One
+ * request per process recomputes a missing answer; the others wait for it and read it.
+ *
+ * Never empty by mistake: a day whose sorted set is missing while PostgreSQL holds PAID orders
+ * of that day (Redis lost its data) is rebuilt from PostgreSQL (ss_rank_rebuild_day) before
+ * the answer is computed. When Redis cannot be used at all, the same answer is aggregated from
+ * PostgreSQL and kept in this process for SS_CACHE_POPULAR_TTL_MS, so an outage does not turn
+ * every request into an aggregation.
+ */
+#include "ingress.h"
+#include "read_cache.h"
+
+#include "ss/cache.h"
+#include "ss/clock.h"
+#include "ss/log.h"
+#include "ss/rank.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQL_POPULAR_PRODUCTS "SELECT id, name, price FROM products WHERE id = ANY($1::bigint[])"
+#define SQL_POPULAR_DAY_PAID                                                                       \
+    "SELECT EXISTS (SELECT 1 FROM orders WHERE status = 'PAID'"                                    \
+    " AND paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC'"                                     \
+    " AND paid_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC')"
+/* $1 the window's first day, $2 today, $3 how many. The same ranking, straight from the rows. */
+#define SQL_POPULAR_AGGREGATE                                                                      \
+    "SELECT p.id, p.name, p.price, t.sold FROM ("                                                  \
+    " SELECT oi.product_id, sum(oi.quantity)::bigint AS sold"                                      \
+    " FROM orders o JOIN order_items oi ON oi.order_id = o.id"                                     \
+    " WHERE o.status = 'PAID'"                                                                     \
+    " AND o.paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC'"                                   \
+    " AND o.paid_at < ($2::date + 1)::timestamp AT TIME ZONE 'UTC'"                                \
+    " GROUP BY oi.product_id ORDER BY sold DESC, oi.product_id LIMIT $3) t"                        \
+    " JOIN products p ON p.id = t.product_id ORDER BY t.sold DESC, t.product_id"
+
+/* One request of this process recomputes the answer at a time; the others wait, then read. */
+static pthread_mutex_t popular_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The last answer aggregated from PostgreSQL while Redis was unavailable, under popular_mutex.
+ * A process-wide static: there is one ingress per process, and it lives as long as the process.
+ */
+static struct {
+    int64_t day;
+    int64_t computed_ms; /* monotonic */
+    char *data;          /* the data object as JSON text, malloc'd */
+} popular_local;
+
+static ss_err_t day_text(int64_t day, char *out, size_t out_size, char *errstr, size_t errstr_size)
+{
+    return ss_clock_format_day(ss_clock_day_start_ms(day), out, out_size, errstr, errstr_size);
+}
+
+static json_t *product_json(int64_t id, const char *name, int64_t price, int64_t sold)
+{
+    return json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)id, "name", name, "price",
+                     (json_int_t)price, "saleCount", (json_int_t)sold);
+}
+
+/* {"products": [...]} for the ranking top[0..count), with names and prices from PostgreSQL. */
+static ss_err_t ranking_json(ss_ingress_t *ingress, const ss_rank_score_t *top, size_t count,
+                             json_t **data_out, char *errstr, size_t errstr_size)
+{
+    json_t *products = json_array();
+    PGresult *rows = NULL;
+    ss_pg_array_t ids;
+    ss_pg_array_init(&ids);
+    ss_err_t err =
+        products != NULL ? SS_OK : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+    for (size_t i = 0; i < count && err == SS_OK; i++) {
+        err = ss_pg_array_append_int64(&ids, top[i].product_id, errstr, errstr_size);
+    }
+    if (err == SS_OK && count > 0) {
+        const char *params[] = {ss_pg_array_text(&ids)};
+        err =
+            ss_ingress_query(ingress, SQL_POPULAR_PRODUCTS, 1, params, &rows, errstr, errstr_size);
+    }
+    int row_count = err == SS_OK && rows != NULL ? PQntuples(rows) : 0;
+    /* In ranking order; a product PostgreSQL does not know (never deleted, so never) is left out.
+     */
+    for (size_t i = 0; i < count && err == SS_OK; i++) {
+        for (int row = 0; row < row_count && err == SS_OK; row++) {
+            int64_t id = 0, price = 0;
+            const char *name = NULL;
+            err = ss_pg_get_int64(rows, row, 0, &id, errstr, errstr_size);
+            if (err != SS_OK || id != top[i].product_id) {
+                continue;
+            }
+            err = ss_pg_get_text(rows, row, 1, &name, errstr, errstr_size);
+            if (err == SS_OK) {
+                err = ss_pg_get_int64(rows, row, 2, &price, errstr, errstr_size);
+            }
+            if (err == SS_OK &&
+                json_array_append_new(products, product_json(id, name, price, top[i].score)) != 0) {
+                err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+            }
+        }
+    }
+    PQclear(rows);
+    ss_pg_array_free(&ids);
+    if (err != SS_OK) {
+        json_decref(products);
+        return err;
+    }
+    *data_out = json_pack("{s:o}", "products", products);
+    return *data_out != NULL ? SS_OK : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+}
+
+/* Whether PostgreSQL holds a PAID order of day. */
+static ss_err_t day_has_sales(ss_pg_t *pg, int64_t day, bool *out, char *errstr, size_t errstr_size)
+{
+    char date[SS_CLOCK_DAY_SIZE];
+    ss_err_t err = day_text(day, date, sizeof(date), errstr, errstr_size);
+    PGresult *rows = NULL;
+    const char *params[] = {date};
+    if (err == SS_OK) {
+        err = ss_pg_query(pg, NULL, SQL_POPULAR_DAY_PAID, 1, params, &rows, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_bool(rows, 0, 0, out, errstr, errstr_size);
+    }
+    PQclear(rows);
+    return err;
+}
+
+/*
+ * Makes sure no day of the window is missing by mistake: a day without its sorted set but with
+ * PAID orders in PostgreSQL is rebuilt from PostgreSQL. *rebuilt_out counts the days rebuilt.
+ */
+static ss_err_t days_ensure(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today, int64_t now_ms,
+                            int *rebuilt_out, char *errstr, size_t errstr_size)
+{
+    int64_t first = ss_rank_window_first_day(today);
+    char keys[SS_RANK_WINDOW_DAYS][SS_RANK_KEY_SIZE];
+    redisReply *replies[SS_RANK_WINDOW_DAYS] = {NULL};
+    ss_err_t err = SS_OK;
+    for (int i = 0; i < SS_RANK_WINDOW_DAYS && err == SS_OK; i++) {
+        err = ss_rank_sell_key(first + i, keys[i], sizeof(keys[i]), errstr, errstr_size);
+    }
+    for (int i = 0; i < SS_RANK_WINDOW_DAYS && err == SS_OK; i++) {
+        const char *argv[] = {"EXISTS", keys[i]};
+        /* An append failure is remembered and reported by collect. */
+        (void)ss_redis_pipeline_append_argv(redis, 2, argv, NULL, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_redis_pipeline_collect(redis, replies, SS_RANK_WINDOW_DAYS, errstr, errstr_size);
+    }
+    ss_pg_t *pg = NULL;
+    for (int i = 0; i < SS_RANK_WINDOW_DAYS && err == SS_OK; i++) {
+        if (replies[i]->type != REDIS_REPLY_INTEGER || replies[i]->integer != 0) {
+            continue;
+        }
+        bool has_sales = false;
+        if (pg == NULL) {
+            err = ss_ingress_pg_acquire(ingress, &pg, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = day_has_sales(pg, first + i, &has_sales, errstr, errstr_size);
+        }
+        if (err == SS_OK && has_sales) {
+            err = ss_rank_rebuild_day(pg, redis, first + i, now_ms, NULL, errstr, errstr_size);
+            (*rebuilt_out)++;
+        }
+    }
+    ss_ingress_pg_release(ingress, pg);
+    for (int i = 0; i < SS_RANK_WINDOW_DAYS; i++) {
+        if (replies[i] != NULL) {
+            freeReplyObject(replies[i]);
+        }
+    }
+    return err;
+}
+
+/* The answer from Redis: *data_out on SS_OK; any failure means "ask PostgreSQL instead". */
+static ss_err_t popular_from_redis(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
+                                   int64_t now_ms, json_t **data_out, char *errstr,
+                                   size_t errstr_size)
+{
+    int rebuilt = 0;
+    ss_err_t err = days_ensure(ingress, redis, today, now_ms, &rebuilt, errstr, errstr_size);
+    ss_rank_score_t top[SS_RANK_POPULAR_MAX];
+    size_t count = 0;
+    if (err == SS_OK) {
+        err = ss_rank_popular_read(redis, today, top, SS_RANK_POPULAR_MAX, &count, errstr,
+                                   errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ranking_json(ingress, top, count, data_out, errstr, errstr_size);
+    }
+    if (rebuilt > 0) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular: rebuilt days=%d from postgresql ok=%d", rebuilt,
+                    err == SS_OK);
+    }
+    return err;
+}
+
+/* The answer aggregated by PostgreSQL alone. */
+static ss_err_t popular_from_postgres(ss_ingress_t *ingress, int64_t today, json_t **data_out,
+                                      char *errstr, size_t errstr_size)
+{
+    char first[SS_CLOCK_DAY_SIZE], last[SS_CLOCK_DAY_SIZE], limit[16];
+    ss_err_t err =
+        day_text(ss_rank_window_first_day(today), first, sizeof(first), errstr, errstr_size);
+    if (err == SS_OK) {
+        err = day_text(today, last, sizeof(last), errstr, errstr_size);
+    }
+    snprintf(limit, sizeof(limit), "%d", SS_RANK_POPULAR_MAX);
+    const char *params[] = {first, last, limit};
+    PGresult *rows = NULL;
+    if (err == SS_OK) {
+        err =
+            ss_ingress_query(ingress, SQL_POPULAR_AGGREGATE, 3, params, &rows, errstr, errstr_size);
+    }
+    json_t *products = err == SS_OK ? json_array() : NULL;
+    int row_count = products != NULL ? PQntuples(rows) : 0;
+    for (int row = 0; row < row_count && err == SS_OK; row++) {
+        int64_t id = 0, price = 0, sold = 0;
+        const char *name = NULL;
+        err = ss_pg_get_int64(rows, row, 0, &id, errstr, errstr_size);
+        if (err == SS_OK) {
+            err = ss_pg_get_text(rows, row, 1, &name, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(rows, row, 2, &price, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(rows, row, 3, &sold, errstr, errstr_size);
+        }
+        if (err == SS_OK &&
+            json_array_append_new(products, product_json(id, name, price, sold)) != 0) {
+            err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+        }
+    }
+    PQclear(rows);
+    if (err == SS_OK && products == NULL) {
+        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+    }
+    if (err != SS_OK) {
+        json_decref(products);
+        return err;
+    }
+    *data_out = json_pack("{s:o}", "products", products);
+    return *data_out != NULL ? SS_OK : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
+}
+
+/* GET key: the cached data object, or NULL (a miss, or a value that is not a JSON object). */
+static json_t *cached_read(ss_redis_t *redis, const char *key, ss_err_t *redis_err)
+{
+    const char *argv[] = {"GET", key};
+    redisReply *reply = NULL;
+    char errstr[256];
+    *redis_err = ss_redis_command_argv(redis, 2, argv, NULL, &reply, errstr, sizeof(errstr));
+    json_t *data = NULL;
+    if (*redis_err == SS_OK && reply->type == REDIS_REPLY_STRING) {
+        data = json_loadb(reply->str, reply->len, 0, NULL);
+        if (!json_is_object(data)) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return data;
+}
+
+static ss_err_t cached_write(ss_redis_t *redis, const char *key, const json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    if (text == NULL) {
+        return SS_ERR_NOMEM;
+    }
+    char ttl[16], errstr[256];
+    snprintf(ttl, sizeof(ttl), "%d", SS_CACHE_POPULAR_TTL_MS);
+    const char *argv[] = {"SET", key, text, "PX", ttl};
+    ss_err_t err = ss_redis_command_argv(redis, 5, argv, NULL, NULL, errstr, sizeof(errstr));
+    free(text);
+    return err;
+}
+
+/*
+ * The Redis way, under popular_mutex: read the cached answer again (another thread may just
+ * have written it), else compute and cache it. NULL when Redis cannot answer.
+ */
+static json_t *popular_redis_locked(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
+                                    int64_t now_ms, const char *key, ss_err_t *redis_err)
+{
+    json_t *data = cached_read(redis, key, redis_err);
+    if (data != NULL || *redis_err != SS_OK) {
+        return data;
+    }
+    char errstr[256];
+    *redis_err = popular_from_redis(ingress, redis, today, now_ms, &data, errstr, sizeof(errstr));
+    if (*redis_err != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT,
+                    "popular from redis failed, asking postgresql error=\"%s\"", errstr);
+        return NULL;
+    }
+    *redis_err = cached_write(redis, key, data);
+    return data;
+}
+
+/* The PostgreSQL way, under popular_mutex, through the process-local copy. */
+static json_t *popular_postgres_locked(ss_ingress_t *ingress, int64_t today)
+{
+    int64_t now = ss_clock_monotonic_ms();
+    if (popular_local.data != NULL && popular_local.day == today &&
+        now - popular_local.computed_ms < SS_CACHE_POPULAR_TTL_MS) {
+        return json_loads(popular_local.data, 0, NULL);
+    }
+    json_t *data = NULL;
+    char errstr[256];
+    if (popular_from_postgres(ingress, today, &data, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular from postgresql failed error=\"%s\"", errstr);
+        return NULL;
+    }
+    char *text = json_dumps(data, JSON_COMPACT);
+    if (text != NULL) {
+        free(popular_local.data);
+        popular_local.data = text;
+        popular_local.day = today;
+        popular_local.computed_ms = now;
+    }
+    return data;
+}
+
+static void products_popular(ss_http_request_t *req, void *context)
+{
+    ss_ingress_t *ingress = context;
+    int64_t now_ms = ss_clock_now_ms();
+    int64_t today = ss_clock_day_from_ms(now_ms);
+    char key[SS_CACHE_KEY_SIZE];
+    char errstr[256];
+    if (ss_cache_popular_key(today, key, sizeof(key), errstr, sizeof(errstr)) != SS_OK) {
+        ss_ingress_respond_error(req, SS_API_ERROR_INTERNAL, NULL, NULL);
+        return;
+    }
+    json_t *data = NULL;
+    ss_err_t redis_err = SS_OK;
+    ss_redis_t *redis = ss_ingress_cache_acquire(ingress);
+    if (redis != NULL) {
+        data = cached_read(redis, key, &redis_err);
+    }
+    if (data == NULL) {
+        pthread_mutex_lock(&popular_mutex);
+        if (redis != NULL && redis_err == SS_OK) {
+            data = popular_redis_locked(ingress, redis, today, now_ms, key, &redis_err);
+        }
+        if (data == NULL) {
+            data = popular_postgres_locked(ingress, today);
+        }
+        pthread_mutex_unlock(&popular_mutex);
+    }
+    ss_ingress_cache_release(ingress, redis);
+    if (data == NULL) {
+        ss_ingress_respond_error(req, SS_API_ERROR_UNAVAILABLE, NULL, NULL);
+        return;
+    }
+    ss_ingress_respond_ok(req, data);
+}
+
+const ss_http_route_t ss_ingress_popular_routes[] = {
+    {SS_HTTP_METHOD_GET, "/api/v1/products/popular", products_popular},
+};
+const size_t ss_ingress_popular_routes_count =
+    sizeof(ss_ingress_popular_routes) / sizeof(ss_ingress_popular_routes[0]);
