@@ -78,6 +78,12 @@ ss_err_t ss_rank_worker_new(const ss_rank_worker_config_t *config, ss_rank_worke
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                           "SS_RANK_BATCH_AT is not a time of day HH:MM between 00:00 and 23:59");
     }
+    int64_t batch_day = 0;
+    if (config->batch_date[0] != '\0' &&
+        ss_clock_parse_day(config->batch_date, &batch_day, errstr, errstr_size) != SS_OK) {
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "--batch-date=%s is not a date YYYY-MM-DD", config->batch_date);
+    }
     if (config->batch_records_max < 1 ||
         config->batch_records_max > SS_RANK_WORKER_BATCH_RECORDS_LIMIT) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
