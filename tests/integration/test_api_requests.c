@@ -1,7 +1,7 @@
 /*
  * What the HTTP layer answers by itself, and the asynchronous path of mutations, against the
- * real stack (an ss-ingress of this test, instance 2, with a pending ring of 16, and two user
- * workers):
+ * real stack (an ss-ingress of this test, instance 2, with a pending ring of 16 and a deadline of
+ * 5 s, and two user workers):
  * - `Prefer: respond-async` gives 202 with data.requestId and a Location to
  *   GET /api/v1/requests/{id}, which says PENDING (result null) until the worker has stored the
  *   outcome and DONE with the final envelope afterwards;
@@ -45,7 +45,11 @@ static int setup(void **state)
     /* A small ring, so that 503 is reachable; the ingress refuses fewer than 16. */
     static const char *const ingress_environment[] = {"SS_INGRESS_PENDING_MAX=16", NULL};
     ss_test_services_config_t config = {
-        .instance = 2, .port = 18185, .ingress_environment = ingress_environment};
+        .instance = 2,
+        .port = 18185,
+        /* Long enough that the 24 requests of the flood are all in before the first 202. */
+        .request_deadline_ms = 5000,
+        .ingress_environment = ingress_environment};
     config.workers[SS_TEST_SERVICE_USER] = 2;
     ss_test_services_start(&services, &config);
     pg = ss_test_pg_connect();
