@@ -25,8 +25,9 @@
  * four per sale). */
 #define RANK_APPLY_ARGS_MAX                                                                        \
     (3 + 2 * SS_RANK_APPLY_DAYS_MAX + 1 + 3 + SS_RANK_APPLY_DAYS_MAX + 4 * SS_RANK_APPLY_SALES_MAX)
-/* Numbers written per call: the offsets, a day's expiry each, three per sale (index, id, qty). */
-#define RANK_APPLY_NUMBERS_MAX (3 + SS_RANK_APPLY_DAYS_MAX + 3 * SS_RANK_APPLY_SALES_MAX)
+/* Numbers written per call: numkeys, the day count, both offsets, a day's expiry each, three
+ * per sale (day index, product id, quantity). */
+#define RANK_APPLY_NUMBERS_MAX (4 + SS_RANK_APPLY_DAYS_MAX + 3 * SS_RANK_APPLY_SALES_MAX)
 
 /*
  * KEYS: sell_1, seen_1, ..., sell_d, seen_d, then the offset key when ARGV[2] is not "".
@@ -78,7 +79,7 @@ static const char rank_apply_script[] =
     "if offset_key then redis.call('SET', offset_key, ARGV[3]) end\n"
     "return {1, counted}\n";
 
-/* The arguments of one EVAL, built per call on the heap (about 60 KiB). */
+/* The arguments of one EVAL, built per call on the heap (about 55 KiB). */
 typedef struct rank_apply_args {
     const char *argv[RANK_APPLY_ARGS_MAX];
     int argc;

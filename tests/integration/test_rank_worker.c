@@ -476,6 +476,53 @@ static void test_stale_offset_is_fenced_and_applies_nothing(void **state)
     freeReplyObject(redis_command(2, del));
 }
 
+/* The largest call one script takes: SS_RANK_APPLY_SALES_MAX sales over as many days as allowed. */
+static void test_a_full_chunk_of_sales_applies_in_one_call(void **state)
+{
+    (void)state;
+    char errstr[ERRSTR_SIZE], key[SS_RANK_KEY_SIZE];
+    static char event_ids[SS_RANK_APPLY_SALES_MAX][64];
+    static ss_rank_sale_t sales[SS_RANK_APPLY_SALES_MAX];
+    int32_t partition = (int32_t)(200000 + getpid() % 100000);
+    int64_t first_day = fixture.day[0] + 7000 + (fixture.now_ms / 1000) % 100000;
+    for (int64_t day = first_day; day < first_day + SS_RANK_APPLY_DAYS_MAX; day++) {
+        day_keys_delete(day);
+    }
+    assert_int_equal(ss_rank_offset_key(partition, key, sizeof(key), errstr, sizeof(errstr)),
+                     SS_OK);
+    const char *del[] = {"DEL", key};
+    freeReplyObject(redis_command(2, del));
+    for (size_t i = 0; i < SS_RANK_APPLY_SALES_MAX; i++) {
+        snprintf(event_ids[i], sizeof(event_ids[i]), "chunk-%s-%zu", ss_test_run_id(), i);
+        sales[i] = (ss_rank_sale_t){.event_id = event_ids[i],
+                                    .product_id = 1 + (int64_t)(i % 7),
+                                    .quantity = SS_RANK_QUANTITY_MAX,
+                                    .day = first_day + (int64_t)(i % SS_RANK_APPLY_DAYS_MAX)};
+    }
+    assert_int_equal(ss_rank_sales_chunk(sales, SS_RANK_APPLY_SALES_MAX), SS_RANK_APPLY_SALES_MAX);
+    ss_rank_offset_move_t move = {.partition = partition, .expected = 123456789, .next = 987654321};
+    const char *set[] = {"SET", key, "123456789"};
+    freeReplyObject(redis_command(3, set));
+    size_t counted = 0;
+    assert_int_equal(ss_rank_sales_apply(fixture.redis, sales, SS_RANK_APPLY_SALES_MAX, &move,
+                                         ss_clock_now_ms(), &counted, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(counted, SS_RANK_APPLY_SALES_MAX);
+    int64_t total = 0;
+    for (int64_t day = first_day; day < first_day + SS_RANK_APPLY_DAYS_MAX; day++) {
+        for (int64_t product = 1; product <= 7; product++) {
+            total += zscore(day, product);
+        }
+        day_keys_delete(day);
+    }
+    assert_int_equal(total, (int64_t)SS_RANK_APPLY_SALES_MAX * SS_RANK_QUANTITY_MAX);
+    int64_t stored = 0;
+    assert_int_equal(ss_rank_offset_read(fixture.redis, partition, &stored, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(stored, 987654321);
+    freeReplyObject(redis_command(2, del));
+}
+
 static void test_key_of_another_type_fails_the_script_before_any_write(void **state)
 {
     (void)state;
@@ -661,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_resent_event_ids_with_new_offsets_add_nothing),
         cmocka_unit_test(test_kill_9_in_mid_stream_counts_every_event_once),
         cmocka_unit_test(test_stale_offset_is_fenced_and_applies_nothing),
+        cmocka_unit_test(test_a_full_chunk_of_sales_applies_in_one_call),
         cmocka_unit_test(test_key_of_another_type_fails_the_script_before_any_write),
         cmocka_unit_test(test_popular_is_the_top_five_of_the_three_days),
         cmocka_unit_test(test_batch_for_a_date_twice_gives_the_same_rows_as_a_direct_aggregation),
