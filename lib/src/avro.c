@@ -2366,6 +2366,16 @@ const char *ss_avro_schema_canonical_form(const ss_avro_schema_t *schema)
     return schema->canonical;
 }
 
+bool ss_avro_schema_has_field(const ss_avro_schema_t *schema, const char *name)
+{
+    for (size_t i = 0; i < schema->root->field_count; i++) {
+        if (strcmp(schema->root->fields[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 uint64_t ss_avro_schema_fingerprint(const ss_avro_schema_t *schema)
 {
     SS_ASSERT(schema != NULL);

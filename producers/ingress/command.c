@@ -278,11 +278,15 @@ static void *deadline_main(void *opaque)
 
 /* ---- submitting ---------------------------------------------------------------------------- */
 
-/* Adds "idempotency" from the Idempotency-Key header. False when the header is invalid. */
-static bool idempotency_attach(ss_http_request_t *req, json_t *record)
+/*
+ * Adds "idempotency" from the Idempotency-Key header to a client command (API.md: on any
+ * POST; the admin PATCH commands carry none and ignore the header). False when it is invalid.
+ */
+static bool idempotency_attach(const ss_avro_schema_t *schema, ss_http_request_t *req,
+                               json_t *record)
 {
     const char *key = ss_http_request_header(req, "Idempotency-Key");
-    if (key == NULL) {
+    if (key == NULL || !ss_avro_schema_has_field(schema, "idempotency")) {
         return true;
     }
     size_t key_length = strlen(key);
@@ -353,7 +357,7 @@ static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
                         json_integer(async ? -1 : commands->config.instance));
     /* The admin commands (AdjustProduct, ChangeCouponStatus) have no requested_at field. */
     const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
-    if (schema != NULL && strstr(ss_avro_schema_canonical_form(schema), "\"requested_at\"")) {
+    if (schema != NULL && ss_avro_schema_has_field(schema, "requested_at")) {
         json_object_set_new(record, "requested_at", json_integer(ss_clock_now_ms()));
     }
     ss_err_t err =
@@ -389,7 +393,9 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     ss_avro_buffer_t buffer;
     ss_avro_buffer_init(&buffer);
     uint64_t sequence = 0;
-    if (!idempotency_attach(req, record)) {
+    const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
+    SS_ASSERT(schema != NULL); /* endpoints name schemas of the source tree */
+    if (!idempotency_attach(schema, req, record)) {
         respond_now(req, SS_API_ERROR_INVALID_REQUEST,
                     "Idempotency-Key must be 1 to 255 characters");
     } else if (!slot_reserve(commands, async ? NULL : req, &sequence)) {

@@ -31,6 +31,7 @@
 #include "ss/error.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +104,8 @@ const char *ss_avro_schema_fullname(const ss_avro_schema_t *schema); /* "shopstr
 const char *ss_avro_schema_path(const ss_avro_schema_t *schema);     /* the .avsc it came from */
 const char *ss_avro_schema_canonical_form(const ss_avro_schema_t *schema);
 uint64_t ss_avro_schema_fingerprint(const ss_avro_schema_t *schema);
+/* True when the record schema has a top-level field called name. */
+bool ss_avro_schema_has_field(const ss_avro_schema_t *schema, const char *name);
 
 /*
  * Encodes record with the current version of schema_name into out (marker, fingerprint,
