@@ -5,8 +5,10 @@
  *
  * Answered from Redis: the rank worker's per-day sorted sets (ss/rank.h) merged by
  * ss_rank_popular_read(), names and prices from one PostgreSQL query, and the finished answer
- * cached under ss:popular:<today> for SS_CACHE_POPULAR_TTL_MS (docs/reports/caching.md). One
- * request per process recomputes a missing answer; the others wait for it and read it.
+ * cached under ss:popular:<today> (docs/reports/caching.md). An answer is fresh for
+ * SS_CACHE_POPULAR_TTL_MS; then one request per process computes the next one while the others
+ * keep answering with the previous one, so an answer is at most SS_CACHE_POPULAR_TTL_MS plus
+ * one computation old and an expiry never sends every request to the computation at once.
  *
  * Never empty by mistake: a day whose sorted set is missing while PostgreSQL holds PAID orders
  * of that day (Redis lost its data) is rebuilt from PostgreSQL (ss_rank_rebuild_day) before
@@ -44,13 +46,16 @@
     " GROUP BY oi.product_id ORDER BY sold DESC, oi.product_id LIMIT $3) t"                        \
     " JOIN products p ON p.id = t.product_id ORDER BY t.sold DESC, t.product_id"
 
-/* One request of this process recomputes the answer at a time; the others wait, then read. */
-static pthread_mutex_t popular_mutex = PTHREAD_MUTEX_INITIALIZER;
-
 /*
- * The last answer aggregated from PostgreSQL while Redis was unavailable, under popular_mutex.
- * A process-wide static: there is one ingress per process, and it lives as long as the process.
+ * One request of this process computes a new answer at a time (it may have to rebuild a lost
+ * day, which takes seconds at volume); the others meanwhile answer with the previous answer, or
+ * from PostgreSQL when there is none. Process-wide statics: there is one ingress per process,
+ * and it lives as long as the process.
  */
+static pthread_mutex_t popular_compute_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t popular_local_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* The last answer aggregated from PostgreSQL while Redis could not answer, under the mutex. */
 static struct {
     int64_t day;
     int64_t computed_ms; /* monotonic */
@@ -254,92 +259,159 @@ static ss_err_t popular_from_postgres(ss_ingress_t *ingress, int64_t today, json
     return *data_out != NULL ? SS_OK : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "no memory");
 }
 
-/* GET key: the cached data object, or NULL (a miss, or a value that is not a JSON object). */
-static json_t *cached_read(ss_redis_t *redis, const char *key, ss_err_t *redis_err)
+/* A cached answer: the data object and when it was computed (wall clock, ms). */
+typedef struct cached_answer {
+    json_t *data; /* NULL: none */
+    int64_t computed_ms;
+} cached_answer_t;
+
+/*
+ * GET key. The value is "<computed ms>\n<data JSON>"; a missing or malformed value leaves
+ * *answer empty. *redis_err is the command's outcome.
+ */
+static void cached_read(ss_redis_t *redis, const char *key, cached_answer_t *answer,
+                        ss_err_t *redis_err)
 {
     const char *argv[] = {"GET", key};
     redisReply *reply = NULL;
     char errstr[256];
+    *answer = (cached_answer_t){0};
     *redis_err = ss_redis_command_argv(redis, 2, argv, NULL, &reply, errstr, sizeof(errstr));
-    json_t *data = NULL;
     if (*redis_err == SS_OK && reply->type == REDIS_REPLY_STRING) {
-        data = json_loadb(reply->str, reply->len, 0, NULL);
-        if (!json_is_object(data)) {
-            json_decref(data);
-            data = NULL;
+        const char *newline = memchr(reply->str, '\n', reply->len);
+        char *end = NULL;
+        long long computed_ms = strtoll(reply->str, &end, 10);
+        if (newline != NULL && end == newline && computed_ms > 0) {
+            json_t *data =
+                json_loadb(newline + 1, reply->len - (size_t)(newline + 1 - reply->str), 0, NULL);
+            if (json_is_object(data)) {
+                *answer = (cached_answer_t){.data = data, .computed_ms = computed_ms};
+            } else {
+                json_decref(data);
+            }
         }
     }
     if (reply != NULL) {
         freeReplyObject(reply);
     }
-    return data;
 }
 
-static ss_err_t cached_write(ss_redis_t *redis, const char *key, const json_t *data)
+/* SET key "<computed ms>\n<data>" for SS_CACHE_POPULAR_KEEP_MS. */
+static ss_err_t cached_write(ss_redis_t *redis, const char *key, const json_t *data,
+                             int64_t computed_ms)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
-    if (text == NULL) {
+    char *json_text = json_dumps(data, JSON_COMPACT);
+    if (json_text == NULL) {
         return SS_ERR_NOMEM;
     }
-    char ttl[16], errstr[256];
-    snprintf(ttl, sizeof(ttl), "%d", SS_CACHE_POPULAR_TTL_MS);
-    const char *argv[] = {"SET", key, text, "PX", ttl};
+    size_t value_size = strlen(json_text) + 32;
+    char *value = malloc(value_size);
+    if (value == NULL) {
+        free(json_text);
+        return SS_ERR_NOMEM;
+    }
+    snprintf(value, value_size, "%" PRId64 "\n%s", computed_ms, json_text);
+    char keep[16], errstr[256];
+    snprintf(keep, sizeof(keep), "%d", SS_CACHE_POPULAR_KEEP_MS);
+    const char *argv[] = {"SET", key, value, "PX", keep};
     ss_err_t err = ss_redis_command_argv(redis, 5, argv, NULL, NULL, errstr, sizeof(errstr));
-    free(text);
+    free(value);
+    free(json_text);
     return err;
 }
 
-/*
- * The Redis way, under popular_mutex: read the cached answer again (another thread may just
- * have written it), else compute and cache it. NULL when Redis cannot answer.
- */
-static json_t *popular_redis_locked(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
-                                    int64_t now_ms, const char *key, ss_err_t *redis_err)
+static bool cached_fresh(const cached_answer_t *answer, int64_t now_ms)
 {
-    json_t *data = cached_read(redis, key, redis_err);
-    if (data != NULL || *redis_err != SS_OK) {
-        return data;
+    return answer->data != NULL && now_ms - answer->computed_ms < SS_CACHE_POPULAR_TTL_MS &&
+           now_ms >= answer->computed_ms - SS_CACHE_POPULAR_TTL_MS;
+}
+
+/*
+ * The Redis way, holding popular_compute_mutex: read the answer again (another thread may just
+ * have computed it), else compute and cache it. NULL when Redis cannot answer.
+ */
+static json_t *popular_compute(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
+                               const char *key)
+{
+    int64_t now_ms = ss_clock_now_ms();
+    cached_answer_t again;
+    ss_err_t redis_err = SS_OK;
+    cached_read(redis, key, &again, &redis_err);
+    if (redis_err != SS_OK || cached_fresh(&again, now_ms)) {
+        return again.data;
     }
+    json_decref(again.data);
+    json_t *data = NULL;
     char errstr[256];
-    *redis_err = popular_from_redis(ingress, redis, today, now_ms, &data, errstr, sizeof(errstr));
-    if (*redis_err != SS_OK) {
+    if (popular_from_redis(ingress, redis, today, now_ms, &data, errstr, sizeof(errstr)) != SS_OK) {
         SS_LOG_WARN(SS_INGRESS_COMPONENT,
                     "popular from redis failed, asking postgresql error=\"%s\"", errstr);
         return NULL;
     }
-    *redis_err = cached_write(redis, key, data);
+    /* A failed write costs the next request a computation, nothing more. */
+    (void)cached_write(redis, key, data, now_ms);
     return data;
 }
 
-/* The PostgreSQL way, under popular_mutex, through the process-local copy. */
-static json_t *popular_postgres_locked(ss_ingress_t *ingress, int64_t today)
+/* The PostgreSQL way, through the process-local copy (one aggregation at a time). */
+static json_t *popular_postgres(ss_ingress_t *ingress, int64_t today)
 {
+    pthread_mutex_lock(&popular_local_mutex);
     int64_t now = ss_clock_monotonic_ms();
+    json_t *data = NULL;
     if (popular_local.data != NULL && popular_local.day == today &&
         now - popular_local.computed_ms < SS_CACHE_POPULAR_TTL_MS) {
-        return json_loads(popular_local.data, 0, NULL);
+        data = json_loads(popular_local.data, 0, NULL);
+    } else {
+        char errstr[256];
+        if (popular_from_postgres(ingress, today, &data, errstr, sizeof(errstr)) != SS_OK) {
+            SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular from postgresql failed error=\"%s\"",
+                        errstr);
+            data = NULL;
+        }
+        char *text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
+        if (text != NULL) {
+            free(popular_local.data);
+            popular_local.data = text;
+            popular_local.day = today;
+            popular_local.computed_ms = now;
+        }
     }
-    json_t *data = NULL;
-    char errstr[256];
-    if (popular_from_postgres(ingress, today, &data, errstr, sizeof(errstr)) != SS_OK) {
-        SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular from postgresql failed error=\"%s\"", errstr);
+    pthread_mutex_unlock(&popular_local_mutex);
+    return data;
+}
+
+/*
+ * Redis first: a fresh cached answer; else, when no other thread is computing, compute one;
+ * else the previous (stale) answer. NULL when Redis cannot answer now.
+ */
+static json_t *popular_from_cache(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
+                                  const char *key)
+{
+    cached_answer_t cached;
+    ss_err_t redis_err = SS_OK;
+    cached_read(redis, key, &cached, &redis_err);
+    if (redis_err != SS_OK || cached_fresh(&cached, ss_clock_now_ms())) {
+        return cached.data;
+    }
+    if (pthread_mutex_trylock(&popular_compute_mutex) == 0) {
+        json_t *data = popular_compute(ingress, redis, today, key);
+        pthread_mutex_unlock(&popular_compute_mutex);
+        if (data != NULL) {
+            json_decref(cached.data);
+            return data;
+        }
+        json_decref(cached.data);
         return NULL;
     }
-    char *text = json_dumps(data, JSON_COMPACT);
-    if (text != NULL) {
-        free(popular_local.data);
-        popular_local.data = text;
-        popular_local.day = today;
-        popular_local.computed_ms = now;
-    }
-    return data;
+    /* Someone else is computing (perhaps rebuilding a lost day): the previous answer, if any. */
+    return cached.data;
 }
 
 static void products_popular(ss_http_request_t *req, void *context)
 {
     ss_ingress_t *ingress = context;
-    int64_t now_ms = ss_clock_now_ms();
-    int64_t today = ss_clock_day_from_ms(now_ms);
+    int64_t today = ss_clock_day_from_ms(ss_clock_now_ms());
     char key[SS_CACHE_KEY_SIZE];
     char errstr[256];
     if (ss_cache_popular_key(today, key, sizeof(key), errstr, sizeof(errstr)) != SS_OK) {
@@ -347,22 +419,14 @@ static void products_popular(ss_http_request_t *req, void *context)
         return;
     }
     json_t *data = NULL;
-    ss_err_t redis_err = SS_OK;
     ss_redis_t *redis = ss_ingress_cache_acquire(ingress);
     if (redis != NULL) {
-        data = cached_read(redis, key, &redis_err);
-    }
-    if (data == NULL) {
-        pthread_mutex_lock(&popular_mutex);
-        if (redis != NULL && redis_err == SS_OK) {
-            data = popular_redis_locked(ingress, redis, today, now_ms, key, &redis_err);
-        }
-        if (data == NULL) {
-            data = popular_postgres_locked(ingress, today);
-        }
-        pthread_mutex_unlock(&popular_mutex);
+        data = popular_from_cache(ingress, redis, today, key);
     }
     ss_ingress_cache_release(ingress, redis);
+    if (data == NULL) {
+        data = popular_postgres(ingress, today);
+    }
     if (data == NULL) {
         ss_ingress_respond_error(req, SS_API_ERROR_UNAVAILABLE, NULL, NULL);
         return;

@@ -11,8 +11,9 @@
  *                                           the skeleton (ids, names, prices) of one full page
  *                                           that has a next page, expires after
  *                                           SS_CACHE_PAGE_TTL_MS
- *   ss:popular:<YYYY-MM-DD>                 the data of GET /products/popular on that UTC day,
- *                                           expires after SS_CACHE_POPULAR_TTL_MS
+ *   ss:popular:<YYYY-MM-DD>                 "<computed ms>\n<data JSON>" of GET /products/popular
+ *                                           on that UTC day: fresh for SS_CACHE_POPULAR_TTL_MS,
+ *                                           kept SS_CACHE_POPULAR_KEEP_MS
  *
  * The overlay's invariant: an entry never goes back to an older stock_version. Every write,
  * the stock worker's after its commit and a reader's fill after a miss alike, is one Lua
@@ -40,6 +41,8 @@
 #define SS_CACHE_STOCK_TTL_MS 10000
 #define SS_CACHE_PAGE_TTL_MS 10000
 #define SS_CACHE_POPULAR_TTL_MS 2000
+/* How long Redis keeps a popular answer past its freshness, to serve while the next is made. */
+#define SS_CACHE_POPULAR_KEEP_MS 60000
 /* Buffer size of any key or overlay value of this module, NUL included. */
 #define SS_CACHE_KEY_SIZE 96
 #define SS_CACHE_VALUE_SIZE 48
