@@ -5,6 +5,7 @@
  */
 #include "ingress.h"
 
+#include "ss/signal.h"
 #include "ss/log.h"
 
 #include <signal.h>
@@ -14,31 +15,6 @@
 
 /* One loop turn waits this long for producer deliveries, then looks at the stop flag. */
 #define MAIN_POLL_MS 100
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static int signals_install(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    struct sigaction ignore;
-    memset(&ignore, 0, sizeof(ignore));
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 ||
-        sigaction(SIGPIPE, &ignore, NULL) != 0) {
-        return -1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -64,7 +40,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ss_log_level_set(level);
-    if (signals_install() != 0) {
+    if (ss_signal_install(NULL, 0) != 0) {
         fprintf(stderr, "ss-ingress: could not install signal handlers\n");
         ss_config_free(options, SS_INGRESS_CONFIG_OPTION_COUNT);
         return EXIT_FAILURE;
@@ -80,7 +56,7 @@ int main(int argc, char **argv)
         SS_LOG_INFO(SS_INGRESS_COMPONENT, "listening host=%s port=%u threads=%lld instance=%lld",
                     config.host, (unsigned)ss_http_server_port(server), config.threads,
                     config.instance);
-        while (!stop_requested) {
+        while (!ss_signal_stop_requested) {
             ss_kafka_producer_poll(ingress->producer, MAIN_POLL_MS);
         }
         SS_LOG_INFO(SS_INGRESS_COMPONENT, "stopping");

@@ -5,6 +5,7 @@
  */
 #include "mock_platform.h"
 
+#include "ss/signal.h"
 #include "ss/log.h"
 
 #include <signal.h>
@@ -15,31 +16,6 @@
 
 /* How often the idle loop looks at the stop flag. */
 #define MAIN_IDLE_MS 100
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static int signals_install(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    struct sigaction ignore;
-    memset(&ignore, 0, sizeof(ignore));
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 ||
-        sigaction(SIGPIPE, &ignore, NULL) != 0) {
-        return -1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -66,7 +42,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ss_log_level_set(level);
-    if (signals_install() != 0) {
+    if (ss_signal_install(NULL, 0) != 0) {
         fprintf(stderr, "ss-mock-platform: could not install signal handlers\n");
         ss_config_free(options, SS_MOCK_PLATFORM_CONFIG_OPTION_COUNT);
         return EXIT_FAILURE;
@@ -89,7 +65,7 @@ int main(int argc, char **argv)
     if (err == SS_OK) {
         SS_LOG_INFO(SS_MOCK_PLATFORM_COMPONENT, "listening host=%s port=%u", config.host,
                     (unsigned)ss_http_server_port(server));
-        while (!stop_requested) {
+        while (!ss_signal_stop_requested) {
             struct timespec pause = {.tv_sec = 0, .tv_nsec = MAIN_IDLE_MS * 1000000L};
             nanosleep(&pause, NULL);
         }

@@ -5,30 +5,13 @@
  */
 #include "coupon_worker.h"
 
+#include "ss/signal.h"
 #include "ss/log.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static void signals_install(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-}
 
 int main(int argc, char **argv)
 {
@@ -49,7 +32,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ss-coupon-worker: %s\n", errstr);
         return 2;
     }
-    signals_install();
+    ss_signal_install(NULL, 0);
     ss_coupon_worker_t coupon_worker;
     ss_coupon_worker_init(&coupon_worker);
     ss_worker_handler_t handler;
@@ -59,7 +42,7 @@ int main(int argc, char **argv)
     if (err == SS_OK) {
         SS_LOG_INFO(SS_COUPON_COMPONENT, "started group=%s topic=%s", config.group_id,
                     config.topic);
-        err = ss_worker_run(worker, &stop_requested, errstr, sizeof(errstr));
+        err = ss_worker_run(worker, &ss_signal_stop_requested, errstr, sizeof(errstr));
     }
     if (err != SS_OK) {
         SS_LOG_ERROR(SS_COUPON_COMPONENT, "stopped error=\"%s\"", errstr);

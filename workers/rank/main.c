@@ -6,30 +6,13 @@
  */
 #include "rank_worker.h"
 
+#include "ss/signal.h"
 #include "ss/log.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static void signals_install(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-}
 
 /* The one-shot jobs of the command line, in order; SS_OK when all succeeded. */
 static ss_err_t jobs_run(ss_rank_worker_t *worker, char *errstr, size_t errstr_size)
@@ -74,10 +57,10 @@ int main(int argc, char **argv)
     if (one_shot) {
         err = jobs_run(worker, errstr, sizeof(errstr));
     } else {
-        signals_install();
+        ss_signal_install(NULL, 0);
         SS_LOG_INFO(SS_RANK_COMPONENT, "started group=%s topic=%s batch_at=%s", config.group_id,
                     config.topic, config.batch_at);
-        err = ss_rank_worker_run(worker, &stop_requested, errstr, sizeof(errstr));
+        err = ss_rank_worker_run(worker, &ss_signal_stop_requested, errstr, sizeof(errstr));
     }
     if (err != SS_OK) {
         SS_LOG_ERROR(SS_RANK_COMPONENT, "stopped error=\"%s\"", errstr);

@@ -5,6 +5,7 @@
  */
 #include "platform_sink.h"
 
+#include "ss/signal.h"
 #include "ss/log.h"
 
 #include <curl/curl.h>
@@ -12,31 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested = 0;
-
-static void on_signal(int signal_number)
-{
-    (void)signal_number;
-    stop_requested = 1;
-}
-
-static int signals_install(void)
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof(action));
-    action.sa_handler = on_signal;
-    sigemptyset(&action.sa_mask);
-    struct sigaction ignore;
-    memset(&ignore, 0, sizeof(ignore));
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0 ||
-        sigaction(SIGPIPE, &ignore, NULL) != 0) {
-        return -1;
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -63,7 +39,7 @@ int main(int argc, char **argv)
     ss_log_level_t level = SS_LOG_LEVEL_INFO;
     (void)ss_log_level_parse(config.log_level, &level, errstr, sizeof(errstr)); /* validated */
     ss_log_level_set(level);
-    if (signals_install() != 0) {
+    if (ss_signal_install(NULL, 0) != 0) {
         fprintf(stderr, "ss-platform-sink: could not install signal handlers\n");
         ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);
         return EXIT_FAILURE;
@@ -77,7 +53,7 @@ int main(int argc, char **argv)
     }
 
     ss_sink_t *sink = NULL;
-    err = ss_sink_new(&config, &stop_requested, &sink, errstr, sizeof(errstr));
+    err = ss_sink_new(&config, &ss_signal_stop_requested, &sink, errstr, sizeof(errstr));
     if (err == SS_OK) {
         err = ss_sink_run(sink, errstr, sizeof(errstr));
     }
