@@ -3,8 +3,10 @@
  * orders over the SS_RANK_WINDOW_DAYS UTC days that end today, most sold first, ties by
  * smaller product id, with name, price and saleCount.
  *
- * Answered from Redis: the rank worker's per-day sorted sets (ss/rank.h) merged by
- * ss_rank_popular_read(), names and prices from one PostgreSQL query, and the finished answer
+ * Answered from Redis: the rank worker's per-day sorted sets (ss/rank.h), read from the top
+ * down only as deep as the threshold algorithm needs (popular_top_read: reading whole days costs
+ * Redis tens of milliseconds at 50,000 products a day), names and prices from one PostgreSQL
+ * query, and the finished answer
  * cached under ss:popular:<today> (docs/reports/caching.md). An answer is fresh for
  * SS_CACHE_POPULAR_TTL_MS; then one request per process computes the next one while the others
  * keep answering with the previous one, so an answer is at most SS_CACHE_POPULAR_TTL_MS plus
@@ -187,6 +189,203 @@ static ss_err_t days_ensure(ss_ingress_t *ingress, ss_redis_t *redis, int64_t to
     return err;
 }
 
+/* ---- the top of the window, read from the top of each day ---------------------------------- */
+
+/* Each day is read POPULAR_DEPTH_FIRST deep, then 4 times deeper, up to POPULAR_DEPTH_MAX. */
+#define POPULAR_DEPTH_FIRST 64
+#define POPULAR_DEPTH_GROWTH 4
+/* ZMSCORE takes every candidate of every day as arguments: 3 x 1024 stays within a command. */
+#define POPULAR_DEPTH_MAX 1024
+#define POPULAR_CANDIDATES_MAX (SS_RANK_WINDOW_DAYS * POPULAR_DEPTH_MAX)
+/* Rounds: 64, 256 and 1024 deep. */
+#define POPULAR_ROUNDS_MAX 3
+
+typedef struct popular_round {
+    char keys[SS_RANK_WINDOW_DAYS][SS_RANK_KEY_SIZE];
+    int64_t ids[POPULAR_CANDIDATES_MAX]; /* candidates, sorted and unique after the read */
+    char id_text[POPULAR_CANDIDATES_MAX][24];
+    const char *argv[POPULAR_CANDIDATES_MAX + 2];
+    ss_rank_score_t totals[POPULAR_CANDIDATES_MAX];
+    size_t count;
+} popular_round_t;
+
+static bool popular_parse_count(const redisReply *reply, int64_t *out)
+{
+    if (reply->type != REDIS_REPLY_STRING) {
+        return false;
+    }
+    char *end = NULL;
+    double value = strtod(reply->str, &end);
+    if (end != reply->str + reply->len || !(value >= 0.0) || value > 9007199254740992.0) {
+        return false;
+    }
+    *out = (int64_t)value;
+    return (double)*out == value;
+}
+
+static int popular_id_compare(const void *left, const void *right)
+{
+    int64_t a = *(const int64_t *)left, b = *(const int64_t *)right;
+    return (a > b) - (a < b);
+}
+
+/*
+ * Reads the first depth members of each day into round->ids (sorted, unique) and sums what an
+ * unseen product can have at most: the depth-th score of each day that has more, else 0.
+ */
+static ss_err_t popular_read_tops(ss_redis_t *redis, popular_round_t *round, size_t depth,
+                                  int64_t *threshold_out, bool *exhausted_out, char *errstr,
+                                  size_t errstr_size)
+{
+    redisReply *replies[SS_RANK_WINDOW_DAYS] = {NULL};
+    char stop[24];
+    snprintf(stop, sizeof(stop), "%zu", depth - 1);
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS; d++) {
+        const char *argv[] = {"ZREVRANGE", round->keys[d], "0", stop, "WITHSCORES"};
+        /* An append failure is remembered and reported by collect. */
+        (void)ss_redis_pipeline_append_argv(redis, 5, argv, NULL, errstr, errstr_size);
+    }
+    ss_err_t err =
+        ss_redis_pipeline_collect(redis, replies, SS_RANK_WINDOW_DAYS, errstr, errstr_size);
+    int64_t threshold = 0;
+    bool exhausted = true;
+    round->count = 0;
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS && err == SS_OK; d++) {
+        const redisReply *reply = replies[d];
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2 != 0 ||
+            reply->elements / 2 > depth) {
+            err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "%s answered an unexpected reply",
+                             round->keys[d]);
+            break;
+        }
+        int64_t last = 0;
+        for (size_t i = 0; i < reply->elements && err == SS_OK; i += 2) {
+            int64_t id = 0;
+            if (!popular_parse_count(reply->element[i], &id) || id <= 0 ||
+                !popular_parse_count(reply->element[i + 1], &last)) {
+                err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                                 "%s holds a member or score that is not a count", round->keys[d]);
+            } else {
+                round->ids[round->count++] = id;
+            }
+        }
+        if (reply->elements / 2 == depth) {
+            threshold += last;
+            exhausted = false;
+        }
+    }
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS; d++) {
+        if (replies[d] != NULL) {
+            freeReplyObject(replies[d]);
+        }
+    }
+    if (err == SS_OK && round->count > 0) {
+        qsort(round->ids, round->count, sizeof(round->ids[0]), popular_id_compare);
+        size_t kept = 1;
+        for (size_t i = 1; i < round->count; i++) {
+            if (round->ids[i] != round->ids[kept - 1]) {
+                round->ids[kept++] = round->ids[i];
+            }
+        }
+        round->count = kept;
+    }
+    *threshold_out = threshold;
+    *exhausted_out = exhausted;
+    return err;
+}
+
+/* The window total of every candidate: one ZMSCORE per day, pipelined. */
+static ss_err_t popular_read_totals(ss_redis_t *redis, popular_round_t *round, char *errstr,
+                                    size_t errstr_size)
+{
+    if (round->count == 0) {
+        return SS_OK;
+    }
+    for (size_t i = 0; i < round->count; i++) {
+        snprintf(round->id_text[i], sizeof(round->id_text[i]), "%" PRId64, round->ids[i]);
+        round->argv[i + 2] = round->id_text[i];
+        round->totals[i] = (ss_rank_score_t){.product_id = round->ids[i], .score = 0};
+    }
+    round->argv[0] = "ZMSCORE";
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS; d++) {
+        round->argv[1] = round->keys[d];
+        (void)ss_redis_pipeline_append_argv(redis, (int)round->count + 2, round->argv, NULL, errstr,
+                                            errstr_size);
+    }
+    redisReply *replies[SS_RANK_WINDOW_DAYS] = {NULL};
+    ss_err_t err =
+        ss_redis_pipeline_collect(redis, replies, SS_RANK_WINDOW_DAYS, errstr, errstr_size);
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS && err == SS_OK; d++) {
+        if (replies[d]->type != REDIS_REPLY_ARRAY || replies[d]->elements != round->count) {
+            err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                             "ZMSCORE %s answered an unexpected reply", round->keys[d]);
+            break;
+        }
+        for (size_t i = 0; i < round->count && err == SS_OK; i++) {
+            const redisReply *score = replies[d]->element[i];
+            int64_t value = 0;
+            if (score->type == REDIS_REPLY_NIL) {
+                continue;
+            }
+            if (!popular_parse_count(score, &value)) {
+                err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                                 "%s holds a score that is not a count", round->keys[d]);
+            } else if (round->totals[i].score <= INT64_MAX - value) {
+                round->totals[i].score += value;
+            }
+        }
+    }
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS; d++) {
+        if (replies[d] != NULL) {
+            freeReplyObject(replies[d]);
+        }
+    }
+    return err;
+}
+
+/*
+ * The threshold algorithm over the window's days: read each day from its top, total the
+ * candidates over every day, and stop once the last of the top_max totals is above what any
+ * product not read yet can reach (ties included: an unseen product with an equal total might
+ * have the smaller id). Deeper and deeper; past POPULAR_DEPTH_MAX it reads whole days
+ * (ss_rank_popular_read), which a very flat ranking may need. Same answer as that function.
+ */
+static ss_err_t popular_top_read(ss_redis_t *redis, int64_t today, ss_rank_score_t *top,
+                                 size_t top_max, size_t *count_out, char *errstr,
+                                 size_t errstr_size)
+{
+    popular_round_t *round = calloc(1, sizeof(*round));
+    if (round == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not read the ranking");
+    }
+    int64_t first = ss_rank_window_first_day(today);
+    ss_err_t err = SS_OK;
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS && err == SS_OK; d++) {
+        err = ss_rank_sell_key(first + d, round->keys[d], sizeof(round->keys[d]), errstr,
+                               errstr_size);
+    }
+    bool done = false;
+    size_t depth = POPULAR_DEPTH_FIRST;
+    for (int r = 0; r < POPULAR_ROUNDS_MAX && err == SS_OK && !done; r++) {
+        int64_t threshold = 0;
+        bool exhausted = false;
+        err = popular_read_tops(redis, round, depth, &threshold, &exhausted, errstr, errstr_size);
+        if (err == SS_OK) {
+            err = popular_read_totals(redis, round, errstr, errstr_size);
+        }
+        if (err == SS_OK) {
+            *count_out = ss_rank_top(round->totals, round->count, top, top_max);
+            done = exhausted || (*count_out == top_max && top[top_max - 1].score > threshold);
+        }
+        depth *= POPULAR_DEPTH_GROWTH;
+    }
+    free(round);
+    if (err == SS_OK && !done) {
+        err = ss_rank_popular_read(redis, today, top, top_max, count_out, errstr, errstr_size);
+    }
+    return err;
+}
+
 /* The answer from Redis: *data_out on SS_OK; any failure means "ask PostgreSQL instead". */
 static ss_err_t popular_from_redis(ss_ingress_t *ingress, ss_redis_t *redis, int64_t today,
                                    int64_t now_ms, json_t **data_out, char *errstr,
@@ -197,8 +396,7 @@ static ss_err_t popular_from_redis(ss_ingress_t *ingress, ss_redis_t *redis, int
     ss_rank_score_t top[SS_RANK_POPULAR_MAX];
     size_t count = 0;
     if (err == SS_OK) {
-        err = ss_rank_popular_read(redis, today, top, SS_RANK_POPULAR_MAX, &count, errstr,
-                                   errstr_size);
+        err = popular_top_read(redis, today, top, SS_RANK_POPULAR_MAX, &count, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ranking_json(ingress, top, count, data_out, errstr, errstr_size);
@@ -348,8 +546,8 @@ static json_t *popular_compute(ss_ingress_t *ingress, ss_redis_t *redis, int64_t
                     "popular from redis failed, asking postgresql error=\"%s\"", errstr);
         return NULL;
     }
-    /* A failed write costs the next request a computation, nothing more. */
-    (void)cached_write(redis, key, data, now_ms);
+    /* Fresh from when the sets were read, not from before a rebuild that may take seconds. */
+    (void)cached_write(redis, key, data, ss_clock_now_ms());
     return data;
 }
 

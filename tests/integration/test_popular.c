@@ -10,6 +10,8 @@
  * rank worker counts them (ss_rank_sales_apply) once the 2 s answer is gone, ties broken by the
  * smaller product id, sales older than the window left out, with Redis killed (aggregated by
  * PostgreSQL) and with Redis back but empty (rebuilt again). Its orders are deleted at the end.
+ * Last, a ranking written straight into Redis whose winner is in no day's top 64 checks that
+ * reading the days from the top down (the threshold algorithm) goes deep enough.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -340,6 +342,68 @@ static void test_redis_back_but_empty_is_rebuilt_never_answered_empty(void **sta
     assert_int_equal(day_keys_present(), SS_RANK_WINDOW_DAYS);
 }
 
+/* ---- reading from the top down ------------------------------------------------------------ */
+
+#define DEEP_PER_DAY 100
+
+static void zadd(ss_redis_t *redis, const char *key, int64_t score, int64_t product_id)
+{
+    char score_text[24], member[24], errstr[256];
+    snprintf(score_text, sizeof(score_text), "%" PRId64, score);
+    snprintf(member, sizeof(member), "%" PRId64, product_id);
+    const char *argv[] = {"ZADD", key, score_text, member};
+    assert_int_equal(ss_redis_command_argv(redis, 4, argv, NULL, NULL, errstr, sizeof(errstr)),
+                     SS_OK);
+}
+
+static void test_a_winner_in_no_days_top_is_still_found(void **state)
+{
+    (void)state;
+    /* 100 products of 10 units on each day, and one of 9 units on every day (27 in all). */
+    static int64_t ids[SS_RANK_WINDOW_DAYS * DEEP_PER_DAY + 1];
+    size_t count = sizeof(ids) / sizeof(ids[0]);
+    for (size_t i = 0; i < count; i++) {
+        char name[128];
+        snprintf(name, sizeof(name), "popular-deep-%zu-%s", i, ss_test_run_id());
+        const char *params[] = {name};
+        ids[i] = ss_test_pg_scalar(pg,
+                                   "INSERT INTO products (name, price, stock) VALUES ($1, 7, 0)"
+                                   " RETURNING id",
+                                   1, params);
+    }
+    int64_t winner = ids[count - 1];
+    ss_redis_t *redis = ss_test_private_redis_connect(&private_redis);
+    char errstr[256];
+    const char *flush[] = {"FLUSHDB"};
+    assert_int_equal(ss_redis_command_argv(redis, 1, flush, NULL, NULL, errstr, sizeof(errstr)),
+                     SS_OK);
+    int64_t today = ss_clock_day_from_ms(ss_clock_now_ms());
+    for (int d = 0; d < SS_RANK_WINDOW_DAYS; d++) {
+        char key[SS_RANK_KEY_SIZE];
+        assert_int_equal(ss_rank_sell_key(ss_rank_window_first_day(today) + d, key, sizeof(key),
+                                          errstr, sizeof(errstr)),
+                         SS_OK);
+        for (size_t i = 0; i < DEEP_PER_DAY; i++) {
+            zadd(redis, key, 10, ids[(size_t)d * DEEP_PER_DAY + i]);
+        }
+        zadd(redis, key, 9, winner);
+    }
+    ss_redis_destroy(redis);
+
+    ss_test_http_reply_t reply;
+    ss_test_http_get(services.http, &reply, "/api/v1/products/popular");
+    json_t *answer = json_object_get(ss_test_http_expect(&reply, 200, NULL), "products");
+    assert_int_equal(json_array_size(answer), 5);
+    assert_int_equal(ss_test_json_int(json_array_get(answer, 0), "id"), winner);
+    assert_int_equal(ss_test_json_int(json_array_get(answer, 0), "saleCount"), 27);
+    /* Then the smallest ids among the 300 products of 10. */
+    for (size_t i = 1; i < 5; i++) {
+        assert_int_equal(ss_test_json_int(json_array_get(answer, i), "id"), ids[i - 1]);
+        assert_int_equal(ss_test_json_int(json_array_get(answer, i), "saleCount"), 10);
+    }
+    ss_test_http_reply_free(&reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_sales_before_the_window_are_left_out),
         cmocka_unit_test(test_redis_stopped_popular_answers_from_postgresql),
         cmocka_unit_test(test_redis_back_but_empty_is_rebuilt_never_answered_empty),
+        cmocka_unit_test(test_a_winner_in_no_days_top_is_still_found),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
