@@ -8,10 +8,12 @@
 #include "ingress.h"
 
 #include "ss/clock.h"
+#include "ss/hash.h"
 #include "ss/json.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,21 +59,139 @@ static bool admin_body(ss_http_request_t *req, const ss_ingress_t *ingress, json
     return admin_allowed(req, ingress) && ss_ingress_body_object(req, body) == SS_OK;
 }
 
-/* Runs an INSERT ... RETURNING id and answers {id}. */
-static void insert_and_answer(ss_http_request_t *req, ss_ingress_t *ingress, const char *sql,
-                              int param_count, const char *const *params)
+/* Runs an INSERT ... RETURNING id on pg and builds the {id} envelope (malloc'd). */
+static ss_err_t insert_envelope(ss_pg_t *pg, const char *sql, int param_count,
+                                const char *const *params, char **envelope_out, char *errstr,
+                                size_t errstr_size)
 {
     PGresult *rows = NULL;
     int64_t id = 0;
-    char errstr[256];
-    if (ss_ingress_query(ingress, sql, param_count, params, &rows, errstr, sizeof(errstr)) !=
-            SS_OK ||
-        ss_pg_get_int64(rows, 0, 0, &id, errstr, sizeof(errstr)) != SS_OK) {
-        ss_ingress_respond_error(req, SS_API_ERROR_UNAVAILABLE, NULL, NULL);
-    } else {
-        ss_ingress_respond_ok(req, json_pack("{s:I}", "id", (json_int_t)id));
+    ss_err_t err = ss_pg_query(pg, NULL, sql, param_count, params, &rows, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_get_int64(rows, 0, 0, &id, errstr, errstr_size);
     }
     PQclear(rows);
+    if (err == SS_OK) {
+        *envelope_out = ss_json_envelope_ok(json_pack("{s:I}", "id", (json_int_t)id));
+        err = *envelope_out != NULL ? SS_OK : SS_ERR_NOMEM;
+    }
+    return err;
+}
+
+#define SQL_KEY_CLAIM                                                                              \
+    "INSERT INTO idempotency_keys (scope, key, body_hash, request_id) VALUES ($1, $2, $3, $4)"     \
+    " ON CONFLICT (scope, key) DO NOTHING RETURNING 1"
+#define SQL_KEY_OUTCOME                                                                            \
+    "SELECT ik.body_hash, rr.http_status, rr.body FROM idempotency_keys ik"                        \
+    " JOIN request_results rr ON rr.request_id = ik.request_id WHERE ik.scope = $1 AND ik.key = "  \
+    "$2"
+
+/* The first outcome stored under the key: its status and envelope, or 409 for another body. */
+static ss_err_t key_outcome(ss_pg_t *pg, const char *const *key_params, const char *hash,
+                            int *status_out, char **envelope_out, char *errstr, size_t errstr_size)
+{
+    PGresult *rows = NULL;
+    ss_err_t err =
+        ss_pg_query(pg, NULL, SQL_KEY_OUTCOME, 2, key_params, &rows, errstr, errstr_size);
+    if (err == SS_OK && PQntuples(rows) == 1 && strcmp(PQgetvalue(rows, 0, 0), hash) == 0) {
+        *status_out = atoi(PQgetvalue(rows, 0, 1));
+        *envelope_out = strdup(PQgetvalue(rows, 0, 2));
+    } else if (err == SS_OK) {
+        *status_out = 409;
+        *envelope_out = ss_json_envelope_api_error(SS_API_ERROR_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
+    }
+    PQclear(rows);
+    return err == SS_OK && *envelope_out == NULL ? SS_ERR_NOMEM : err;
+}
+
+/*
+ * The creation and its Idempotency-Key in one transaction: the key row is claimed first (a
+ * concurrent twin waits on it, then finds it taken), the entity inserted, the outcome stored.
+ */
+static ss_err_t idempotent_insert(ss_pg_t *pg, ss_http_request_t *req, const char *key,
+                                  const char *sql, int param_count, const char *const *params,
+                                  int *status_out, char **envelope_out, char *errstr,
+                                  size_t errstr_size)
+{
+    size_t body_length = 0;
+    const char *body = ss_http_request_body(req, &body_length);
+    char hash[SS_HASH_SHA256_HEX_SIZE], scope[512], request_id[64];
+    snprintf(scope, sizeof(scope), "%s %s", ss_http_request_method_name(req),
+             ss_http_request_path(req));
+    snprintf(request_id, sizeof(request_id), "admin-%lld-%ld", (long long)ss_clock_now_us(),
+             random());
+    ss_err_t err = ss_hash_sha256_hex(body, body_length, hash, errstr, errstr_size);
+    const char *claim[] = {scope, key, hash, request_id};
+    PGresult *claimed = NULL;
+    if (err == SS_OK) {
+        err = ss_pg_begin(pg, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_query(pg, NULL, SQL_KEY_CLAIM, 4, claim, &claimed, errstr, errstr_size);
+    }
+    if (err == SS_OK && PQntuples(claimed) == 0) {
+        ss_pg_rollback(pg, NULL, 0);
+        PQclear(claimed);
+        return key_outcome(pg, claim, hash, status_out, envelope_out, errstr, errstr_size);
+    }
+    PQclear(claimed);
+    *status_out = 200;
+    if (err == SS_OK) {
+        err = insert_envelope(pg, sql, param_count, params, envelope_out, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        const char *result[] = {request_id, *envelope_out};
+        err = ss_pg_query(pg, NULL,
+                          "INSERT INTO request_results (request_id, http_status, body)"
+                          " VALUES ($1, 200, $2)",
+                          2, result, NULL, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_commit(pg, errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        ss_pg_rollback(pg, NULL, 0);
+    }
+    return err;
+}
+
+/*
+ * Runs an INSERT ... RETURNING id and answers {id}; with an Idempotency-Key, a retry with the
+ * same body gets the first answer and creates nothing (API.md: the key works on any POST).
+ */
+static void insert_and_answer(ss_http_request_t *req, ss_ingress_t *ingress, const char *sql,
+                              int param_count, const char *const *params)
+{
+    const char *key = ss_http_request_header(req, "Idempotency-Key");
+    if (key != NULL && (key[0] == '\0' || strlen(key) > SS_INGRESS_IDEMPOTENCY_KEY_MAX)) {
+        ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST,
+                                 "Idempotency-Key must be 1 to 255 characters", NULL);
+        return;
+    }
+    ss_pg_t *pg = NULL;
+    char *envelope = NULL, errstr[256];
+    int status = 200;
+    ss_err_t err = ss_ingress_pg_acquire(ingress, &pg, errstr, sizeof(errstr));
+    for (int attempt = 0; attempt < 2 && err == SS_OK; attempt++) {
+        free(envelope);
+        envelope = NULL;
+        err = key == NULL
+                  ? insert_envelope(pg, sql, param_count, params, &envelope, errstr, sizeof(errstr))
+                  : idempotent_insert(pg, req, key, sql, param_count, params, &status, &envelope,
+                                      errstr, sizeof(errstr));
+        if (err != SS_ERR_RETRIABLE || !ss_pg_is_broken(pg) ||
+            ss_pg_reset(pg, errstr, sizeof(errstr)) != SS_OK) {
+            break;
+        }
+        err = SS_OK;
+    }
+    ss_ingress_pg_release(ingress, pg);
+    if (err != SS_OK) {
+        ss_ingress_respond_error(req, SS_API_ERROR_UNAVAILABLE, NULL, NULL);
+    } else {
+        ss_http_respond_json(req, status, envelope);
+    }
+    free(envelope);
 }
 
 static void invalid(ss_http_request_t *req, const char *errstr, json_t *body)
