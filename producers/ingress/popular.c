@@ -55,9 +55,11 @@
  * and it lives as long as the process.
  */
 static pthread_mutex_t popular_compute_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* The same for the aggregation by PostgreSQL while Redis cannot answer. */
+static pthread_mutex_t popular_aggregate_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t popular_local_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-/* The last answer aggregated from PostgreSQL while Redis could not answer, under the mutex. */
+/* The last answer aggregated by PostgreSQL, under popular_local_mutex (held only to copy). */
 static struct {
     int64_t day;
     int64_t computed_ms; /* monotonic */
@@ -551,31 +553,68 @@ static json_t *popular_compute(ss_ingress_t *ingress, ss_redis_t *redis, int64_t
     return data;
 }
 
-/* The PostgreSQL way, through the process-local copy (one aggregation at a time). */
-static json_t *popular_postgres(ss_ingress_t *ingress, int64_t today)
+/* The process-local copy of today's answer, and whether it is fresh; NULL when there is none. */
+static json_t *popular_local_read(int64_t today, bool *fresh)
 {
     pthread_mutex_lock(&popular_local_mutex);
-    int64_t now = ss_clock_monotonic_ms();
     json_t *data = NULL;
-    if (popular_local.data != NULL && popular_local.day == today &&
-        now - popular_local.computed_ms < SS_CACHE_POPULAR_TTL_MS) {
+    if (popular_local.data != NULL && popular_local.day == today) {
         data = json_loads(popular_local.data, 0, NULL);
-    } else {
-        char errstr[256];
-        if (popular_from_postgres(ingress, today, &data, errstr, sizeof(errstr)) != SS_OK) {
-            SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular from postgresql failed error=\"%s\"",
-                        errstr);
-            data = NULL;
-        }
-        char *text = data != NULL ? json_dumps(data, JSON_COMPACT) : NULL;
-        if (text != NULL) {
-            free(popular_local.data);
-            popular_local.data = text;
-            popular_local.day = today;
-            popular_local.computed_ms = now;
-        }
+        *fresh = ss_clock_monotonic_ms() - popular_local.computed_ms < SS_CACHE_POPULAR_TTL_MS;
     }
     pthread_mutex_unlock(&popular_local_mutex);
+    return data;
+}
+
+/* Aggregates the answer by PostgreSQL and keeps a copy; NULL when PostgreSQL failed. */
+static json_t *popular_aggregate(ss_ingress_t *ingress, int64_t today)
+{
+    json_t *data = NULL;
+    char errstr[256];
+    if (popular_from_postgres(ingress, today, &data, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "popular from postgresql failed error=\"%s\"", errstr);
+        return NULL;
+    }
+    char *text = json_dumps(data, JSON_COMPACT);
+    if (text != NULL) {
+        pthread_mutex_lock(&popular_local_mutex);
+        free(popular_local.data);
+        popular_local.data = text;
+        popular_local.day = today;
+        popular_local.computed_ms = ss_clock_monotonic_ms();
+        pthread_mutex_unlock(&popular_local_mutex);
+    }
+    return data;
+}
+
+/*
+ * The PostgreSQL way, through the process-local copy, with the same rule as Redis's copy: one
+ * aggregation at a time (about 250 ms at volume), the others answer with the previous copy.
+ */
+static json_t *popular_postgres(ss_ingress_t *ingress, int64_t today)
+{
+    bool fresh = false;
+    json_t *previous = popular_local_read(today, &fresh);
+    if (previous != NULL && fresh) {
+        return previous;
+    }
+    if (previous != NULL && pthread_mutex_trylock(&popular_aggregate_mutex) != 0) {
+        return previous;
+    }
+    if (previous == NULL) {
+        /* Nothing to answer with meanwhile: wait for the aggregation in progress, if any. */
+        pthread_mutex_lock(&popular_aggregate_mutex);
+    }
+    json_t *data = popular_local_read(today, &fresh);
+    if (data == NULL || !fresh) {
+        json_decref(data);
+        data = popular_aggregate(ingress, today);
+    }
+    pthread_mutex_unlock(&popular_aggregate_mutex);
+    if (data == NULL) {
+        return previous; /* PostgreSQL failed: the previous copy is better than nothing */
+    }
+    json_decref(previous);
     return data;
 }
 
