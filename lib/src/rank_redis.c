@@ -328,7 +328,7 @@ ss_err_t ss_rank_offset_read(ss_redis_t *redis, int32_t partition, int64_t *offs
     " WHERE o.status = 'PAID'"                                                                     \
     " AND o.paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC'"                                   \
     " AND o.paid_at < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'"                                \
-    " AND (oi.order_id, oi.product_id) > ($2::bigint, $3::bigint)"                                 \
+    " AND o.id >= $2::bigint AND (oi.order_id, oi.product_id) > ($2::bigint, $3::bigint)"          \
     " ORDER BY oi.order_id, oi.product_id LIMIT " RANK_STRINGIFY(SS_RANK_REBUILD_PAGE_LINES)
 
 /* One page of order lines turned into sales, and the event ids they point into. */
