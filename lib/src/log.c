@@ -55,12 +55,11 @@ void ss_log_write(ss_log_level_t level, const char *component, const char *fmt, 
     struct tm utc;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &utc);
-    int used = snprintf(line, sizeof(line),
-                        "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s component=%s ",
-                        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                        utc.tm_sec, now.tv_nsec / 1000000L,
-                        level_names[level < SS_LOG_LEVEL_OFF ? level : SS_LOG_LEVEL_ERROR],
-                        component ? component : "-");
+    int used = snprintf(
+        line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s component=%s ",
+        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+        now.tv_nsec / 1000000L, level_names[level < SS_LOG_LEVEL_OFF ? level : SS_LOG_LEVEL_ERROR],
+        component ? component : "-");
     if (used < 0) {
         return;
     }

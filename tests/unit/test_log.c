@@ -46,7 +46,8 @@ static void test_line_has_level_component_and_context(void **state)
     ss_log_fd_set(2);
     char line[512];
     read_line(fds[0], line, sizeof(line));
-    assert_non_null(strstr(line, "level=warn component=worker fenced topic=cmd.user partition=3\n"));
+    assert_non_null(
+        strstr(line, "level=warn component=worker fenced topic=cmd.user partition=3\n"));
     assert_true(strncmp(line, "ts=", 3) == 0);
     close(fds[0]);
     close(fds[1]);

@@ -11,14 +11,14 @@
 
 typedef enum ss_err {
     SS_OK = 0,
-    SS_ERR_INVALID = -1,     /* bad input (request, record, config): retrying cannot help */
-    SS_ERR_NOT_FOUND = -2,   /* the thing asked for does not exist */
-    SS_ERR_CONFLICT = -3,    /* a constraint or rule refuses (unique violation, fencing) */
-    SS_ERR_RETRIABLE = -4,   /* transient: connection lost, timeout, serialization failure */
-    SS_ERR_TIMEOUT = -5,     /* a deadline passed; the outcome may be unknown */
-    SS_ERR_NOMEM = -6,       /* allocation failed */
-    SS_ERR_FATAL = -7,       /* a dependency or the program is broken: stop */
-    SS_ERR_HELP = -8,        /* --help was asked for: print usage and exit 0 */
+    SS_ERR_INVALID = -1,   /* bad input (request, record, config): retrying cannot help */
+    SS_ERR_NOT_FOUND = -2, /* the thing asked for does not exist */
+    SS_ERR_CONFLICT = -3,  /* a constraint or rule refuses (unique violation, fencing) */
+    SS_ERR_RETRIABLE = -4, /* transient: connection lost, timeout, serialization failure */
+    SS_ERR_TIMEOUT = -5,   /* a deadline passed; the outcome may be unknown */
+    SS_ERR_NOMEM = -6,     /* allocation failed */
+    SS_ERR_FATAL = -7,     /* a dependency or the program is broken: stop */
+    SS_ERR_HELP = -8,      /* --help was asked for: print usage and exit 0 */
 } ss_err_t;
 
 /* A stable lower-case name for logs, e.g. "retriable". Never NULL. */
