@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs one benchmark scenario with wrk against a running shopstream at $API_URL; starts nothing.
 #
-#   bench/run.sh <charge|issue|products|balance> [duration, default 15s] [connections, default 64]
+#   bench/run.sh <charge|issue|products|products_cached|popular|balance> [duration, default 15s]
+#                [connections, default 64]
 #
 # charge   POST /users/{id}/balance/charge, spread over the 10,000 users of bench/prepare.sh
 # issue    POST /users/{id}/coupons, one hot coupon of quantity 10,000,000 (created here through
 #          the admin API, fresh for every run) and a distinct user per request
 # products GET /products (first page)
 # balance  GET /users/{id}/balance, spread over the same 10,000 users
+# products_cached  GET /products over many pages (bench/products_cached.lua; wants ~50k products,
+#          e.g. the bench database of scripts/index_report.sh)
+# popular  GET /products/popular (bench/popular.lua)
 #
 # Prints wrk's report (throughput, latency distribution with --latency) and a RESULT line with
 # requests/s, p50, p99 and the count of each HTTP status. Needs API_URL (and ADMIN_TOKEN for
@@ -21,14 +25,14 @@ root=$(cd "$bench/.." && pwd)
 source "$root/scripts/lib/common.sh"
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 scenario=${1:-}
 duration=${2:-15s}
 connections=${3:-64}
 case "$scenario" in
-charge | issue | products | balance) ;;
+charge | issue | products | products_cached | popular | balance) ;;
 *) usage ;;
 esac
 [[ "$connections" =~ ^[1-9][0-9]{0,4}$ ]] || ss_die "connections must be a positive integer"
@@ -41,7 +45,7 @@ if ((threads > connections)); then
 fi
 export BENCH_THREADS=$threads
 
-if [[ "$scenario" != products ]]; then
+if [[ "$scenario" != products* && "$scenario" != popular ]]; then
     env_file="$(ss_state_dir)/bench.env"
     [[ -r "$env_file" ]] || ss_die "$env_file is missing: run bench/prepare.sh first"
     set -a
