@@ -108,6 +108,28 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
 
 void ss_worker_destroy(ss_worker_t *worker);
 
+/* What a worker binary supplies; ss_worker_main() does configuration, signals and the loop. */
+typedef struct ss_worker_program {
+    const char *name;    /* "ss-user-worker": the default consumer group and log component */
+    const char *topic;   /* the default topic */
+    const char *summary; /* one line for --help */
+    const ss_config_option_t *extra_options; /* the binary's own options (targets its own) */
+    size_t extra_option_count;
+    /* Prepares the handler once the options are loaded; the framework copies it. */
+    ss_err_t (*start)(void *opaque, const ss_worker_config_t *config,
+                      ss_worker_handler_t *handler_out, char *errstr, size_t errstr_size);
+    void (*stop)(void *opaque); /* releases what start made; called once after the loop */
+    void *opaque;
+} ss_worker_program_t;
+
+/*
+ * A worker binary's whole main: loads the shared options and the program's own (`--help`
+ * prints them), installs the stop signals, starts the handler, runs the loop until SIGTERM or
+ * SIGINT, and tears down. Returns the process exit status (0, 1 after a failure, 2 for bad
+ * options).
+ */
+int ss_worker_main(int argc, char **argv, const ss_worker_program_t *program);
+
 /* The batch's connection, inside its transaction. */
 ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch);
 int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch);
