@@ -21,13 +21,17 @@ mkdir -p "$logs"
 
 pids=()
 stop_all() {
+    local status=$?
     trap - INT TERM EXIT
     ss_say "stopping services"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     scripts/stack.sh stop
+    exit "$status"
 }
-trap stop_all INT TERM EXIT
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # start_service NAME BINARY [ENV=VALUE...]: runs build/BINARY in the background, logging to
 # $logs/NAME.log, when that binary exists (services arrive issue by issue).
