@@ -247,6 +247,8 @@ static ss_err_t batch_apply(ss_worker_t *worker, int32_t partition, ss_worker_re
             if (already_applied) {
                 state->outbox_recovery = true;
             } else if (ss_worker_outbox_publish(worker, errstr, errstr_size) != SS_OK) {
+                /* outbox_recovery is set: the rows go out again before this partition's next batch
+                 */
                 SS_LOG_WARN(worker->handler.name,
                             "outbox publish failed partition=%" PRId32 " error=\"%s\"", partition,
                             errstr);
@@ -388,6 +390,7 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
         }
     }
     ss_kafka_messages_release(worker->messages, count);
+    ss_worker_outbox_settle(worker);
     return err;
 }
 

@@ -30,6 +30,8 @@ typedef struct ss_worker_partition {
     int64_t epoch;
     int64_t next_offset;         /* as stored in partition_state by the last commit */
     int64_t delivered_outbox_id; /* outbox rows up to this id are produced: delete them */
+    int64_t published_outbox_id; /* sent this poll round, acknowledged at the round's flush */
+    bool publish_failed;         /* a record of this partition was not delivered */
     bool outbox_recovery;        /* a delivery failed: re-send this source's rows from PG */
 } ss_worker_partition_t;
 
@@ -130,8 +132,17 @@ ss_err_t ss_worker_batch_add_outbox(ss_worker_batch_t *batch, const char *topic,
 /* worker_outbox.c */
 void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
                            const char *error_text, int32_t partition, int64_t offset);
-/* Produces the committed batch's outbox entries and waits for them. */
+/*
+ * Queues the committed batch's outbox entries with the producer; they are awaited once per
+ * poll round by ss_worker_outbox_settle(), so one broker acknowledgement covers every
+ * partition's batch of the round.
+ */
 ss_err_t ss_worker_outbox_publish(ss_worker_t *worker, char *errstr, size_t errstr_size);
+/*
+ * Waits for everything published this round; a partition whose records all arrived may delete
+ * them from the outbox, one with a failure re-sends its rows from PostgreSQL.
+ */
+void ss_worker_outbox_settle(ss_worker_t *worker);
 /* Re-sends every outbox row of a partition's source from PostgreSQL, then deletes them. */
 ss_err_t ss_worker_outbox_recover(ss_worker_t *worker, int32_t partition, char *errstr,
                                   size_t errstr_size);

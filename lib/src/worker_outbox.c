@@ -30,11 +30,15 @@ void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
                            const char *error_text, int32_t partition, int64_t offset)
 {
     ss_worker_t *worker = opaque;
-    (void)message_opaque;
     (void)partition;
     (void)offset;
     if (result != SS_OK) {
         worker->delivery_failures++;
+        /* message_opaque is the source partition + 1 (NULL: not from a batch). */
+        intptr_t source = (intptr_t)message_opaque - 1;
+        if (source >= 0 && source < SS_WORKER_PARTITIONS_MAX) {
+            worker->partitions[source].publish_failed = true;
+        }
         SS_LOG_WARN(worker->handler.name, "outbox delivery failed error=\"%s\"",
                     error_text != NULL ? error_text : ss_err_name(result));
     }
@@ -42,15 +46,15 @@ void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
 
 static ss_err_t send_one(ss_worker_t *worker, const char *topic, int32_t partition, const void *key,
                          size_t key_length, const void *value, size_t value_length,
-                         const ss_kafka_header_t *headers, size_t header_count, char *errstr,
-                         size_t errstr_size)
+                         const ss_kafka_header_t *headers, size_t header_count, void *source,
+                         char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_ERR_RETRIABLE;
     for (int attempt = 0; attempt < SS_WORKER_SEND_ATTEMPTS_MAX && err == SS_ERR_RETRIABLE;
          attempt++) {
-        err =
-            ss_kafka_producer_send(worker->producer, topic, partition, key, key_length, value,
-                                   value_length, headers, header_count, NULL, errstr, errstr_size);
+        err = ss_kafka_producer_send(worker->producer, topic, partition, key, key_length, value,
+                                     value_length, headers, header_count, source, errstr,
+                                     errstr_size);
         if (err == SS_ERR_RETRIABLE) {
             ss_kafka_producer_poll(worker->producer, SS_WORKER_SEND_RETRY_POLL_MS);
         }
@@ -73,7 +77,7 @@ ss_err_t ss_worker_outbox_publish(ss_worker_t *worker, char *errstr, size_t errs
 {
     ss_worker_batch_t *batch = &worker->batch;
     ss_worker_partition_t *state = &worker->partitions[batch->partition];
-    worker->delivery_failures = 0;
+    void *source = (void *)(intptr_t)(batch->partition + 1);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
         const ss_worker_outbox_entry_t *entry = &batch->outbox[i];
@@ -85,22 +89,49 @@ ss_err_t ss_worker_outbox_publish(ss_worker_t *worker, char *errstr, size_t errs
             headers[header_count++] = (ss_kafka_header_t){
                 SS_WORKER_DLQ_SOURCE_HEADER, entry->dlq_source, strlen(entry->dlq_source)};
         }
-        err =
-            send_one(worker, entry->topic, entry->partition, entry->key, strlen(entry->key),
-                     entry->value, entry->value_length, headers, header_count, errstr, errstr_size);
-    }
-    if (err == SS_OK && batch->outbox_count > 0) {
-        err = flush_and_check(worker, errstr, errstr_size);
+        err = send_one(worker, entry->topic, entry->partition, entry->key, strlen(entry->key),
+                       entry->value, entry->value_length, headers, header_count, source, errstr,
+                       errstr_size);
     }
     if (err != SS_OK) {
         /* The rows are committed: they are sent again from PostgreSQL before the next batch. */
         state->outbox_recovery = true;
         return err;
     }
-    if (batch->outbox_max_id > state->delivered_outbox_id) {
-        state->delivered_outbox_id = batch->outbox_max_id;
+    if (batch->outbox_max_id > state->published_outbox_id) {
+        state->published_outbox_id = batch->outbox_max_id;
     }
     return SS_OK;
+}
+
+void ss_worker_outbox_settle(ss_worker_t *worker)
+{
+    bool pending = false;
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX && !pending; p++) {
+        pending = worker->partitions[p].published_outbox_id > 0;
+    }
+    if (!pending) {
+        return;
+    }
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    ss_err_t err = ss_kafka_producer_flush(worker->producer, SS_WORKER_OUTBOX_FLUSH_MS, errstr,
+                                           sizeof(errstr));
+    if (err != SS_OK) {
+        SS_LOG_WARN(worker->handler.name, "outbox flush failed error=\"%s\"", errstr);
+    }
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        ss_worker_partition_t *state = &worker->partitions[p];
+        if (state->published_outbox_id == 0) {
+            continue;
+        }
+        if (err != SS_OK || state->publish_failed) {
+            state->outbox_recovery = true;
+        } else if (state->published_outbox_id > state->delivered_outbox_id) {
+            state->delivered_outbox_id = state->published_outbox_id;
+        }
+        state->published_outbox_id = 0;
+        state->publish_failed = false;
+    }
 }
 
 /* Turns the headers column (NULL or a JSON object of strings) into Kafka headers. */
@@ -142,7 +173,7 @@ static ss_err_t recover_row(ss_worker_t *worker, PGresult *rows, int row, char *
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not decode an outbox row");
     } else {
         err = send_one(worker, PQgetvalue(rows, row, 1), partition, key, key_length, value,
-                       value_length, headers, header_count, errstr, errstr_size);
+                       value_length, headers, header_count, NULL, errstr, errstr_size);
     }
     json_decref(header_object);
     PQfreemem(key);
@@ -177,6 +208,7 @@ static ss_err_t recover_round(ss_worker_t *worker, const char *source, int64_t *
 ss_err_t ss_worker_outbox_recover(ss_worker_t *worker, int32_t partition, char *errstr,
                                   size_t errstr_size)
 {
+    ss_worker_outbox_settle(worker);
     char source[320];
     ss_worker_source_name(worker, partition, source, sizeof(source));
     worker->delivery_failures = 0;
