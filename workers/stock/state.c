@@ -8,6 +8,7 @@
  */
 #include "stock_worker.h"
 
+#include "ss/sort.h"
 #include "ss/assert.h"
 
 #include <stdlib.h>
@@ -133,27 +134,6 @@ static int reservation_compare(const void *left, const void *right)
     return (a->product_id > b->product_id) - (a->product_id < b->product_id);
 }
 
-/* Sorts items and drops neighbours that compare equal; returns the new count. */
-static size_t sort_unique(void *items, size_t count, size_t size,
-                          int (*compare)(const void *, const void *))
-{
-    if (count == 0) {
-        return 0;
-    }
-    qsort(items, count, size, compare);
-    unsigned char *bytes = items;
-    size_t kept = 1;
-    for (size_t i = 1; i < count; i++) {
-        if (compare(bytes + (kept - 1) * size, bytes + i * size) != 0) {
-            if (kept != i) {
-                memcpy(bytes + kept * size, bytes + i * size, size);
-            }
-            kept++;
-        }
-    }
-    return kept;
-}
-
 static bool record_names_pair(const ss_worker_record_t *record)
 {
     return strcmp(record->schema_name, "ReserveStock") == 0 ||
@@ -185,10 +165,10 @@ static void entries_collect(ss_stock_batch_t *batch, const ss_worker_record_t *r
             };
         }
     }
-    batch->product_count = sort_unique(batch->products, batch->product_count,
-                                       sizeof(*batch->products), product_compare);
-    batch->reservation_count = sort_unique(batch->reservations, batch->reservation_count,
-                                           sizeof(*batch->reservations), reservation_compare);
+    batch->product_count = ss_sort_unique(batch->products, batch->product_count,
+                                          sizeof(*batch->products), product_compare);
+    batch->reservation_count = ss_sort_unique(batch->reservations, batch->reservation_count,
+                                              sizeof(*batch->reservations), reservation_compare);
 }
 
 static ss_err_t product_row_read(ss_stock_batch_t *batch, const PGresult *rows, int row,

@@ -9,6 +9,7 @@
  */
 #include "user_worker.h"
 
+#include "ss/sort.h"
 #include "ss/assert.h"
 
 #include <inttypes.h>
@@ -152,27 +153,6 @@ static int coupon_compare(const void *a, const void *b)
         return (left->user_id > right->user_id) - (left->user_id < right->user_id);
     }
     return (left->coupon_id > right->coupon_id) - (left->coupon_id < right->coupon_id);
-}
-
-/* Sorts base[0..count) and drops repeats; returns the new count. */
-static size_t sort_unique(void *base, size_t count, size_t size,
-                          int (*compare)(const void *, const void *))
-{
-    if (count == 0) {
-        return 0;
-    }
-    qsort(base, count, size, compare);
-    unsigned char *bytes = base;
-    size_t kept = 1;
-    for (size_t i = 1; i < count; i++) {
-        if (compare(bytes + (kept - 1) * size, bytes + i * size) != 0) {
-            if (kept != i) {
-                memcpy(bytes + kept * size, bytes + i * size, size);
-            }
-            kept++;
-        }
-    }
-    return kept;
 }
 
 /* ---- finders ----------------------------------------------------------------------------- */
@@ -370,8 +350,8 @@ static ss_err_t products_load(ss_user_batch_t *batch, ss_pg_t *pg,
     if (err != SS_OK || batch->product_count == 0) {
         return err;
     }
-    batch->product_count = sort_unique(batch->products, batch->product_count,
-                                       sizeof(*batch->products), product_compare);
+    batch->product_count = ss_sort_unique(batch->products, batch->product_count,
+                                          sizeof(*batch->products), product_compare);
     ss_pg_array_t *ids = &batch->columns[0];
     columns_reset(batch);
     for (size_t i = 0; i < batch->product_count && err == SS_OK; i++) {
@@ -462,8 +442,8 @@ static ss_err_t coupons_load(ss_user_batch_t *batch, ss_pg_t *pg, const ss_worke
     if (err != SS_OK || batch->coupon_count == 0) {
         return err;
     }
-    batch->coupon_count =
-        sort_unique(batch->coupons, batch->coupon_count, sizeof(*batch->coupons), coupon_compare);
+    batch->coupon_count = ss_sort_unique(batch->coupons, batch->coupon_count,
+                                         sizeof(*batch->coupons), coupon_compare);
     columns_reset(batch);
     for (size_t i = 0; i < batch->coupon_count && err == SS_OK; i++) {
         err = ss_pg_array_append_int64(&batch->columns[0], batch->coupons[i].user_id, errstr,
