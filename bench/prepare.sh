@@ -4,6 +4,7 @@
 # BENCH_ISSUE_USERS users for the issue scenario (default 400,000: enough distinct users for
 # about 30,000 issue requests a second over 13 s), and BENCH_PRODUCTS SELLING products
 # (default 100). Writes their id ranges to $SS_STATE_DIR/bench.env, which bench/run.sh reads.
+# The order scenarios have their own data: bench/prepare_orders.sh.
 # Each run adds new rows; it deletes nothing. Needs PG_DSN (from `scripts/stack.sh env`) and psql.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,10 +40,19 @@ psql "$PG_DSN" -v ON_ERROR_STOP=1 -qAt -c \
     "INSERT INTO products (name, price, stock)
      SELECT 'bench product ' || g, 1000 + g, 1000000 FROM generate_series(1, $products) AS g"
 
-cat >"$state_dir/bench.env" <<EOT
+# Replaces the charge and issue lines of bench.env and keeps the others (bench/prepare_orders.sh
+# writes the BENCH_ORDER_* ones).
+env_file="$state_dir/bench.env"
+tmp=$(mktemp "$state_dir/bench.env.XXXXXX")
+chmod 644 "$tmp"
+if [[ -r "$env_file" ]]; then
+    grep -v -e '^BENCH_CHARGE_' -e '^BENCH_ISSUE_' "$env_file" >"$tmp" || true
+fi
+cat >>"$tmp" <<EOT
 BENCH_CHARGE_USER_MIN=$charge_min
 BENCH_CHARGE_USER_MAX=$charge_max
 BENCH_ISSUE_USER_MIN=$issue_min
 BENCH_ISSUE_USER_MAX=$issue_max
 EOT
-ss_say "wrote $state_dir/bench.env: charge users $charge_min..$charge_max, issue users $issue_min..$issue_max"
+mv -- "$tmp" "$env_file"
+ss_say "wrote $env_file: charge users $charge_min..$charge_max, issue users $issue_min..$issue_max"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs one benchmark scenario with wrk against a running shopstream at $API_URL; starts nothing.
 #
-#   bench/run.sh <charge|issue|products|products_cached|popular|balance> [duration, default 15s]
-#                [connections, default 64]
+#   bench/run.sh <charge|issue|products|products_cached|popular|balance|order_spread|order_hot10|
+#                order_hot1> [duration, default 15s] [connections, default 64]
 #
 # charge   POST /users/{id}/balance/charge, spread over the 10,000 users of bench/prepare.sh
 # issue    POST /users/{id}/coupons, one hot coupon of quantity 10,000,000 (created here through
@@ -12,12 +12,16 @@
 # products_cached  GET /products over many pages (bench/products_cached.lua; wants ~50k products,
 #          e.g. the bench database of scripts/index_report.sh)
 # popular  GET /products/popular (bench/popular.lua)
+# order_spread, order_hot10, order_hot1  POST /orders, one line of quantity 1, a random user of
+#          bench/prepare_orders.sh; the product uniform over its 10,000 products, over the first
+#          10, or always the first (bench/order.lua); the RESULT line adds paid, failed, pending
 #
 # Prints wrk's report (throughput, latency distribution with --latency) and a RESULT line with
 # requests/s, p50, p99 and the count of each HTTP status. Needs API_URL (and ADMIN_TOKEN for
 # issue) from `eval "$(scripts/stack.sh env)"`, $SS_STATE_DIR/bench.env from bench/prepare.sh
-# (not for products), wrk, curl and jq. BENCH_THREADS overrides the wrk threads (default:
-# the CPU count, at most the connections).
+# (bench/prepare_orders.sh for the order scenarios; nothing for products and popular), wrk,
+# curl and jq. BENCH_THREADS overrides the wrk threads (default: the CPU count, at most the
+# connections).
 set -euo pipefail
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
@@ -25,14 +29,18 @@ root=$(cd "$bench/.." && pwd)
 source "$root/scripts/lib/common.sh"
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 scenario=${1:-}
 duration=${2:-15s}
 connections=${3:-64}
 case "$scenario" in
-charge | issue | products | products_cached | popular | balance) ;;
+charge | issue | products | products_cached | popular | balance) script=$scenario ;;
+order_spread | order_hot10 | order_hot1)
+    script=order
+    export BENCH_ORDER_MODE=${scenario#order_}
+    ;;
 *) usage ;;
 esac
 [[ "$connections" =~ ^[1-9][0-9]{0,4}$ ]] || ss_die "connections must be a positive integer"
@@ -48,6 +56,9 @@ export BENCH_THREADS=$threads
 if [[ "$scenario" != products* && "$scenario" != popular ]]; then
     env_file="$(ss_state_dir)/bench.env"
     [[ -r "$env_file" ]] || ss_die "$env_file is missing: run bench/prepare.sh first"
+    if [[ "$script" == order ]] && ! grep -q '^BENCH_ORDER_USER_MIN=' "$env_file"; then
+        ss_die "$env_file has no order users: run bench/prepare_orders.sh first"
+    fi
     set -a
     # shellcheck source=/dev/null
     source "$env_file"
@@ -68,4 +79,4 @@ fi
 ss_say "$scenario: $duration, $connections connections, $threads threads against $API_URL"
 cd "$bench"
 LUA_PATH="$bench/?.lua;;" exec wrk --latency --timeout 10s -t "$threads" -c "$connections" \
-    -d "$duration" -s "$bench/$scenario.lua" "$API_URL"
+    -d "$duration" -s "$bench/$script.lua" "$API_URL"
