@@ -342,6 +342,9 @@ random_page_cost = 1.1
 log_min_duration_statement = 1000
 log_line_prefix = '%m [%p] %u@%d '
 log_lock_waits = on
+# The outbox is inserted into and deleted from by every worker batch: vacuum it often, or each
+# batch's DELETE walks the dead rows left since the last run (docs/performance.md, Orders).
+autovacuum_naptime = 5s
 EOF
     if ! as_pg grep -qxF "include 'shopstream.conf'" "$PG_DATA/postgresql.conf"; then
         printf "\ninclude 'shopstream.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
