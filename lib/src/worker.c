@@ -241,6 +241,9 @@ static ss_err_t batch_apply(ss_worker_t *worker, int32_t partition, ss_worker_re
         if (err == SS_OK) {
             *outcome = BATCH_COMMITTED;
             state->next_offset = next_offset;
+            if (worker->batch.outbox_deleting_id > state->deleted_outbox_id) {
+                state->deleted_outbox_id = worker->batch.outbox_deleting_id;
+            }
             if (worker->handler.after_commit != NULL) {
                 worker->handler.after_commit(worker->handler.opaque, partition);
             }

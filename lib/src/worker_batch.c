@@ -25,7 +25,8 @@
 #define SQL_STATE                                                                                  \
     "SELECT next_offset, epoch FROM partition_state WHERE consumer_group = $1 AND topic = $2"      \
     " AND partition = $3"
-#define SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id <= $2"
+/* The lower bound keeps the index scan off rows this owner already deleted (dead until vacuum). */
+#define SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id > $3 AND id <= $2"
 #define SQL_IDEMPOTENCY_LOOKUP                                                                     \
     "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id"                \
     " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
@@ -51,7 +52,7 @@ ss_err_t ss_worker_batch_prepare_statements(ss_worker_t *worker, char *errstr, s
     } statements[] = {
         {"ss_worker_fence", SQL_FENCE, 6},
         {"ss_worker_state", SQL_STATE, 3},
-        {"ss_worker_outbox_delete", SQL_OUTBOX_DELETE, 2},
+        {"ss_worker_outbox_delete", SQL_OUTBOX_DELETE, 3},
         {"ss_worker_idempotency_lookup", SQL_IDEMPOTENCY_LOOKUP, 2},
         {"ss_worker_idempotency_insert", SQL_IDEMPOTENCY_INSERT, 4},
         {"ss_worker_results_insert", SQL_RESULTS_INSERT, 3},
@@ -114,6 +115,7 @@ void ss_worker_batch_clear(ss_worker_batch_t *batch)
         free(batch->late[i].body);
     }
     batch->late_count = 0;
+    batch->outbox_deleting_id = 0;
     batch->new_key_count = 0;
     batch->record_count = 0;
     batch->outbox_max_id = 0;
@@ -687,16 +689,13 @@ static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_
 static ss_err_t delivered_outbox_delete(ss_worker_t *worker, int32_t partition, char *errstr,
                                         size_t errstr_size)
 {
-    int64_t delivered = worker->partitions[partition].delivered_outbox_id;
-    if (delivered <= 0) {
-        return SS_OK;
+    const ss_worker_partition_t *state = &worker->partitions[partition];
+    if (state->delivered_outbox_id <= state->deleted_outbox_id) {
+        return SS_OK; /* nothing delivered since the last delete: no statement at all */
     }
-    char source[320], id_text[24];
-    ss_worker_source_name(worker, partition, source, sizeof(source));
-    snprintf(id_text, sizeof(id_text), "%" PRId64, delivered);
-    const char *params[] = {source, id_text};
-    return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 2, params, NULL, errstr,
-                       errstr_size);
+    worker->batch.outbox_deleting_id = state->delivered_outbox_id;
+    return ss_worker_outbox_delete(worker, partition, state->deleted_outbox_id,
+                                   state->delivered_outbox_id, errstr, errstr_size);
 }
 
 /* Every command must have exactly one answer once the handler is done. */
@@ -819,4 +818,16 @@ ss_err_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition, ss_worker_r
     char ignored[64];
     ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
     return err;
+}
+
+ss_err_t ss_worker_outbox_delete(ss_worker_t *worker, int32_t partition, int64_t after_id,
+                                 int64_t up_to_id, char *errstr, size_t errstr_size)
+{
+    char source[320], after_text[24], up_to_text[24];
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    snprintf(after_text, sizeof(after_text), "%" PRId64, after_id);
+    snprintf(up_to_text, sizeof(up_to_text), "%" PRId64, up_to_id);
+    const char *params[] = {source, up_to_text, after_text};
+    return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 3, params, NULL, errstr,
+                       errstr_size);
 }

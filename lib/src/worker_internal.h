@@ -30,6 +30,7 @@ typedef struct ss_worker_partition {
     int64_t epoch;
     int64_t next_offset;         /* as stored in partition_state by the last commit */
     int64_t delivered_outbox_id; /* outbox rows up to this id are produced: delete them */
+    int64_t deleted_outbox_id;   /* rows up to this id are deleted (committed) */
     int64_t published_outbox_id; /* sent this poll round, acknowledged at the round's flush */
     bool publish_failed;         /* a record of this partition was not delivered */
     bool outbox_recovery;        /* a delivery failed: re-send this source's rows from PG */
@@ -84,7 +85,8 @@ struct ss_worker_batch {
     size_t outbox_capacity;
     ss_worker_idempotency_t *new_keys;
     size_t new_key_count;
-    int64_t outbox_max_id; /* after the insert */
+    int64_t outbox_max_id;      /* after the insert */
+    int64_t outbox_deleting_id; /* this batch deletes the outbox up to here, if it commits */
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
@@ -123,6 +125,9 @@ ss_err_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition, ss_worker_r
                              ss_worker_slot_t *slots, size_t count, int64_t first_offset,
                              int64_t next_offset, bool *already_applied, bool *fenced, char *errstr,
                              size_t errstr_size);
+/* Deletes this partition's outbox rows with after_id < id <= up_to_id. */
+ss_err_t ss_worker_outbox_delete(ss_worker_t *worker, int32_t partition, int64_t after_id,
+                                 int64_t up_to_id, char *errstr, size_t errstr_size);
 /* Adds an already encoded record to the batch's outbox. Copies everything. */
 ss_err_t ss_worker_batch_add_outbox(ss_worker_batch_t *batch, const char *topic, int32_t partition,
                                     const char *key, const void *value, size_t value_length,

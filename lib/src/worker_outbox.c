@@ -228,15 +228,15 @@ ss_err_t ss_worker_outbox_recover(ss_worker_t *worker, int32_t partition, char *
     if (last_id > 0) {
         SS_LOG_INFO(worker->handler.name, "outbox re-sent source=%s up_to_id=%" PRId64, source,
                     last_id);
-        char id_text[24];
-        snprintf(id_text, sizeof(id_text), "%" PRId64, last_id);
-        const char *params[] = {source, id_text};
-        err = ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 2, params, NULL, errstr,
-                          errstr_size);
+        err = ss_worker_outbox_delete(worker, partition, 0, last_id, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        worker->partitions[partition].outbox_recovery = false;
-        worker->partitions[partition].delivered_outbox_id = 0;
+        ss_worker_partition_t *state = &worker->partitions[partition];
+        state->outbox_recovery = false;
+        state->delivered_outbox_id = 0;
+        if (last_id > state->deleted_outbox_id) {
+            state->deleted_outbox_id = last_id;
+        }
     }
     return err;
 }
