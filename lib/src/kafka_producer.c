@@ -179,6 +179,12 @@ cleanup:
     return err;
 }
 
+void ss_kafka_producer_fail_fatally(ss_kafka_producer_t *producer, const char *reason)
+{
+    (void)rd_kafka_test_fatal_error(producer->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                    reason);
+}
+
 /* The error for a producer that raised a fatal error, with librdkafka's cause. */
 static ss_err_t producer_fatal(ss_kafka_producer_t *producer, char *errstr, size_t errstr_size)
 {

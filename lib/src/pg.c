@@ -287,6 +287,14 @@ static void pg_pipeline_forget(ss_pg_t *pg)
 ss_err_t ss_pg_connect(const char *dsn, const char *application_name, int connect_timeout_s,
                        ss_pg_t **out, char *errstr, size_t errstr_size)
 {
+    return ss_pg_connect_options(dsn, application_name, connect_timeout_s, NULL, out, errstr,
+                                 errstr_size);
+}
+
+ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, int connect_timeout_s,
+                               const char *server_options, ss_pg_t **out, char *errstr,
+                               size_t errstr_size)
+{
     ss_err_t err = SS_OK;
     ss_pg_t *pg = NULL;
     char *parse_error = NULL;
@@ -334,8 +342,11 @@ ss_err_t ss_pg_connect(const char *dsn, const char *application_name, int connec
                               "keepalives_interval",
                               "keepalives_count",
                               "application_name",
+                              "options",
                               NULL};
-    const char *values[] = {dsn, timeout_text, "1", "30", "10", "3", application_name, NULL};
+    /* A NULL value leaves that keyword to the dsn (libpq skips it). */
+    const char *values[] = {
+        dsn, timeout_text, "1", "30", "10", "3", application_name, server_options, NULL};
     pg->conn = PQconnectdbParams(keywords, values, 1);
     if (pg->conn == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size,

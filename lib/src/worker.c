@@ -1,12 +1,16 @@
 /*
- * The worker loop: join the group, claim each assigned partition in PostgreSQL (bumping its
- * epoch and reading its next offset), poll batches, split them by partition and hand each
- * partition's records to ss_worker_batch_run() until they commit, are fenced, or prove poison.
- * Retries have a bound; past it the worker exits and its supervisor restarts it, and the
- * group gives the partitions to someone who can make progress.
+ * The worker loop. A poll round: poll (the group's assignments and revocations arrive here),
+ * claim the partitions that are due (bumping their epoch in PostgreSQL; a claim that waits on
+ * a paused previous owner times out and is tried again later, without stopping the loop),
+ * re-send owed outbox rows, apply each partition's records in one batch transaction until they
+ * commit, are fenced (then the partition is claimed again) or prove poison (then the record is
+ * isolated and dead-lettered), and finally settle the round's deliveries. Decisions are
+ * ss/worker_state.h's; this file does the I/O for claims and batches. Retries have a bound;
+ * past it, or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
  */
 #include "worker_internal.h"
 
+#include "ss/clock.h"
 #include "ss/log.h"
 
 #include <inttypes.h>
@@ -22,10 +26,10 @@
 #define SS_WORKER_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
 #define SS_WORKER_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
 
-#define SQL_CLAIM                                                                                  \
-    "INSERT INTO partition_state (consumer_group, topic, partition, next_offset, epoch)"           \
-    " VALUES ($1, $2, $3, 0, 1) ON CONFLICT (consumer_group, topic, partition)"                    \
-    " DO UPDATE SET epoch = partition_state.epoch + 1 RETURNING next_offset, epoch"
+/* How long a claim waits for the previous owner's batch to end before trying again later. */
+#define SS_WORKER_CLAIM_LOCK_TIMEOUT "500ms"
+/* Attempts at reading a newly assigned partition's offset before giving up. */
+#define SS_WORKER_STATE_READ_ATTEMPTS_MAX 10
 
 void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *config,
                               const char *default_group_id, const char *default_topic)
@@ -53,6 +57,26 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
          "longest pause between attempts at a failing batch", &config->retry_backoff_max_ms},
         {"--linger-ms", "SS_LINGER_MS", SS_CONFIG_INT, "2", 0, 1000,
          "producer linger for outbox records", &config->linger_ms},
+        {"--producer-message-timeout-ms", "SS_PRODUCER_MESSAGE_TIMEOUT_MS", SS_CONFIG_INT, "30000",
+         1000, 900000, "how long the producer tries one outbox record before the round re-sends it",
+         &config->producer_message_timeout_ms},
+        {"--dlq-copy-bytes-max", "SS_DLQ_COPY_BYTES_MAX", SS_CONFIG_INT, "524288", 0, 16777216,
+         "larger undecodable records go to the dead-letter topic as a reference, not a copy",
+         &config->dlq_copy_bytes_max},
+        {"--pg-lock-timeout-ms", "SS_PG_LOCK_TIMEOUT_MS", SS_CONFIG_INT, "5000", 100, 600000,
+         "lock_timeout of the worker's PostgreSQL session", &config->pg_lock_timeout_ms},
+        {"--pg-statement-timeout-ms", "SS_PG_STATEMENT_TIMEOUT_MS", SS_CONFIG_INT, "30000", 100,
+         3600000, "statement_timeout of the worker's PostgreSQL session",
+         &config->pg_statement_timeout_ms},
+        {"--pg-idle-in-transaction-timeout-ms", "SS_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+         SS_CONFIG_INT, "10000", 100, 3600000,
+         "idle_in_transaction_session_timeout: a paused worker's open batch is ended by the"
+         " server after this, so the member that inherits its partitions can claim them",
+         &config->pg_idle_in_transaction_timeout_ms},
+        {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
+         0, 3600000,
+         "fault injection for tests: raise a fatal producer error this long after start (0: off)",
+         &config->fault_producer_fatal_after_ms},
     };
     memcpy(options, shared, sizeof(shared));
 }
@@ -87,38 +111,123 @@ static void pg_recover(ss_worker_t *worker)
     }
 }
 
-static ss_err_t claim_once(ss_worker_t *worker, ss_kafka_partition_t *partition, char *errstr,
-                           size_t errstr_size)
+static void partition_text(int32_t partition, char *out, size_t out_size)
 {
-    char partition_text[16];
-    snprintf(partition_text, sizeof(partition_text), "%" PRId32, partition->partition);
-    const char *params[] = {worker->config.group_id, partition->topic, partition_text};
+    snprintf(out, out_size, "%" PRId32, partition);
+}
+
+/* The stored offset, read without waiting for any lock; 0 for a partition never claimed. */
+static ss_err_t stored_offset_read(ss_worker_t *worker, int32_t partition, int64_t *offset,
+                                   char *errstr, size_t errstr_size)
+{
+    char number[16];
+    partition_text(partition, number, sizeof(number));
+    const char *params[] = {worker->config.group_id, worker->config.topic, number};
     PGresult *result = NULL;
-    int64_t next_offset = 0, epoch = 0;
+    *offset = 0;
     ss_err_t err =
-        ss_pg_query(worker->pg, NULL, SQL_CLAIM, 3, params, &result, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 0, &next_offset, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 1, &epoch, errstr, errstr_size);
+        ss_pg_query(worker->pg, "ss_worker_state", NULL, 3, params, &result, errstr, errstr_size);
+    if (err == SS_OK && PQntuples(result) == 1) {
+        err = ss_pg_get_int64(result, 0, 0, offset, errstr, errstr_size);
     }
     PQclear(result);
+    return err;
+}
+
+/* One claim in its own short transaction, so that a held lock costs a bounded wait. */
+static ss_err_t claim_once(ss_worker_t *worker, int32_t partition, int64_t *epoch,
+                           int64_t *next_offset, int64_t *max_outbox_id, char *errstr,
+                           size_t errstr_size)
+{
+    char number[16], source[SS_WORKER_SOURCE_SIZE];
+    partition_text(partition, number, sizeof(number));
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    const char *params[] = {worker->config.group_id, worker->config.topic, number, source};
+    PGresult *result = NULL;
+    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_exec(worker->pg, "SET LOCAL lock_timeout = '" SS_WORKER_CLAIM_LOCK_TIMEOUT "'",
+                         errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_query(worker->pg, "ss_worker_claim", NULL, 4, params, &result, errstr,
+                          errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int64(result, 0, 0, next_offset, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int64(result, 0, 1, epoch, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int64(result, 0, 2, max_outbox_id, errstr, errstr_size);
+    }
+    PQclear(result);
+    if (err == SS_OK) {
+        err = ss_pg_commit(worker->pg, errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        pg_recover(worker);
+    }
+    return err;
+}
+
+/* Claims partition now; a transient failure leaves it CLAIMING for a later round. */
+static ss_err_t claim(ss_worker_t *worker, int32_t partition, char *errstr, size_t errstr_size)
+{
+    ss_partition_t *state = &worker->partitions[partition];
+    int64_t epoch = 0, next_offset = 0, max_outbox_id = 0;
+    ss_err_t err =
+        claim_once(worker, partition, &epoch, &next_offset, &max_outbox_id, errstr, errstr_size);
+    if (ss_err_is_retriable(err)) {
+        ss_partition_claim_failed(state, ss_clock_monotonic_ms());
+        SS_LOG_WARN(worker->handler.name,
+                    "partition claim postponed partition=%" PRId32 " attempt=%d error=\"%s\"",
+                    partition, state->claim_failures, errstr);
+        return SS_OK;
+    }
     if (err != SS_OK) {
         return err;
     }
-    worker->partitions[partition->partition] = (ss_worker_partition_t){
-        .owned = true, .epoch = epoch, .next_offset = next_offset, .outbox_recovery = true};
-    partition->offset = next_offset;
+    partition_forget(worker, partition);
+    bool seek = worker->dropped_while_claiming[partition];
+    worker->dropped_while_claiming[partition] = false;
+    ss_partition_claimed(state, epoch, next_offset, max_outbox_id, seek, ss_clock_monotonic_ms());
     SS_LOG_INFO(worker->handler.name,
-                "partition claimed topic=%s partition=%" PRId32 " epoch=%" PRId64
-                " offset=%" PRId64,
-                partition->topic, partition->partition, epoch, next_offset);
+                "partition claimed topic=%s partition=%" PRId32 " epoch=%" PRId64 " offset=%" PRId64
+                " outbox_max_id=%" PRId64,
+                worker->config.topic, partition, epoch, next_offset, max_outbox_id);
+    if (seek && ss_kafka_consumer_seek(worker->consumer, worker->config.topic, partition,
+                                       next_offset, errstr, errstr_size) == SS_OK) {
+        ss_partition_sought(state);
+    }
     return SS_OK;
 }
 
-static ss_err_t claim(ss_worker_t *worker, ss_kafka_partition_t *partition, char *errstr,
-                      size_t errstr_size)
+/* Claims every partition whose claim is due (assigned, fenced, or a claim that timed out). */
+static ss_err_t claims_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    int64_t now_ms = ss_clock_monotonic_ms();
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        ss_partition_t *state = &worker->partitions[p];
+        if (state->phase == SS_PARTITION_OWNED && state->seek_needed &&
+            ss_kafka_consumer_seek(worker->consumer, worker->config.topic, p, state->next_offset,
+                                   errstr, errstr_size) == SS_OK) {
+            ss_partition_sought(state);
+        }
+        if (ss_partition_claim_due(state, now_ms)) {
+            ss_err_t err = claim(worker, p, errstr, errstr_size);
+            if (err != SS_OK) {
+                return err;
+            }
+        }
+    }
+    return SS_OK;
+}
+
+/* Sets where the partition starts: its stored offset; the claim itself comes in the loop. */
+static ss_err_t assign_one(ss_worker_t *worker, ss_kafka_partition_t *partition, char *errstr,
+                           size_t errstr_size)
 {
     if (partition->partition < 0 || partition->partition >= SS_WORKER_PARTITIONS_MAX) {
         return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
@@ -126,16 +235,23 @@ static ss_err_t claim(ss_worker_t *worker, ss_kafka_partition_t *partition, char
                           partition->partition, partition->topic, SS_WORKER_PARTITIONS_MAX);
     }
     ss_err_t err = SS_ERR_RETRIABLE;
-    for (int attempt = 0; attempt < SS_WORKER_CLAIM_ATTEMPTS_MAX && ss_err_is_retriable(err);
+    int64_t offset = 0;
+    for (int attempt = 0; attempt < SS_WORKER_STATE_READ_ATTEMPTS_MAX && ss_err_is_retriable(err);
          attempt++) {
-        err = claim_once(worker, partition, errstr, errstr_size);
+        err = stored_offset_read(worker, partition->partition, &offset, errstr, errstr_size);
         if (ss_err_is_retriable(err)) {
             pg_recover(worker);
             sleep_ms(backoff_ms(worker, attempt));
         }
     }
+    if (err != SS_OK) {
+        return err;
+    }
+    partition->offset = offset;
+    ss_partition_assigned(&worker->partitions[partition->partition], ss_clock_monotonic_ms());
+    worker->dropped_while_claiming[partition->partition] = false;
     partition_forget(worker, partition->partition);
-    return err;
+    return SS_OK;
 }
 
 static ss_err_t on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
@@ -143,18 +259,9 @@ static ss_err_t on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t
 {
     ss_worker_t *worker = opaque;
     for (size_t i = 0; i < count; i++) {
-        ss_err_t err = claim(worker, &partitions[i], errstr, errstr_size);
+        ss_err_t err = assign_one(worker, &partitions[i], errstr, errstr_size);
         if (err != SS_OK) {
             return err;
-        }
-    }
-    for (size_t i = 0; i < count; i++) {
-        char recovery_error[SS_WORKER_ERRSTR_SIZE];
-        if (ss_worker_outbox_recover(worker, partitions[i].partition, recovery_error,
-                                     sizeof(recovery_error)) != SS_OK) {
-            SS_LOG_WARN(worker->handler.name,
-                        "outbox recovery postponed partition=%" PRId32 " error=\"%s\"",
-                        partitions[i].partition, recovery_error);
         }
     }
     return SS_OK;
@@ -166,7 +273,7 @@ static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size
     for (size_t i = 0; i < count; i++) {
         int32_t partition = partitions[i].partition;
         if (partition >= 0 && partition < SS_WORKER_PARTITIONS_MAX) {
-            worker->partitions[partition].owned = false;
+            ss_partition_revoked(&worker->partitions[partition]);
             partition_forget(worker, partition);
             SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,
                         partitions[i].topic, partition);
@@ -212,59 +319,45 @@ static void records_release(ss_worker_record_t *records, size_t count)
     }
 }
 
-typedef enum batch_outcome {
-    BATCH_COMMITTED,
-    BATCH_FENCED,
-    BATCH_POISON, /* the batch holds a record that can never be applied */
-} batch_outcome_t;
-
-/* Runs records[0..count) to an outcome, retrying transient failures with backoff. */
-static ss_err_t batch_apply(ss_worker_t *worker, int32_t partition, ss_worker_record_t *records,
-                            ss_worker_slot_t *slots, size_t count, batch_outcome_t *outcome,
-                            char *errstr, size_t errstr_size)
+/* What the loop does after one attempt; false when the attempts are over. */
+static bool attempt_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t outcome,
+                        int64_t next_offset, const char *errstr)
 {
-    ss_worker_partition_t *state = &worker->partitions[partition];
+    ss_partition_t *state = &worker->partitions[partition];
+    if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
+        if (worker->handler.after_commit != NULL) {
+            worker->handler.after_commit(worker->handler.opaque, partition);
+        }
+        if (outcome == SS_BATCH_COMMITTED) {
+            ss_worker_outbox_committed(worker, partition, next_offset);
+        } else {
+            ss_partition_batch_ended(state, outcome, next_offset, ss_clock_monotonic_ms());
+        }
+        return false;
+    }
+    partition_forget(worker, partition);
+    if (outcome == SS_BATCH_FENCED) {
+        SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
+                    partition, errstr);
+        ss_partition_batch_ended(state, outcome, next_offset, ss_clock_monotonic_ms());
+    }
+    return outcome == SS_BATCH_RETRY;
+}
+
+/* Runs records[0..count) to an outcome other than RETRY, retrying with backoff (bounded). */
+static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
+                                      ss_worker_record_t *records, ss_worker_slot_t *slots,
+                                      size_t count, char *errstr, size_t errstr_size)
+{
     int64_t next_offset = records[count - 1].offset + 1;
     for (int attempt = 0; attempt < SS_WORKER_BATCH_ATTEMPTS_MAX; attempt++) {
         for (size_t i = 0; i < count; i++) {
             records[i].handled = slots[i].dead;
         }
-        bool already_applied = false, fenced = false;
-        ss_err_t err =
-            ss_worker_batch_run(worker, partition, records, slots, count, state->next_offset,
-                                next_offset, &already_applied, &fenced, errstr, errstr_size);
-        if (err == SS_OK && fenced) {
-            partition_forget(worker, partition);
-            *outcome = BATCH_FENCED;
-            return SS_OK;
-        }
-        if (err == SS_OK) {
-            *outcome = BATCH_COMMITTED;
-            state->next_offset = next_offset;
-            if (worker->batch.outbox_deleting_id > state->deleted_outbox_id) {
-                state->deleted_outbox_id = worker->batch.outbox_deleting_id;
-            }
-            if (worker->handler.after_commit != NULL) {
-                worker->handler.after_commit(worker->handler.opaque, partition);
-            }
-            if (already_applied) {
-                state->outbox_recovery = true;
-            } else if (ss_worker_outbox_publish(worker, errstr, errstr_size) != SS_OK) {
-                /* outbox_recovery is set: the rows go out again before this partition's next batch
-                 */
-                SS_LOG_WARN(worker->handler.name,
-                            "outbox publish failed partition=%" PRId32 " error=\"%s\"", partition,
-                            errstr);
-            }
-            return SS_OK;
-        }
-        partition_forget(worker, partition);
-        if (err == SS_ERR_INVALID) {
-            *outcome = BATCH_POISON;
-            return SS_OK;
-        }
-        if (!ss_err_is_retriable(err) && err != SS_ERR_CONFLICT) {
-            return err;
+        ss_batch_outcome_t outcome =
+            ss_worker_batch_run(worker, partition, records, slots, count, errstr, errstr_size);
+        if (!attempt_end(worker, partition, outcome, next_offset, errstr)) {
+            return outcome;
         }
         SS_LOG_WARN(worker->handler.name,
                     "batch failed, retrying partition=%" PRId32 " attempt=%d error=\"%s\"",
@@ -272,54 +365,42 @@ static ss_err_t batch_apply(ss_worker_t *worker, int32_t partition, ss_worker_re
         pg_recover(worker);
         sleep_ms(backoff_ms(worker, attempt));
     }
-    return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
-                      "batch of partition %" PRId32 " failed %d times", partition,
-                      SS_WORKER_BATCH_ATTEMPTS_MAX);
+    ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "batch of partition %" PRId32 " failed %d times",
+               partition, SS_WORKER_BATCH_ATTEMPTS_MAX);
+    return SS_BATCH_FAILED;
 }
 
 /* Applies a poison batch one record at a time; the record that fails alone is set aside. */
-static ss_err_t batch_isolate(ss_worker_t *worker, int32_t partition, ss_worker_record_t *records,
-                              ss_worker_slot_t *slots, size_t count, char *errstr,
-                              size_t errstr_size)
+static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
+                                        ss_worker_record_t *records, ss_worker_slot_t *slots,
+                                        size_t count, char *errstr, size_t errstr_size)
 {
-    for (size_t i = 0; i < count; i++) {
-        batch_outcome_t outcome;
-        ss_err_t err = batch_apply(worker, partition, &records[i], &slots[i], 1, &outcome, errstr,
-                                   errstr_size);
-        if (err == SS_OK && outcome == BATCH_POISON) {
+    ss_batch_outcome_t outcome = SS_BATCH_COMMITTED;
+    for (size_t i = 0; i < count && outcome != SS_BATCH_FENCED && outcome != SS_BATCH_FAILED; i++) {
+        outcome = batch_apply(worker, partition, &records[i], &slots[i], 1, errstr, errstr_size);
+        if (outcome == SS_BATCH_POISON) {
             SS_LOG_WARN(worker->handler.name,
                         "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
                         partition, records[i].offset, errstr);
             slots[i].dead = true;
             snprintf(slots[i].reason, sizeof(slots[i].reason), "%s", errstr);
-            err = batch_apply(worker, partition, &records[i], &slots[i], 1, &outcome, errstr,
-                              errstr_size);
-        }
-        if (err != SS_OK) {
-            return err;
-        }
-        if (outcome == BATCH_FENCED) {
-            return SS_OK;
+            outcome =
+                batch_apply(worker, partition, &records[i], &slots[i], 1, errstr, errstr_size);
         }
     }
-    return SS_OK;
+    return outcome;
 }
 
 static ss_err_t partition_process(ss_worker_t *worker, int32_t partition, size_t count,
                                   char *errstr, size_t errstr_size)
 {
-    ss_worker_partition_t *state = &worker->partitions[partition];
-    if (state->outbox_recovery &&
-        ss_worker_outbox_recover(worker, partition, errstr, errstr_size) != SS_OK) {
-        SS_LOG_WARN(worker->handler.name,
-                    "outbox recovery failed partition=%" PRId32 " error=\"%s\"", partition, errstr);
-    }
+    const ss_partition_t *state = &worker->partitions[partition];
     static char keys[SS_WORKER_BATCH_RECORDS_LIMIT][64];
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
         ss_worker_slot_t slot = worker->slots[i];
-        if (slot.message->offset < state->next_offset) {
-            continue; /* applied by an earlier batch already */
+        if (ss_partition_already_applied(state, slot.message->offset)) {
+            continue;
         }
         worker->slots[kept] = slot;
         record_decode(worker, &worker->slots[kept], &worker->records[kept], keys[kept],
@@ -329,20 +410,14 @@ static ss_err_t partition_process(ss_worker_t *worker, int32_t partition, size_t
     if (kept == 0) {
         return SS_OK;
     }
-    batch_outcome_t outcome;
-    ss_err_t err = batch_apply(worker, partition, worker->records, worker->slots, kept, &outcome,
-                               errstr, errstr_size);
-    if (err == SS_OK && outcome == BATCH_POISON) {
-        err = batch_isolate(worker, partition, worker->records, worker->slots, kept, errstr,
-                            errstr_size);
-    }
-    if (err == SS_OK && outcome == BATCH_FENCED) {
-        SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
-                    partition, errstr);
-        state->owned = false;
+    ss_batch_outcome_t outcome =
+        batch_apply(worker, partition, worker->records, worker->slots, kept, errstr, errstr_size);
+    if (outcome == SS_BATCH_POISON) {
+        outcome = batch_isolate(worker, partition, worker->records, worker->slots, kept, errstr,
+                                errstr_size);
     }
     records_release(worker->records, kept);
-    return err;
+    return outcome == SS_BATCH_FAILED ? SS_ERR_FATAL : SS_OK;
 }
 
 /* Moves the messages of the first unhandled partition into worker->slots. */
@@ -363,15 +438,34 @@ static size_t partition_gather(ss_worker_t *worker, ss_kafka_message_t **message
     return gathered;
 }
 
-static bool partition_usable(const ss_worker_t *worker, const ss_kafka_message_t *message)
+/* Whether the records may be applied; records of a partition still being claimed are dropped. */
+static bool partition_usable(ss_worker_t *worker, const ss_kafka_message_t *message)
 {
-    return message->partition >= 0 && message->partition < SS_WORKER_PARTITIONS_MAX &&
-           worker->partitions[message->partition].owned &&
-           ss_kafka_consumer_is_current(worker->consumer, message);
+    int32_t partition = message->partition;
+    if (partition < 0 || partition >= SS_WORKER_PARTITIONS_MAX ||
+        !ss_kafka_consumer_is_current(worker->consumer, message)) {
+        return false;
+    }
+    if (worker->partitions[partition].phase == SS_PARTITION_CLAIMING) {
+        worker->dropped_while_claiming[partition] = true;
+    }
+    return ss_partition_accepts(&worker->partitions[partition]);
+}
+
+/* Test fault injection: a fatal producer error at a configured time (off by default). */
+static void fault_inject(ss_worker_t *worker)
+{
+    long long after_ms = worker->config.fault_producer_fatal_after_ms;
+    if (after_ms > 0 && !worker->fault_injected &&
+        ss_clock_monotonic_ms() - worker->started_ms >= after_ms) {
+        worker->fault_injected = true;
+        ss_kafka_producer_fail_fatally(worker->producer, "fault injected by configuration");
+    }
 }
 
 static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
+    fault_inject(worker);
     size_t count = 0;
     ss_err_t err = ss_kafka_consumer_poll_batch(
         worker->consumer, worker->messages, (size_t)worker->config.batch_records_max,
@@ -381,9 +475,14 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
     }
     if (err != SS_OK) {
         SS_LOG_WARN(worker->handler.name, "poll failed error=\"%s\"", errstr);
-        return SS_OK;
+        count = 0;
     }
-    bool taken[SS_WORKER_BATCH_RECORDS_LIMIT] = {false};
+    err = claims_run(worker, errstr, errstr_size);
+    if (err == SS_OK) {
+        ss_worker_outbox_maintain(worker);
+    }
+    static bool taken[SS_WORKER_BATCH_RECORDS_LIMIT];
+    memset(taken, 0, count * sizeof(taken[0]));
     for (size_t done = 0; done < count && err == SS_OK;) {
         int32_t partition;
         size_t gathered = partition_gather(worker, worker->messages, count, taken, &partition);
@@ -393,7 +492,11 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
         }
     }
     ss_kafka_messages_release(worker->messages, count);
-    ss_worker_outbox_settle(worker);
+    char settle_error[SS_WORKER_ERRSTR_SIZE];
+    ss_err_t settled = ss_worker_outbox_settle(worker, settle_error, sizeof(settle_error));
+    if (err == SS_OK && settled != SS_OK) {
+        err = ss_err_set(settled, errstr, errstr_size, "%s", settle_error);
+    }
     return err;
 }
 
@@ -401,8 +504,12 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
                        size_t errstr_size)
 {
     ss_err_t err = SS_OK;
+    worker->started_ms = ss_clock_monotonic_ms();
     while (!*stop && err == SS_OK) {
         err = poll_round(worker, errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        SS_LOG_ERROR(worker->handler.name, "worker stopping on a fatal error error=\"%s\"", errstr);
     }
     char close_error[SS_WORKER_ERRSTR_SIZE];
     if (ss_kafka_consumer_close(worker->consumer, close_error, sizeof(close_error)) != SS_OK) {
@@ -418,20 +525,31 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
 static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     const ss_worker_config_t *config = &worker->config;
-    ss_err_t err =
-        ss_pg_connect(config->pg_dsn, config->client_id, 10, &worker->pg, errstr, errstr_size);
+    char settings[256];
+    snprintf(settings, sizeof(settings),
+             "-c lock_timeout=%lld -c statement_timeout=%lld"
+             " -c idle_in_transaction_session_timeout=%lld",
+             config->pg_lock_timeout_ms, config->pg_statement_timeout_ms,
+             config->pg_idle_in_transaction_timeout_ms);
+    ss_err_t err = ss_pg_connect_options(config->pg_dsn, config->client_id, 10, settings,
+                                         &worker->pg, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_worker_batch_prepare_statements(worker, errstr, errstr_size);
+        err = ss_worker_sql_prepare(worker, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_avro_registry_load(config->schema_dir, &worker->registry, errstr, errstr_size);
     }
     if (err == SS_OK) {
+        char timeout_text[24];
+        snprintf(timeout_text, sizeof(timeout_text), "%lld", config->producer_message_timeout_ms);
+        const ss_kafka_property_t producer_properties[] = {{"message.timeout.ms", timeout_text}};
         ss_kafka_producer_config_t producer = {.bootstrap = config->kafka_bootstrap,
                                                .client_id = config->client_id,
                                                .linger_ms = (int)config->linger_ms,
                                                .on_delivery = ss_worker_on_delivery,
-                                               .opaque = worker};
+                                               .opaque = worker,
+                                               .properties = producer_properties,
+                                               .property_count = 1};
         err = ss_kafka_producer_new(&producer, &worker->producer, errstr, errstr_size);
     }
     if (err == SS_OK) {

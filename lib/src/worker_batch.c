@@ -8,6 +8,7 @@
  * replay of a batch whose commit outcome was unknown detectable instead of applied twice.
  */
 #include "worker_internal.h"
+#include "worker_sql.h"
 
 #include "ss/assert.h"
 #include "ss/clock.h"
@@ -19,44 +20,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQL_FENCE                                                                                  \
-    "UPDATE partition_state SET next_offset = $6 WHERE consumer_group = $1 AND topic = $2"         \
-    " AND partition = $3 AND epoch = $4 AND next_offset = $5"
-#define SQL_STATE                                                                                  \
-    "SELECT next_offset, epoch FROM partition_state WHERE consumer_group = $1 AND topic = $2"      \
-    " AND partition = $3"
-/* The lower bound keeps the index scan off rows this owner already deleted (dead until vacuum). */
-#define SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id > $3 AND id <= $2"
-#define SQL_IDEMPOTENCY_LOOKUP                                                                     \
-    "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id"                \
-    " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
-    " JOIN idempotency_keys ik ON ik.scope = q.scope AND ik.key = q.key"                           \
-    " LEFT JOIN request_results rr ON rr.request_id = ik.request_id"
-#define SQL_IDEMPOTENCY_INSERT                                                                     \
-    "INSERT INTO idempotency_keys (scope, key, body_hash, request_id)"                             \
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-#define SQL_RESULTS_INSERT                                                                         \
-    "INSERT INTO request_results (request_id, http_status, body)"                                  \
-    " SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (request_id) DO NOTHING"
-#define SQL_OUTBOX_INSERT                                                                          \
-    "WITH inserted AS (INSERT INTO outbox (source, topic, partition, key, value, headers)"         \
-    " SELECT $1, t, p, k, v, h FROM unnest($2::text[], $3::int[], $4::bytea[], $5::bytea[],"       \
-    " $6::jsonb[]) AS u(t, p, k, v, h) RETURNING id) SELECT coalesce(max(id), 0) FROM inserted"
-
-ss_err_t ss_worker_batch_prepare_statements(ss_worker_t *worker, char *errstr, size_t errstr_size)
+ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     static const struct {
         const char *name;
         const char *sql;
         int param_count;
     } statements[] = {
-        {"ss_worker_fence", SQL_FENCE, 6},
-        {"ss_worker_state", SQL_STATE, 3},
-        {"ss_worker_outbox_delete", SQL_OUTBOX_DELETE, 3},
-        {"ss_worker_idempotency_lookup", SQL_IDEMPOTENCY_LOOKUP, 2},
-        {"ss_worker_idempotency_insert", SQL_IDEMPOTENCY_INSERT, 4},
-        {"ss_worker_results_insert", SQL_RESULTS_INSERT, 3},
-        {"ss_worker_outbox_insert", SQL_OUTBOX_INSERT, 6},
+        {"ss_worker_claim", SS_WORKER_SQL_CLAIM, 4},
+        {"ss_worker_state", SS_WORKER_SQL_STATE, 3},
+        {"ss_worker_fence", SS_WORKER_SQL_FENCE, 6},
+        {"ss_worker_idempotency_lookup", SS_WORKER_SQL_IDEMPOTENCY_LOOKUP, 2},
+        {"ss_worker_idempotency_insert", SS_WORKER_SQL_IDEMPOTENCY_INSERT, 4},
+        {"ss_worker_results_insert", SS_WORKER_SQL_RESULTS_INSERT, 3},
+        {"ss_worker_outbox_insert", SS_WORKER_SQL_OUTBOX_INSERT, 6},
+        {"ss_worker_outbox_delete", SS_WORKER_SQL_OUTBOX_DELETE, 3},
+        {"ss_worker_outbox_pending", SS_WORKER_SQL_OUTBOX_PENDING, 3},
+        {"ss_worker_outbox_row", SS_WORKER_SQL_OUTBOX_ROW, 1},
     };
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
         ss_err_t err = ss_pg_prepare(worker->pg, statements[i].name, statements[i].sql,
@@ -93,12 +73,11 @@ static void outbox_entry_free(ss_worker_outbox_entry_t *entry)
     free(entry->topic);
     free(entry->key);
     free(entry->value);
-    free(entry->dlq_reason);
-    free(entry->dlq_source);
+    free(entry->headers_json);
     memset(entry, 0, sizeof(*entry));
 }
 
-void ss_worker_batch_clear(ss_worker_batch_t *batch)
+static void batch_clear(ss_worker_batch_t *batch)
 {
     for (size_t i = 0; i < batch->record_count; i++) {
         free(batch->reply_body[i]);
@@ -127,7 +106,7 @@ void ss_worker_batch_free(ss_worker_batch_t *batch)
         return;
     }
     if (batch->reply_body != NULL) {
-        ss_worker_batch_clear(batch);
+        batch_clear(batch);
     }
     for (size_t i = 0; i < batch->outbox_count; i++) {
         outbox_entry_free(&batch->outbox[i]);
@@ -161,43 +140,6 @@ static char *copy_text(const char *text)
     return text == NULL ? NULL : strdup(text);
 }
 
-ss_err_t ss_worker_batch_add_outbox(ss_worker_batch_t *batch, const char *topic, int32_t partition,
-                                    const char *key, const void *value, size_t value_length,
-                                    const char *dlq_reason, const char *dlq_source, char *errstr,
-                                    size_t errstr_size)
-{
-    if (batch->outbox_count == batch->outbox_capacity) {
-        size_t capacity = batch->outbox_capacity * 2;
-        ss_worker_outbox_entry_t *grown = realloc(batch->outbox, capacity * sizeof(*grown));
-        if (grown == NULL) {
-            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow the outbox");
-        }
-        memset(grown + batch->outbox_capacity, 0,
-               (capacity - batch->outbox_capacity) * sizeof(*grown));
-        batch->outbox = grown;
-        batch->outbox_capacity = capacity;
-    }
-    ss_worker_outbox_entry_t *entry = &batch->outbox[batch->outbox_count];
-    entry->topic = copy_text(topic);
-    entry->partition = partition;
-    entry->key = copy_text(key != NULL ? key : "");
-    entry->value = malloc(value_length > 0 ? value_length : 1);
-    entry->dlq_reason = copy_text(dlq_reason);
-    entry->dlq_source = copy_text(dlq_source);
-    if (entry->topic == NULL || entry->key == NULL || entry->value == NULL ||
-        (dlq_reason != NULL && entry->dlq_reason == NULL) ||
-        (dlq_source != NULL && entry->dlq_source == NULL)) {
-        outbox_entry_free(entry);
-        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an outbox record");
-    }
-    if (value_length > 0) {
-        memcpy(entry->value, value, value_length);
-    }
-    entry->value_length = value_length;
-    batch->outbox_count++;
-    return SS_OK;
-}
-
 ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const char *key,
                               const char *schema_name, const json_t *value, char *errstr,
                               size_t errstr_size)
@@ -209,9 +151,8 @@ ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const
         /* A record the handler built that does not fit its schema is a bug in the handler. */
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
-    return ss_worker_batch_add_outbox(batch, topic, SS_KAFKA_PARTITION_BY_KEY, key,
-                                      worker->buffer.data, worker->buffer.length, NULL, NULL,
-                                      errstr, errstr_size);
+    return ss_worker_outbox_add(batch, topic, SS_KAFKA_PARTITION_BY_KEY, key, worker->buffer.data,
+                                worker->buffer.length, NULL, errstr, errstr_size);
 }
 
 ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,
@@ -470,7 +411,7 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
         return SS_OK;
     }
     char event_id[256];
-    snprintf(event_id, sizeof(event_id), "result-%s", request_id);
+    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_RESULT, request_id);
     json_t *result = json_pack("{s:s, s:s, s:i, s:s, s:I}", "event_id", event_id, "request_id",
                                request_id, "http_status", http_status, "body", body, "completed_at",
                                (json_int_t)ss_clock_now_ms());
@@ -484,9 +425,9 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
     if (err != SS_OK) {
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
-    return ss_worker_batch_add_outbox(batch, SS_WORKER_RESULTS_TOPIC, (int32_t)reply_partition,
-                                      request_id, worker->buffer.data, worker->buffer.length, NULL,
-                                      NULL, errstr, errstr_size);
+    return ss_worker_outbox_add(batch, SS_TOPIC_RESULTS, (int32_t)reply_partition, request_id,
+                                worker->buffer.data, worker->buffer.length, NULL, errstr,
+                                errstr_size);
 }
 
 typedef struct result_columns {
@@ -550,93 +491,12 @@ static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *rec
     return err;
 }
 
-/* The headers column of an outbox row: NULL, or the dead-letter reason and source. */
-static char *outbox_headers_json(const ss_worker_outbox_entry_t *entry)
-{
-    if (entry->dlq_reason == NULL) {
-        return NULL;
-    }
-    json_t *headers =
-        json_pack("{s:s, s:s}", SS_WORKER_DLQ_REASON_HEADER, entry->dlq_reason,
-                  SS_WORKER_DLQ_SOURCE_HEADER, entry->dlq_source != NULL ? entry->dlq_source : "");
-    char *text = headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
-    json_decref(headers);
-    return text;
-}
-
-static ss_err_t outbox_append_row(ss_pg_array_t *columns, const ss_worker_outbox_entry_t *entry,
-                                  char *errstr, size_t errstr_size)
-{
-    ss_err_t err = ss_pg_array_append_text(&columns[0], entry->topic, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = ss_pg_array_append_int64(&columns[1], entry->partition, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[2], entry->key, strlen(entry->key), errstr,
-                                       errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[3], entry->value, entry->value_length, errstr,
-                                       errstr_size);
-    }
-    if (err == SS_OK) {
-        char *headers = outbox_headers_json(entry);
-        if (entry->dlq_reason != NULL && headers == NULL) {
-            return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build headers");
-        }
-        err = ss_pg_array_append_text(&columns[4], headers, errstr, errstr_size);
-        free(headers);
-    }
-    return err;
-}
-
-static ss_err_t outbox_insert(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
-{
-    if (batch->outbox_count == 0) {
-        return SS_OK;
-    }
-    ss_pg_array_t columns[5];
-    for (size_t c = 0; c < 5; c++) {
-        ss_pg_array_init(&columns[c]);
-    }
-    ss_err_t err = SS_OK;
-    for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
-        err = outbox_append_row(columns, &batch->outbox[i], errstr, errstr_size);
-    }
-    PGresult *result = NULL;
-    if (err == SS_OK) {
-        char source[320];
-        ss_worker_source_name(batch->worker, batch->partition, source, sizeof(source));
-        const char *params[6] = {source};
-        for (size_t c = 0; c < 5; c++) {
-            params[c + 1] = ss_pg_array_text(&columns[c]);
-        }
-        err = ss_pg_query(batch->worker->pg, "ss_worker_outbox_insert", NULL, 6, params, &result,
-                          errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 0, &batch->outbox_max_id, errstr, errstr_size);
-    }
-    PQclear(result);
-    for (size_t c = 0; c < 5; c++) {
-        ss_pg_array_free(&columns[c]);
-    }
-    return err;
-}
-
-static void partition_params(const ss_worker_t *worker, int32_t partition, char *partition_text,
-                             size_t size)
-{
-    (void)worker;
-    snprintf(partition_text, size, "%" PRId32, partition);
-}
-
 /* Tells a fenced partition from a batch an earlier attempt already committed. */
-static ss_err_t fence_explain(ss_worker_t *worker, int32_t partition, int64_t next_offset,
-                              bool *already_applied, bool *fenced, char *errstr, size_t errstr_size)
+static ss_batch_outcome_t fence_explain(ss_worker_t *worker, int32_t partition, int64_t next_offset,
+                                        char *errstr, size_t errstr_size)
 {
     char partition_text[16];
-    partition_params(worker, partition, partition_text, sizeof(partition_text));
+    snprintf(partition_text, sizeof(partition_text), "%" PRId32, partition);
     const char *params[] = {worker->config.group_id, worker->config.topic, partition_text};
     PGresult *result = NULL;
     int64_t stored_offset = -1, stored_epoch = -1;
@@ -650,28 +510,28 @@ static ss_err_t fence_explain(ss_worker_t *worker, int32_t partition, int64_t ne
     }
     PQclear(result);
     if (err != SS_OK) {
-        return err;
+        return ss_err_is_retriable(err) ? SS_BATCH_RETRY : SS_BATCH_FAILED;
     }
-    if (stored_epoch == worker->partitions[partition].epoch && stored_offset == next_offset) {
-        *already_applied = true;
-        return SS_OK;
+    const ss_partition_t *state = &worker->partitions[partition];
+    if (ss_partition_fence_verdict(state, stored_epoch, stored_offset, next_offset) ==
+        SS_FENCE_ALREADY_APPLIED) {
+        return SS_BATCH_ALREADY_APPLIED;
     }
-    *fenced = true;
     ss_err_set(SS_OK, errstr, errstr_size,
                "partition %" PRId32 " is fenced: stored epoch %" PRId64 " offset %" PRId64
                ", ours epoch %" PRId64,
-               partition, stored_epoch, stored_offset, worker->partitions[partition].epoch);
-    return SS_OK;
+               partition, stored_epoch, stored_offset, state->epoch);
+    return SS_BATCH_FENCED;
 }
 
-static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_t first_offset,
-                                  int64_t next_offset, bool *moved, char *errstr,
-                                  size_t errstr_size)
+static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_t next_offset,
+                                  bool *moved, char *errstr, size_t errstr_size)
 {
+    const ss_partition_t *state = &worker->partitions[partition];
     char partition_text[16], epoch_text[24], expected_text[24], next_text[24];
-    partition_params(worker, partition, partition_text, sizeof(partition_text));
-    snprintf(epoch_text, sizeof(epoch_text), "%" PRId64, worker->partitions[partition].epoch);
-    snprintf(expected_text, sizeof(expected_text), "%" PRId64, first_offset);
+    snprintf(partition_text, sizeof(partition_text), "%" PRId32, partition);
+    snprintf(epoch_text, sizeof(epoch_text), "%" PRId64, state->epoch);
+    snprintf(expected_text, sizeof(expected_text), "%" PRId64, state->next_offset);
     snprintf(next_text, sizeof(next_text), "%" PRId64, next_offset);
     const char *params[] = {worker->config.group_id, worker->config.topic,
                             partition_text,          epoch_text,
@@ -684,18 +544,6 @@ static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_
     }
     PQclear(result);
     return err;
-}
-
-static ss_err_t delivered_outbox_delete(ss_worker_t *worker, int32_t partition, char *errstr,
-                                        size_t errstr_size)
-{
-    const ss_worker_partition_t *state = &worker->partitions[partition];
-    if (state->delivered_outbox_id <= state->deleted_outbox_id) {
-        return SS_OK; /* nothing delivered since the last delete: no statement at all */
-    }
-    worker->batch.outbox_deleting_id = state->delivered_outbox_id;
-    return ss_worker_outbox_delete(worker, partition, state->deleted_outbox_id,
-                                   state->delivered_outbox_id, errstr, errstr_size);
 }
 
 /* Every command must have exactly one answer once the handler is done. */
@@ -713,8 +561,44 @@ static ss_err_t replies_check(const ss_worker_batch_t *batch, const ss_worker_re
 }
 
 /*
- * Sends each dead record, as its raw bytes, to the dead-letter topic with the reason; a dead
- * command is also answered, so its client learns the outcome instead of waiting.
+ * The headers of a dead letter: why and where from; a record too large to copy is stored as a
+ * reference (its size instead of its bytes: the source offset still finds it while retained).
+ */
+static char *dead_letter_headers(const ss_kafka_message_t *message, const char *reason, bool parked)
+{
+    char source[320], bytes[24];
+    snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic, message->partition,
+             message->offset);
+    json_t *headers =
+        json_pack("{s:s, s:s}", SS_HEADER_DLQ_REASON, reason, SS_HEADER_DLQ_SOURCE, source);
+    if (headers != NULL && parked) {
+        snprintf(bytes, sizeof(bytes), "%zu", message->value_length);
+        json_object_set_new(headers, SS_HEADER_DLQ_PARKED_BYTES, json_string(bytes));
+    }
+    char *text = headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
+    json_decref(headers);
+    return text;
+}
+
+static ss_err_t dead_letter_add(ss_worker_batch_t *batch, const ss_worker_record_t *record,
+                                const ss_worker_slot_t *slot, char *errstr, size_t errstr_size)
+{
+    const ss_kafka_message_t *message = slot->message;
+    bool parked = message->value_length > (size_t)batch->worker->config.dlq_copy_bytes_max;
+    char *headers = dead_letter_headers(message, slot->reason, parked);
+    if (headers == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build dead-letter headers");
+    }
+    ss_err_t err = ss_worker_outbox_add(
+        batch, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, record->key, parked ? NULL : message->value,
+        parked ? 0 : message->value_length, headers, errstr, errstr_size);
+    free(headers);
+    return err;
+}
+
+/*
+ * Sends each dead record to the dead-letter topic with the reason; a dead command is also
+ * answered, so its client learns the outcome instead of waiting.
  */
 static ss_err_t dead_letters_add(ss_worker_batch_t *batch, ss_worker_record_t *records,
                                  const ss_worker_slot_t *slots, size_t count, char *errstr,
@@ -724,13 +608,7 @@ static ss_err_t dead_letters_add(ss_worker_batch_t *batch, ss_worker_record_t *r
         if (!slots[i].dead) {
             continue;
         }
-        const ss_kafka_message_t *message = slots[i].message;
-        char source[320];
-        snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic,
-                 message->partition, message->offset);
-        ss_err_t err = ss_worker_batch_add_outbox(
-            batch, SS_WORKER_DLQ_TOPIC, SS_KAFKA_PARTITION_BY_KEY, records[i].key, message->value,
-            message->value_length, slots[i].reason, source, errstr, errstr_size);
+        ss_err_t err = dead_letter_add(batch, &records[i], &slots[i], errstr, errstr_size);
         if (err != SS_OK) {
             return err;
         }
@@ -749,10 +627,10 @@ static ss_err_t dead_letters_add(ss_worker_batch_t *batch, ss_worker_record_t *r
 }
 
 static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
-                           ss_worker_record_t *records, size_t count, char *errstr,
-                           size_t errstr_size)
+                           ss_worker_record_t *records, const ss_worker_slot_t *slots, size_t count,
+                           char *errstr, size_t errstr_size)
 {
-    ss_err_t err = delivered_outbox_delete(worker, batch->partition, errstr, errstr_size);
+    ss_err_t err = dead_letters_add(batch, records, slots, count, errstr, errstr_size);
     if (err == SS_OK) {
         err = idempotency_resolve(batch, records, count, errstr, errstr_size);
     }
@@ -773,61 +651,55 @@ static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
         err = results_insert(batch, records, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = outbox_insert(batch, errstr, errstr_size);
+        err = ss_worker_outbox_store(batch, errstr, errstr_size);
     }
     return err;
 }
 
-ss_err_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition, ss_worker_record_t *records,
-                             ss_worker_slot_t *slots, size_t count, int64_t first_offset,
-                             int64_t next_offset, bool *already_applied, bool *fenced, char *errstr,
-                             size_t errstr_size)
+static ss_batch_outcome_t outcome_of(ss_err_t err)
 {
-    ss_worker_batch_t *batch = &worker->batch;
-    ss_worker_batch_clear(batch);
+    if (err == SS_ERR_INVALID) {
+        return SS_BATCH_POISON;
+    }
+    return ss_err_is_retriable(err) || err == SS_ERR_CONFLICT ? SS_BATCH_RETRY : SS_BATCH_FAILED;
+}
+
+static void batch_start(ss_worker_batch_t *batch, int32_t partition, size_t count)
+{
+    batch_clear(batch);
     batch->partition = partition;
     batch->record_count = count;
-    *already_applied = false;
     for (size_t i = 0; i < count; i++) {
         batch->duplicate_of[i] = SIZE_MAX;
     }
-    *fenced = false;
-    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
+}
+
+ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
+                                       ss_worker_record_t *records, ss_worker_slot_t *slots,
+                                       size_t count, char *errstr, size_t errstr_size)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    batch_start(batch, partition, count);
+    int64_t next_offset = records[count - 1].offset + 1;
     bool moved = true;
+    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
     if (err == SS_OK) {
-        err = fence_and_advance(worker, partition, first_offset, next_offset, &moved, errstr,
-                                errstr_size);
+        err = fence_and_advance(worker, partition, next_offset, &moved, errstr, errstr_size);
     }
     if (err == SS_OK && !moved) {
         ss_pg_rollback(worker->pg, NULL, 0);
-        return fence_explain(worker, partition, next_offset, already_applied, fenced, errstr,
-                             errstr_size);
+        return fence_explain(worker, partition, next_offset, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = dead_letters_add(batch, records, slots, count, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = batch_body(worker, batch, records, count, errstr, errstr_size);
+        err = batch_body(worker, batch, records, slots, count, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_pg_commit(worker->pg, errstr, errstr_size);
         if (err == SS_OK) {
-            return SS_OK;
+            return SS_BATCH_COMMITTED;
         }
     }
     char ignored[64];
     ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
-    return err;
-}
-
-ss_err_t ss_worker_outbox_delete(ss_worker_t *worker, int32_t partition, int64_t after_id,
-                                 int64_t up_to_id, char *errstr, size_t errstr_size)
-{
-    char source[320], after_text[24], up_to_text[24];
-    ss_worker_source_name(worker, partition, source, sizeof(source));
-    snprintf(after_text, sizeof(after_text), "%" PRId64, after_id);
-    snprintf(up_to_text, sizeof(up_to_text), "%" PRId64, up_to_id);
-    const char *params[] = {source, up_to_text, after_text};
-    return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 3, params, NULL, errstr,
-                       errstr_size);
+    return outcome_of(err);
 }

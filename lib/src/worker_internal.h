@@ -1,12 +1,19 @@
 /*
- * Private state of the worker framework, shared by worker.c (the loop and rebalancing),
- * worker_batch.c (one batch transaction) and worker_outbox.c (producing after commit).
+ * Private state of the worker framework. The files call one another in one direction only:
+ *   worker.c (the loop, claims, rebalancing)
+ *     -> worker_batch.c (one batch transaction: fence, idempotency, handler, results)
+ *       -> worker_outbox.c (the outbox: its rows, producing them, the flight, the watermarks)
+ *         -> worker_state.c (the pure per-partition state machine, ss/worker_state.h)
+ * Ownership: ss_worker_t.partitions and .flight change only through ss/worker_state.h, and the
+ * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker.c.
  */
 #ifndef SS_WORKER_INTERNAL_H
 #define SS_WORKER_INTERNAL_H
 
 #include "ss/kafka.h"
+#include "ss/topics.h"
 #include "ss/worker.h"
+#include "ss/worker_state.h"
 
 /* The largest batch_records_max a worker accepts (the config's range). */
 #define SS_WORKER_BATCH_RECORDS_LIMIT 10000
@@ -14,27 +21,13 @@
 #define SS_WORKER_PARTITIONS_MAX 256
 /* Attempts at one batch before the worker gives up and exits for a supervisor to restart it. */
 #define SS_WORKER_BATCH_ATTEMPTS_MAX 30
-/* How long a flush of the outbox records of one batch may take. */
+/* How long the end-of-round wait for delivery reports may take. */
 #define SS_WORKER_OUTBOX_FLUSH_MS 30000
-/* Outbox rows re-sent per query when a partition is (re)assigned. */
-#define SS_WORKER_OUTBOX_RECOVERY_ROWS_MAX 1000
-#define SS_WORKER_OUTBOX_RECOVERY_ROUNDS_MAX 100000
+/* Rejected rows parked per round (the rest are tried again next round). */
+#define SS_WORKER_PARK_ROWS_MAX 64
 #define SS_WORKER_ERRSTR_SIZE 512
-#define SS_WORKER_DLQ_TOPIC "ss.dlq"
-#define SS_WORKER_RESULTS_TOPIC "ss.results"
-#define SS_WORKER_DLQ_REASON_HEADER "ss-dlq-reason"
-#define SS_WORKER_DLQ_SOURCE_HEADER "ss-dlq-source"
-
-typedef struct ss_worker_partition {
-    bool owned;
-    int64_t epoch;
-    int64_t next_offset;         /* as stored in partition_state by the last commit */
-    int64_t delivered_outbox_id; /* outbox rows up to this id are produced: delete them */
-    int64_t deleted_outbox_id;   /* rows up to this id are deleted (committed) */
-    int64_t published_outbox_id; /* sent this poll round, acknowledged at the round's flush */
-    bool publish_failed;         /* a record of this partition was not delivered */
-    bool outbox_recovery;        /* a delivery failed: re-send this source's rows from PG */
-} ss_worker_partition_t;
+/* A source name: "<group>/<topic>/<partition>". */
+#define SS_WORKER_SOURCE_SIZE 320
 
 /* A record to produce after commit: already encoded. */
 typedef struct ss_worker_outbox_entry {
@@ -43,8 +36,8 @@ typedef struct ss_worker_outbox_entry {
     char *key;
     unsigned char *value;
     size_t value_length;
-    char *dlq_reason; /* dead letters only */
-    char *dlq_source;
+    char *headers_json; /* NULL, or a JSON object of string headers (dead letters) */
+    int64_t row_id;     /* set when the batch's rows are stored */
 } ss_worker_outbox_entry_t;
 
 /* What the framework keeps per consumed record besides the handler's view of it. */
@@ -85,12 +78,18 @@ struct ss_worker_batch {
     size_t outbox_capacity;
     ss_worker_idempotency_t *new_keys;
     size_t new_key_count;
-    int64_t outbox_max_id;      /* after the insert */
-    int64_t outbox_deleting_id; /* this batch deletes the outbox up to here, if it commits */
+    int64_t outbox_max_id;      /* after the insert; 0 when the batch stored no row */
+    int64_t outbox_deleting_id; /* this batch deletes acknowledged rows up to here (0: none) */
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
 };
+
+/* A rejected row waiting to be parked, with why. */
+typedef struct ss_worker_rejection {
+    size_t flight_index;
+    char reason[SS_WORKER_ERRSTR_SIZE];
+} ss_worker_rejection_t;
 
 struct ss_worker {
     ss_worker_config_t config;
@@ -101,57 +100,62 @@ struct ss_worker {
     ss_kafka_consumer_t *consumer;
     char source_prefix[256]; /* "<group>/<topic>/" */
     char client_id[256];
-    ss_worker_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
+    ss_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
+    /* worker.c: records of a partition dropped while it was being claimed (seek after). */
+    bool dropped_while_claiming[SS_WORKER_PARTITIONS_MAX];
     ss_kafka_message_t **messages;
     ss_worker_record_t *records;
     ss_worker_slot_t *slots; /* parallel to records */
     ss_worker_batch_t batch;
     ss_avro_buffer_t buffer;
-    int delivery_failures; /* counted by the delivery callback, on the worker's thread */
-    char fatal_error[SS_WORKER_ERRSTR_SIZE];
+    /* worker_outbox.c */
+    ss_outbox_flight_t flight;
+    uint32_t flight_generation; /* one per round; tells late delivery reports apart */
+    ss_worker_rejection_t rejections[SS_WORKER_PARK_ROWS_MAX];
+    size_t rejection_count;
+    int64_t last_batch_ms[SS_WORKER_PARTITIONS_MAX];
+    bool producer_fatal; /* a delivery report said the producer failed fatally */
+    char producer_fatal_error[SS_WORKER_ERRSTR_SIZE];
+    int64_t started_ms;
+    bool fault_injected;
 };
 
 /* worker_batch.c */
-ss_err_t ss_worker_batch_prepare_statements(ss_worker_t *worker, char *errstr, size_t errstr_size);
+ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_size);
 ss_err_t ss_worker_batch_alloc(ss_worker_t *worker, char *errstr, size_t errstr_size);
 void ss_worker_batch_free(ss_worker_batch_t *batch);
-void ss_worker_batch_clear(ss_worker_batch_t *batch);
 /*
- * Applies records[0..count) of one partition in one transaction. On SS_OK, *fenced says the
- * partition is no longer ours (nothing was applied) and *already_applied that an earlier
- * attempt whose commit outcome was unknown had in fact committed.
+ * Applies records[0..count) of one partition in one transaction and says what came of it. On
+ * SS_BATCH_COMMITTED the batch's outbox rows are stored and handed to ss_worker_outbox_committed;
+ * SS_BATCH_POISON and SS_BATCH_RETRY carry the reason in errstr.
  */
-ss_err_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition, ss_worker_record_t *records,
-                             ss_worker_slot_t *slots, size_t count, int64_t first_offset,
-                             int64_t next_offset, bool *already_applied, bool *fenced, char *errstr,
-                             size_t errstr_size);
-/* Deletes this partition's outbox rows with after_id < id <= up_to_id. */
-ss_err_t ss_worker_outbox_delete(ss_worker_t *worker, int32_t partition, int64_t after_id,
-                                 int64_t up_to_id, char *errstr, size_t errstr_size);
-/* Adds an already encoded record to the batch's outbox. Copies everything. */
-ss_err_t ss_worker_batch_add_outbox(ss_worker_batch_t *batch, const char *topic, int32_t partition,
-                                    const char *key, const void *value, size_t value_length,
-                                    const char *dlq_reason, const char *dlq_source, char *errstr,
-                                    size_t errstr_size);
+ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
+                                       ss_worker_record_t *records, ss_worker_slot_t *slots,
+                                       size_t count, char *errstr, size_t errstr_size);
 
 /* worker_outbox.c */
-void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                           const char *error_text, int32_t partition, int64_t offset);
-/*
- * Queues the committed batch's outbox entries with the producer; they are awaited once per
- * poll round by ss_worker_outbox_settle(), so one broker acknowledgement covers every
- * partition's batch of the round.
- */
-ss_err_t ss_worker_outbox_publish(ss_worker_t *worker, char *errstr, size_t errstr_size);
-/*
- * Waits for everything published this round; a partition whose records all arrived may delete
- * them from the outbox, one with a failure re-sends its rows from PostgreSQL.
- */
-void ss_worker_outbox_settle(ss_worker_t *worker);
-/* Re-sends every outbox row of a partition's source from PostgreSQL, then deletes them. */
-ss_err_t ss_worker_outbox_recover(ss_worker_t *worker, int32_t partition, char *errstr,
-                                  size_t errstr_size);
 void ss_worker_source_name(const ss_worker_t *worker, int32_t partition, char *out,
                            size_t out_size);
+/* Adds an already encoded record to the batch's outbox. Copies everything. */
+ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32_t partition,
+                              const char *key, const void *value, size_t value_length,
+                              const char *headers_json, char *errstr, size_t errstr_size);
+/*
+ * Inside the batch transaction: deletes the rows acknowledged since the last delete and stores
+ * the batch's rows, learning their ids.
+ */
+ss_err_t ss_worker_outbox_store(ss_worker_batch_t *batch, char *errstr, size_t errstr_size);
+/* The batch committed: moves the watermarks and queues its rows unless a re-send is owed. */
+void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t next_offset);
+/* Per poll round, before its batches: re-sends what is owed and deletes rows of idle sources. */
+void ss_worker_outbox_maintain(ss_worker_t *worker);
+/*
+ * End of a poll round: waits for the round's delivery reports, parks rejected rows in the
+ * dead-letter topic and moves each partition's watermarks. SS_ERR_FATAL when the producer
+ * failed fatally: nothing can leave the outbox any more and the process must stop.
+ */
+ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errstr_size);
+void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
+                           const char *error_text, int32_t partition, int64_t offset);
 
 #endif

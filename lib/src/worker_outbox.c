@@ -1,12 +1,21 @@
 /*
- * The outbox's second half: after a batch commits, its records are produced in order by the
- * idempotent producer and awaited; when a partition is (re)assigned, or a delivery failed, the
- * rows still stored for that partition's source are produced again from PostgreSQL and then
- * deleted. A record may so reach Kafka twice, never zero times: consumers dedupe by event id.
+ * The outbox: what a batch emits is stored in the batch's transaction, produced after commit by
+ * the idempotent producer, and deleted only once the broker acknowledged it. This file is the
+ * only one that touches outbox rows or the watermarks (ss/worker_state.h says how they move).
+ *
+ * A poll round queues its batches' rows (or, while a re-send is owed, reads them back from
+ * PostgreSQL in id order) and registers each in the round's flight table; at the round's end
+ * every report is awaited. A row the producer can never take as it is (too large) is parked:
+ * a small reference goes to the dead-letter topic in its place. The acknowledged prefix of each
+ * source is deleted by its next batch, or here when the source stays idle. A record may reach
+ * Kafka twice, never zero times: consumers dedupe by event id.
  */
 #include "worker_internal.h"
+#include "worker_sql.h"
 
+#include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/pg.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,126 +25,194 @@
 /* Attempts at queueing one record while the producer's local queue is full. */
 #define SS_WORKER_SEND_ATTEMPTS_MAX 1000
 #define SS_WORKER_SEND_RETRY_POLL_MS 10
-
-#define SQL_OUTBOX_PENDING                                                                         \
-    "SELECT id, topic, partition, key, value, headers FROM outbox WHERE source = $1 AND id > $2"   \
-    " ORDER BY id LIMIT 1000"
+/* A source idle this long gets its acknowledged rows deleted outside any batch. */
+#define SS_WORKER_IDLE_DELETE_MS 1000
+/* Parking passes per round: park, await the references, (a reference may be rejected too). */
+#define SS_WORKER_PARK_PASSES_MAX 2
 
 void ss_worker_source_name(const ss_worker_t *worker, int32_t partition, char *out, size_t out_size)
 {
     snprintf(out, out_size, "%s%" PRId32, worker->source_prefix, partition);
 }
 
-void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                           const char *error_text, int32_t partition, int64_t offset)
+/* ---- the batch's rows ------------------------------------------------------------------- */
+
+static char *copy_text(const char *text)
 {
-    ss_worker_t *worker = opaque;
-    (void)partition;
-    (void)offset;
-    if (result != SS_OK) {
-        worker->delivery_failures++;
-        /* message_opaque is the source partition + 1 (NULL: not from a batch). */
-        intptr_t source = (intptr_t)message_opaque - 1;
-        if (source >= 0 && source < SS_WORKER_PARTITIONS_MAX) {
-            worker->partitions[source].publish_failed = true;
-        }
-        SS_LOG_WARN(worker->handler.name, "outbox delivery failed error=\"%s\"",
-                    error_text != NULL ? error_text : ss_err_name(result));
-    }
+    return text == NULL ? NULL : strdup(text);
 }
 
-static ss_err_t send_one(ss_worker_t *worker, const char *topic, int32_t partition, const void *key,
-                         size_t key_length, const void *value, size_t value_length,
-                         const ss_kafka_header_t *headers, size_t header_count, void *source,
-                         char *errstr, size_t errstr_size)
+static ss_err_t outbox_grow(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
 {
-    ss_err_t err = SS_ERR_RETRIABLE;
-    for (int attempt = 0; attempt < SS_WORKER_SEND_ATTEMPTS_MAX && err == SS_ERR_RETRIABLE;
-         attempt++) {
-        err = ss_kafka_producer_send(worker->producer, topic, partition, key, key_length, value,
-                                     value_length, headers, header_count, source, errstr,
-                                     errstr_size);
-        if (err == SS_ERR_RETRIABLE) {
-            ss_kafka_producer_poll(worker->producer, SS_WORKER_SEND_RETRY_POLL_MS);
-        }
+    size_t capacity = batch->outbox_capacity * 2;
+    ss_worker_outbox_entry_t *grown = realloc(batch->outbox, capacity * sizeof(*grown));
+    if (grown == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow the outbox");
     }
-    return err;
-}
-
-static ss_err_t flush_and_check(ss_worker_t *worker, char *errstr, size_t errstr_size)
-{
-    ss_err_t err =
-        ss_kafka_producer_flush(worker->producer, SS_WORKER_OUTBOX_FLUSH_MS, errstr, errstr_size);
-    if (err == SS_OK && worker->delivery_failures > 0) {
-        err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
-                         "%d outbox records were not delivered", worker->delivery_failures);
-    }
-    return err;
-}
-
-ss_err_t ss_worker_outbox_publish(ss_worker_t *worker, char *errstr, size_t errstr_size)
-{
-    ss_worker_batch_t *batch = &worker->batch;
-    ss_worker_partition_t *state = &worker->partitions[batch->partition];
-    void *source = (void *)(intptr_t)(batch->partition + 1);
-    ss_err_t err = SS_OK;
-    for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
-        const ss_worker_outbox_entry_t *entry = &batch->outbox[i];
-        ss_kafka_header_t headers[2];
-        size_t header_count = 0;
-        if (entry->dlq_reason != NULL) {
-            headers[header_count++] = (ss_kafka_header_t){
-                SS_WORKER_DLQ_REASON_HEADER, entry->dlq_reason, strlen(entry->dlq_reason)};
-            headers[header_count++] = (ss_kafka_header_t){
-                SS_WORKER_DLQ_SOURCE_HEADER, entry->dlq_source, strlen(entry->dlq_source)};
-        }
-        err = send_one(worker, entry->topic, entry->partition, entry->key, strlen(entry->key),
-                       entry->value, entry->value_length, headers, header_count, source, errstr,
-                       errstr_size);
-    }
-    if (err != SS_OK) {
-        /* The rows are committed: they are sent again from PostgreSQL before the next batch. */
-        state->outbox_recovery = true;
-        return err;
-    }
-    if (batch->outbox_max_id > state->published_outbox_id) {
-        state->published_outbox_id = batch->outbox_max_id;
-    }
+    memset(grown + batch->outbox_capacity, 0, (capacity - batch->outbox_capacity) * sizeof(*grown));
+    batch->outbox = grown;
+    batch->outbox_capacity = capacity;
     return SS_OK;
 }
 
-void ss_worker_outbox_settle(ss_worker_t *worker)
+ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32_t partition,
+                              const char *key, const void *value, size_t value_length,
+                              const char *headers_json, char *errstr, size_t errstr_size)
 {
-    bool pending = false;
-    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX && !pending; p++) {
-        pending = worker->partitions[p].published_outbox_id > 0;
+    if (batch->outbox_count == batch->outbox_capacity &&
+        outbox_grow(batch, errstr, errstr_size) != SS_OK) {
+        return SS_ERR_NOMEM;
     }
-    if (!pending) {
-        return;
+    ss_worker_outbox_entry_t *entry = &batch->outbox[batch->outbox_count];
+    *entry = (ss_worker_outbox_entry_t){.partition = partition, .value_length = value_length};
+    entry->topic = copy_text(topic);
+    entry->key = copy_text(key != NULL ? key : "");
+    entry->value = malloc(value_length > 0 ? value_length : 1);
+    entry->headers_json = copy_text(headers_json);
+    if (entry->topic == NULL || entry->key == NULL || entry->value == NULL ||
+        (headers_json != NULL && entry->headers_json == NULL)) {
+        free(entry->topic);
+        free(entry->key);
+        free(entry->value);
+        free(entry->headers_json);
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an outbox record");
     }
-    char errstr[SS_WORKER_ERRSTR_SIZE];
-    ss_err_t err = ss_kafka_producer_flush(worker->producer, SS_WORKER_OUTBOX_FLUSH_MS, errstr,
-                                           sizeof(errstr));
-    if (err != SS_OK) {
-        SS_LOG_WARN(worker->handler.name, "outbox flush failed error=\"%s\"", errstr);
+    if (value_length > 0) {
+        memcpy(entry->value, value, value_length);
     }
-    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
-        ss_worker_partition_t *state = &worker->partitions[p];
-        if (state->published_outbox_id == 0) {
-            continue;
-        }
-        if (err != SS_OK || state->publish_failed) {
-            state->outbox_recovery = true;
-        } else if (state->published_outbox_id > state->delivered_outbox_id) {
-            state->delivered_outbox_id = state->published_outbox_id;
-        }
-        state->published_outbox_id = 0;
-        state->publish_failed = false;
-    }
+    batch->outbox_count++;
+    return SS_OK;
 }
 
-/* Turns the headers column (NULL or a JSON object of strings) into Kafka headers. */
-static size_t row_headers(json_t *object, ss_kafka_header_t *headers, size_t headers_max)
+static ss_err_t outbox_append_row(ss_pg_array_t *columns, const ss_worker_outbox_entry_t *entry,
+                                  char *errstr, size_t errstr_size)
+{
+    ss_err_t err = ss_pg_array_append_text(&columns[0], entry->topic, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&columns[1], entry->partition, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_bytea(&columns[2], entry->key, strlen(entry->key), errstr,
+                                       errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_bytea(&columns[3], entry->value, entry->value_length, errstr,
+                                       errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_text(&columns[4], entry->headers_json, errstr, errstr_size);
+    }
+    return err;
+}
+
+/* Reads "{12,13,14}" into the entries' row ids, in order. */
+static ss_err_t row_ids_assign(ss_worker_batch_t *batch, const char *text, char *errstr,
+                               size_t errstr_size)
+{
+    const char *cursor = text != NULL && text[0] == '{' ? text + 1 : NULL;
+    for (size_t i = 0; cursor != NULL && i < batch->outbox_count; i++) {
+        char *end = NULL;
+        long long id = strtoll(cursor, &end, 10);
+        if (end == cursor || id <= 0 || (i > 0 && id <= batch->outbox[i - 1].row_id)) {
+            cursor = NULL;
+            break;
+        }
+        batch->outbox[i].row_id = id;
+        cursor = *end == ',' ? end + 1 : (*end == '}' && i + 1 == batch->outbox_count ? end : NULL);
+    }
+    if (cursor == NULL) {
+        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                          "outbox insert returned ids that do not match its %zu rows",
+                          batch->outbox_count);
+    }
+    batch->outbox_max_id = batch->outbox[batch->outbox_count - 1].row_id;
+    return SS_OK;
+}
+
+static ss_err_t outbox_insert(ss_worker_batch_t *batch, const char *source, char *errstr,
+                              size_t errstr_size)
+{
+    ss_pg_array_t columns[5];
+    for (size_t c = 0; c < 5; c++) {
+        ss_pg_array_init(&columns[c]);
+    }
+    ss_err_t err = SS_OK;
+    for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
+        err = outbox_append_row(columns, &batch->outbox[i], errstr, errstr_size);
+    }
+    PGresult *result = NULL;
+    if (err == SS_OK) {
+        const char *params[6] = {source};
+        for (size_t c = 0; c < 5; c++) {
+            params[c + 1] = ss_pg_array_text(&columns[c]);
+        }
+        err = ss_pg_query(batch->worker->pg, "ss_worker_outbox_insert", NULL, 6, params, &result,
+                          errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = row_ids_assign(batch, PQgetvalue(result, 0, 0), errstr, errstr_size);
+    }
+    PQclear(result);
+    for (size_t c = 0; c < 5; c++) {
+        ss_pg_array_free(&columns[c]);
+    }
+    return err;
+}
+
+static ss_err_t rows_delete(ss_worker_t *worker, const char *source, int64_t after_id,
+                            int64_t up_to_id, char *errstr, size_t errstr_size)
+{
+    char after_text[24], up_to_text[24];
+    snprintf(after_text, sizeof(after_text), "%" PRId64, after_id);
+    snprintf(up_to_text, sizeof(up_to_text), "%" PRId64, up_to_id);
+    const char *params[] = {source, after_text, up_to_text};
+    return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 3, params, NULL, errstr,
+                       errstr_size);
+}
+
+ss_err_t ss_worker_outbox_store(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
+{
+    ss_worker_t *worker = batch->worker;
+    char source[SS_WORKER_SOURCE_SIZE];
+    ss_worker_source_name(worker, batch->partition, source, sizeof(source));
+    int64_t after_id, up_to_id;
+    ss_err_t err = SS_OK;
+    if (ss_partition_delete_range(&worker->partitions[batch->partition], &after_id, &up_to_id)) {
+        err = rows_delete(worker, source, after_id, up_to_id, errstr, errstr_size);
+        batch->outbox_deleting_id = up_to_id;
+    }
+    if (err == SS_OK && batch->outbox_count > 0) {
+        err = outbox_insert(batch, source, errstr, errstr_size);
+    }
+    return err;
+}
+
+/* ---- producing -------------------------------------------------------------------------- */
+
+/*
+ * A delivery opaque: the round's generation and the flight index. A report that arrives after
+ * its round gave up waiting belongs to an older generation and is ignored (the row was already
+ * counted as not delivered, and goes again).
+ */
+static void *flight_opaque(const ss_worker_t *worker, size_t index)
+{
+    return (void *)(((uintptr_t)worker->flight_generation << 32) | (uintptr_t)(index + 1));
+}
+
+static bool flight_index(const ss_worker_t *worker, void *opaque, size_t *index)
+{
+    uintptr_t value = (uintptr_t)opaque;
+    uintptr_t low = value & 0xffffffffu;
+    if ((uint32_t)(value >> 32) != worker->flight_generation || low == 0 ||
+        low > worker->flight.count) {
+        return false;
+    }
+    *index = (size_t)(low - 1);
+    return true;
+}
+
+/* Turns a JSON object of strings into Kafka headers that borrow from it. */
+static size_t headers_from_json(json_t *object, ss_kafka_header_t *headers, size_t headers_max)
 {
     size_t count = 0;
     const char *name;
@@ -150,93 +227,344 @@ static size_t row_headers(json_t *object, ss_kafka_header_t *headers, size_t hea
     return count;
 }
 
-static ss_err_t recover_row(ss_worker_t *worker, PGresult *rows, int row, char *errstr,
+static ss_err_t send_queued(ss_worker_t *worker, const char *topic, int32_t partition,
+                            const void *key, size_t key_length, const void *value,
+                            size_t value_length, json_t *headers_object, void *opaque, char *errstr,
                             size_t errstr_size)
 {
-    int32_t partition = 0;
-    ss_err_t err = ss_pg_get_int32(rows, row, 2, &partition, errstr, errstr_size);
-    if (err != SS_OK) {
-        return err;
-    }
-    size_t key_length = 0, value_length = 0;
-    unsigned char *key =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 3), &key_length);
-    unsigned char *value =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 4), &value_length);
-    json_t *header_object = NULL;
-    if (!ss_pg_is_null(rows, row, 5)) {
-        header_object = json_loads(PQgetvalue(rows, row, 5), 0, NULL);
-    }
     ss_kafka_header_t headers[SS_KAFKA_HEADERS_MAX];
-    size_t header_count = row_headers(header_object, headers, SS_KAFKA_HEADERS_MAX);
-    if (key == NULL || value == NULL) {
-        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not decode an outbox row");
-    } else {
-        err = send_one(worker, PQgetvalue(rows, row, 1), partition, key, key_length, value,
-                       value_length, headers, header_count, NULL, errstr, errstr_size);
+    size_t header_count = headers_from_json(headers_object, headers, SS_KAFKA_HEADERS_MAX);
+    ss_err_t err = SS_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < SS_WORKER_SEND_ATTEMPTS_MAX && err == SS_ERR_RETRIABLE;
+         attempt++) {
+        err = ss_kafka_producer_send(worker->producer, topic, partition, key, key_length, value,
+                                     value_length, headers, header_count, opaque, errstr,
+                                     errstr_size);
+        if (err == SS_ERR_RETRIABLE) {
+            ss_kafka_producer_poll(worker->producer, SS_WORKER_SEND_RETRY_POLL_MS);
+        }
     }
-    json_decref(header_object);
+    return err;
+}
+
+static void rejection_note(ss_worker_t *worker, size_t index, const char *reason)
+{
+    if (worker->rejection_count == SS_WORKER_PARK_ROWS_MAX) {
+        /* Beyond the bound it waits for another round: the row is not lost, only later. */
+        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_RETRY);
+        return;
+    }
+    ss_worker_rejection_t *rejection = &worker->rejections[worker->rejection_count++];
+    rejection->flight_index = index;
+    snprintf(rejection->reason, sizeof(rejection->reason), "%s", reason);
+}
+
+static void producer_fatal_note(ss_worker_t *worker, const char *reason)
+{
+    if (!worker->producer_fatal) {
+        worker->producer_fatal = true;
+        snprintf(worker->producer_fatal_error, sizeof(worker->producer_fatal_error), "%s", reason);
+    }
+}
+
+/* A row to produce, wherever it comes from (a batch in memory or PostgreSQL). */
+typedef struct outbox_row {
+    int64_t id;
+    const char *topic;
+    int32_t partition;
+    const void *key;
+    size_t key_length;
+    const void *value;
+    size_t value_length;
+    json_t *headers; /* borrowed; NULL for none */
+} outbox_row_t;
+
+/*
+ * Registers the row in the flight and queues it. SS_ERR_RETRIABLE says stop producing this
+ * source for the round (flight full, local queue stuck); what was not queued is re-sent later.
+ */
+static ss_err_t row_produce(ss_worker_t *worker, int32_t source, const outbox_row_t *row)
+{
+    size_t index = ss_outbox_flight_add(&worker->flight, source, row->id);
+    if (index == SIZE_MAX) {
+        return SS_ERR_RETRIABLE;
+    }
+    ss_partition_produced(&worker->partitions[source], row->id);
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    ss_err_t err = send_queued(worker, row->topic, row->partition, row->key, row->key_length,
+                               row->value, row->value_length, row->headers,
+                               flight_opaque(worker, index), errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        return SS_OK;
+    }
+    if (err == SS_ERR_INVALID) {
+        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_REJECTED);
+        rejection_note(worker, index, errstr);
+        return SS_OK;
+    }
+    if (err == SS_ERR_FATAL) {
+        producer_fatal_note(worker, errstr);
+    }
+    ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_RETRY);
+    return SS_ERR_RETRIABLE;
+}
+
+static ss_err_t entry_produce(ss_worker_t *worker, int32_t source,
+                              const ss_worker_outbox_entry_t *entry)
+{
+    json_t *headers = entry->headers_json != NULL ? json_loads(entry->headers_json, 0, NULL) : NULL;
+    outbox_row_t row = {.id = entry->row_id,
+                        .topic = entry->topic,
+                        .partition = entry->partition,
+                        .key = entry->key,
+                        .key_length = strlen(entry->key),
+                        .value = entry->value,
+                        .value_length = entry->value_length,
+                        .headers = headers};
+    ss_err_t err = row_produce(worker, source, &row);
+    json_decref(headers);
+    return err;
+}
+
+void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t next_offset)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    ss_partition_t *state = &worker->partitions[partition];
+    ss_partition_committed(state, next_offset, batch->outbox_max_id, batch->outbox_deleting_id);
+    worker->last_batch_ms[partition] = ss_clock_monotonic_ms();
+    if (!ss_partition_publish_fresh(state)) {
+        return; /* older rows go first: these are read back after them */
+    }
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        if (entry_produce(worker, partition, &batch->outbox[i]) != SS_OK) {
+            ss_partition_resend_owed(state, ss_clock_monotonic_ms());
+            return;
+        }
+    }
+}
+
+/* ---- re-sending from PostgreSQL --------------------------------------------------------- */
+
+static ss_err_t stored_row_produce(ss_worker_t *worker, int32_t source, PGresult *rows, int row)
+{
+    outbox_row_t out = {.topic = PQgetvalue(rows, row, 1)};
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    ss_err_t err = ss_pg_get_int64(rows, row, 0, &out.id, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_pg_get_int32(rows, row, 2, &out.partition, errstr, sizeof(errstr));
+    }
+    if (err != SS_OK) {
+        return SS_ERR_RETRIABLE;
+    }
+    unsigned char *key =
+        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 3), &out.key_length);
+    unsigned char *value =
+        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 4), &out.value_length);
+    out.key = key;
+    out.value = value;
+    if (!ss_pg_is_null(rows, row, 5)) {
+        out.headers = json_loads(PQgetvalue(rows, row, 5), 0, NULL);
+    }
+    err = key != NULL && value != NULL ? row_produce(worker, source, &out) : SS_ERR_RETRIABLE;
+    json_decref(out.headers);
     PQfreemem(key);
     PQfreemem(value);
     return err;
 }
 
-static ss_err_t recover_round(ss_worker_t *worker, const char *source, int64_t *after_id,
-                              bool *done, char *errstr, size_t errstr_size)
+/* Reads the next stored rows of a source after what was produced, in id order, and queues them. */
+static void resend(ss_worker_t *worker, int32_t partition)
 {
-    char after_text[24];
-    snprintf(after_text, sizeof(after_text), "%" PRId64, *after_id);
-    const char *params[] = {source, after_text};
+    ss_partition_t *state = &worker->partitions[partition];
+    char source[SS_WORKER_SOURCE_SIZE], after_text[24], limit_text[16], errstr[512];
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    snprintf(after_text, sizeof(after_text), "%" PRId64, state->produced_id);
+    snprintf(limit_text, sizeof(limit_text), "%d", SS_PARTITION_RESEND_ROWS_MAX);
+    const char *params[] = {source, after_text, limit_text};
     PGresult *rows = NULL;
-    ss_err_t err =
-        ss_pg_query(worker->pg, NULL, SQL_OUTBOX_PENDING, 2, params, &rows, errstr, errstr_size);
-    if (err != SS_OK) {
-        return err;
+    if (ss_pg_query(worker->pg, "ss_worker_outbox_pending", NULL, 3, params, &rows, errstr,
+                    sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(worker->handler.name, "outbox re-send postponed source=%s error=\"%s\"", source,
+                    errstr);
+        ss_partition_settled(state, state->acked_id, true, ss_clock_monotonic_ms());
+        return;
     }
     int count = PQntuples(rows);
-    *done = count < SS_WORKER_OUTBOX_RECOVERY_ROWS_MAX;
-    for (int row = 0; row < count && err == SS_OK; row++) {
-        err = recover_row(worker, rows, row, errstr, errstr_size);
-        if (err == SS_OK) {
-            err = ss_pg_get_int64(rows, row, 0, after_id, errstr, errstr_size);
+    bool complete = count < SS_PARTITION_RESEND_ROWS_MAX;
+    for (int row = 0; row < count; row++) {
+        if (stored_row_produce(worker, partition, rows, row) != SS_OK) {
+            complete = false;
+            break;
         }
     }
     PQclear(rows);
+    ss_partition_resent(state, 0, complete);
+    if (count > 0) {
+        SS_LOG_INFO(worker->handler.name, "outbox re-sent source=%s rows=%d up_to_id=%" PRId64,
+                    source, count, state->produced_id);
+    }
+}
+
+/* Deletes the acknowledged rows of a source that has had no batch for a while. */
+static void idle_delete(ss_worker_t *worker, int32_t partition, int64_t now_ms)
+{
+    ss_partition_t *state = &worker->partitions[partition];
+    int64_t after_id, up_to_id;
+    if (now_ms - worker->last_batch_ms[partition] < SS_WORKER_IDLE_DELETE_MS ||
+        !ss_partition_delete_range(state, &after_id, &up_to_id)) {
+        return;
+    }
+    char source[SS_WORKER_SOURCE_SIZE], errstr[SS_WORKER_ERRSTR_SIZE];
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    if (rows_delete(worker, source, after_id, up_to_id, errstr, sizeof(errstr)) == SS_OK) {
+        ss_partition_deleted(state, up_to_id);
+    } else {
+        SS_LOG_WARN(worker->handler.name, "outbox delete postponed source=%s error=\"%s\"", source,
+                    errstr);
+    }
+}
+
+void ss_worker_outbox_maintain(ss_worker_t *worker)
+{
+    int64_t now_ms = ss_clock_monotonic_ms();
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        if (ss_partition_resend_due(&worker->partitions[p], now_ms)) {
+            resend(worker, p);
+        } else if (worker->partitions[p].phase == SS_PARTITION_OWNED) {
+            idle_delete(worker, p, now_ms);
+        }
+    }
+}
+
+/* ---- the end of a round ----------------------------------------------------------------- */
+
+/* The headers of a parked reference: the row's own, then where it was meant to go and why. */
+static json_t *park_headers(ss_worker_t *worker, PGresult *row, size_t flight_index,
+                            const char *reason)
+{
+    json_t *headers = ss_pg_is_null(row, 0, 4) ? NULL : json_loads(PQgetvalue(row, 0, 4), 0, NULL);
+    if (!json_is_object(headers)) {
+        json_decref(headers);
+        headers = json_object();
+    }
+    const ss_outbox_flight_entry_t *entry = &worker->flight.entries[flight_index];
+    char source[SS_WORKER_SOURCE_SIZE], row_text[SS_WORKER_SOURCE_SIZE + 32], why[400];
+    ss_worker_source_name(worker, entry->partition, source, sizeof(source));
+    snprintf(row_text, sizeof(row_text), "%s#%" PRId64, source, entry->row_id);
+    if (json_object_get(headers, SS_HEADER_DLQ_REASON) == NULL) {
+        snprintf(why, sizeof(why), "could not produce an outbox row: %s", reason);
+        json_object_set_new(headers, SS_HEADER_DLQ_REASON, json_string(why));
+    }
+    json_object_set_new(headers, SS_HEADER_DLQ_OUTBOX_ROW, json_string(row_text));
+    json_object_set_new(headers, SS_HEADER_DLQ_DESTINATION, json_string(PQgetvalue(row, 0, 0)));
+    json_object_set_new(headers, SS_HEADER_DLQ_PARKED_BYTES, json_string(PQgetvalue(row, 0, 3)));
+    return headers;
+}
+
+/* Sends a small reference to the dead-letter topic in place of a row that cannot be produced. */
+static void park(ss_worker_t *worker, const ss_worker_rejection_t *rejection)
+{
+    const ss_outbox_flight_entry_t *entry = &worker->flight.entries[rejection->flight_index];
+    char id_text[24], errstr[SS_WORKER_ERRSTR_SIZE];
+    snprintf(id_text, sizeof(id_text), "%" PRId64, entry->row_id);
+    const char *params[] = {id_text};
+    PGresult *row = NULL;
+    ss_err_t err = ss_pg_query(worker->pg, "ss_worker_outbox_row", NULL, 1, params, &row, errstr,
+                               sizeof(errstr));
+    if (err == SS_OK && PQntuples(row) == 1) {
+        size_t key_length = 0;
+        unsigned char *key =
+            PQunescapeBytea((const unsigned char *)PQgetvalue(row, 0, 2), &key_length);
+        json_t *headers = park_headers(worker, row, rejection->flight_index, rejection->reason);
+        ss_outbox_flight_parking(&worker->flight, rejection->flight_index);
+        err = send_queued(worker, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, key, key_length, "", 0,
+                          headers, flight_opaque(worker, rejection->flight_index), errstr,
+                          sizeof(errstr));
+        json_decref(headers);
+        PQfreemem(key);
+        SS_LOG_WARN(worker->handler.name, "outbox row parked row_id=%" PRId64 " reason=\"%s\"",
+                    entry->row_id, rejection->reason);
+    }
+    if (err != SS_OK) {
+        ss_outbox_flight_report(&worker->flight, rejection->flight_index, SS_DELIVERY_RETRY);
+    }
+    PQclear(row);
+}
+
+static ss_err_t flight_await(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = ss_kafka_producer_flush(worker->producer,
+                                           (int)worker->config.producer_message_timeout_ms + 5000,
+                                           errstr, errstr_size);
+    if (err == SS_ERR_FATAL) {
+        producer_fatal_note(worker, errstr);
+    } else if (err != SS_OK) {
+        SS_LOG_WARN(worker->handler.name, "outbox flush incomplete error=\"%s\"", errstr);
+    }
+    if (worker->producer_fatal) {
+        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "kafka producer failed: %s",
+                          worker->producer_fatal_error);
+    }
+    return SS_OK;
+}
+
+ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    if (worker->flight.count == 0) {
+        return worker->producer_fatal ? flight_await(worker, errstr, errstr_size) : SS_OK;
+    }
+    ss_err_t err = flight_await(worker, errstr, errstr_size);
+    for (int pass = 0; pass < SS_WORKER_PARK_PASSES_MAX && err == SS_OK; pass++) {
+        size_t count = worker->rejection_count;
+        if (count == 0) {
+            break;
+        }
+        ss_worker_rejection_t rejections[SS_WORKER_PARK_ROWS_MAX];
+        memcpy(rejections, worker->rejections, count * sizeof(rejections[0]));
+        worker->rejection_count = 0;
+        for (size_t i = 0; i < count; i++) {
+            park(worker, &rejections[i]);
+        }
+        err = flight_await(worker, errstr, errstr_size);
+    }
+    static ss_outbox_flight_outcome_t outcomes[SS_WORKER_PARTITIONS_MAX];
+    ss_outbox_flight_outcomes(&worker->flight, outcomes, SS_WORKER_PARTITIONS_MAX);
+    int64_t now_ms = ss_clock_monotonic_ms();
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        if (outcomes[p].touched) {
+            ss_partition_settled(&worker->partitions[p], outcomes[p].acked_up_to_id,
+                                 outcomes[p].failed, now_ms);
+        }
+    }
+    ss_outbox_flight_clear(&worker->flight);
+    worker->rejection_count = 0;
+    worker->flight_generation++;
     return err;
 }
 
-ss_err_t ss_worker_outbox_recover(ss_worker_t *worker, int32_t partition, char *errstr,
-                                  size_t errstr_size)
+void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
+                           const char *error_text, int32_t partition, int64_t offset)
 {
-    ss_worker_outbox_settle(worker);
-    char source[320];
-    ss_worker_source_name(worker, partition, source, sizeof(source));
-    worker->delivery_failures = 0;
-    int64_t last_id = 0;
-    bool done = false;
-    ss_err_t err = SS_OK;
-    for (int round = 0; round < SS_WORKER_OUTBOX_RECOVERY_ROUNDS_MAX && !done && err == SS_OK;
-         round++) {
-        err = recover_round(worker, source, &last_id, &done, errstr, errstr_size);
+    ss_worker_t *worker = opaque;
+    (void)partition;
+    (void)offset;
+    size_t index;
+    if (result == SS_ERR_FATAL) {
+        producer_fatal_note(worker, error_text != NULL ? error_text : "fatal producer error");
     }
-    if (err == SS_OK && last_id > 0) {
-        err = flush_and_check(worker, errstr, errstr_size);
+    if (!flight_index(worker, message_opaque, &index)) {
+        return;
     }
-    if (err != SS_OK) {
-        return err;
+    if (result == SS_OK) {
+        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_ACKED);
+        return;
     }
-    if (last_id > 0) {
-        SS_LOG_INFO(worker->handler.name, "outbox re-sent source=%s up_to_id=%" PRId64, source,
-                    last_id);
-        err = ss_worker_outbox_delete(worker, partition, 0, last_id, errstr, errstr_size);
+    const char *why = error_text != NULL ? error_text : ss_err_name(result);
+    SS_LOG_WARN(worker->handler.name, "outbox delivery failed error=\"%s\"", why);
+    if (result == SS_ERR_INVALID && !worker->flight.entries[index].parked) {
+        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_REJECTED);
+        rejection_note(worker, index, why);
+    } else {
+        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_RETRY);
     }
-    if (err == SS_OK) {
-        ss_worker_partition_t *state = &worker->partitions[partition];
-        state->outbox_recovery = false;
-        state->delivered_outbox_id = 0;
-        if (last_id > state->deleted_outbox_id) {
-            state->deleted_outbox_id = last_id;
-        }
-    }
-    return err;
 }

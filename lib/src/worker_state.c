@@ -64,6 +64,12 @@ void ss_partition_claimed(ss_partition_t *state, int64_t epoch, int64_t next_off
     watermarks_check(state);
 }
 
+void ss_partition_sought(ss_partition_t *state)
+{
+    SS_ASSERT(state->phase == SS_PARTITION_OWNED);
+    state->seek_needed = false;
+}
+
 void ss_partition_claim_failed(ss_partition_t *state, int64_t now_ms)
 {
     SS_ASSERT(state->phase == SS_PARTITION_CLAIMING);
@@ -151,9 +157,21 @@ void ss_partition_resent(ss_partition_t *state, int64_t last_id, bool complete)
     watermarks_check(state);
 }
 
+void ss_partition_resend_owed(ss_partition_t *state, int64_t now_ms)
+{
+    SS_ASSERT(state->phase == SS_PARTITION_OWNED);
+    state->resend = true;
+    state->resend_due_ms = now_ms;
+}
+
 void ss_partition_produced(ss_partition_t *state, int64_t id)
 {
-    SS_ASSERT(id > state->produced_id && id <= state->committed_id);
+    SS_ASSERT(id > state->produced_id);
+    if (state->resend) {
+        /* Read back from PostgreSQL: committed, whatever this process knew of it. */
+        state->committed_id = max64(state->committed_id, id);
+    }
+    SS_ASSERT(id <= state->committed_id);
     state->produced_id = id;
     watermarks_check(state);
 }

@@ -74,7 +74,7 @@ static void test_claim_after_assignment_holds_records_until_the_seek(void **unus
     ss_partition_assigned(&state, 0);
     ss_partition_claimed(&state, 2, 50, 0, true, 0);
     assert_false(ss_partition_accepts(&state));
-    state.seek_needed = false;
+    ss_partition_sought(&state);
     assert_true(ss_partition_accepts(&state));
 }
 
@@ -195,6 +195,19 @@ static void test_resend_that_finds_nothing_ends_the_resend(void **unused)
     ss_partition_batch_ended(&state, SS_BATCH_ALREADY_APPLIED, 5, 0);
     ss_partition_resent(&state, 0, true);
     assert_true(ss_partition_publish_fresh(&state));
+}
+
+static void test_interrupted_publish_owes_a_resend_of_the_rest(void **unused)
+{
+    (void)unused;
+    ss_partition_t state = owned(1, 0, 0);
+    ss_partition_committed(&state, 10, 40, 0);
+    ss_partition_produced(&state, 20);
+    ss_partition_resend_owed(&state, 7);
+    assert_false(ss_partition_publish_fresh(&state));
+    ss_partition_settled(&state, 20, false, 7);
+    assert_true(ss_partition_resend_due(&state, 7)); /* rows 21..40 still to go */
+    assert_int_equal(state.produced_id, 20);
 }
 
 static void test_repeated_delivery_failures_back_off_up_to_the_bound(void **unused)
@@ -321,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_failed_delivery_keeps_the_unsent_rows_and_resends_from_there),
         cmocka_unit_test(test_batch_during_a_pending_resend_is_not_published_from_memory),
         cmocka_unit_test(test_resend_that_finds_nothing_ends_the_resend),
+        cmocka_unit_test(test_interrupted_publish_owes_a_resend_of_the_rest),
         cmocka_unit_test(test_repeated_delivery_failures_back_off_up_to_the_bound),
         cmocka_unit_test(test_settle_after_fence_changes_nothing),
         cmocka_unit_test(test_flight_acked_prefix_stops_at_the_first_failure),

@@ -128,6 +128,12 @@ int ss_kafka_producer_poll(ss_kafka_producer_t *producer, int timeout_ms);
 ss_err_t ss_kafka_producer_flush(ss_kafka_producer_t *producer, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 
+/*
+ * Fault injection for tests: makes the producer raise a fatal error now, exactly as a fatal
+ * idempotence error from the broker would (librdkafka's rd_kafka_test_fatal_error).
+ */
+void ss_kafka_producer_fail_fatally(ss_kafka_producer_t *producer, const char *reason);
+
 /* Records queued or in flight, not yet reported to the delivery callback. */
 int ss_kafka_producer_outstanding(ss_kafka_producer_t *producer);
 

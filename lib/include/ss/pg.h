@@ -59,6 +59,14 @@ ss_err_t ss_pg_classify_sqlstate(const char *sqlstate);
 ss_err_t ss_pg_connect(const char *dsn, const char *application_name, int connect_timeout_s,
                        ss_pg_t **out, char *errstr, size_t errstr_size);
 
+/*
+ * The same, with server settings for the session in libpq's `options` form, e.g.
+ * "-c lock_timeout=5000 -c statement_timeout=30000" (NULL: none). They survive ss_pg_reset().
+ */
+ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, int connect_timeout_s,
+                               const char *server_options, ss_pg_t **out, char *errstr,
+                               size_t errstr_size);
+
 /* Closes the connection and frees everything. NULL is a no-op. */
 void ss_pg_destroy(ss_pg_t *pg);
 

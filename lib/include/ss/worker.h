@@ -81,9 +81,15 @@ typedef struct ss_worker_config {
     long long batch_wait_ms;
     long long retry_backoff_max_ms;
     long long linger_ms;
+    long long producer_message_timeout_ms;
+    long long dlq_copy_bytes_max;
+    long long pg_lock_timeout_ms;
+    long long pg_statement_timeout_ms;
+    long long pg_idle_in_transaction_timeout_ms;
+    long long fault_producer_fatal_after_ms;
 } ss_worker_config_t;
 
-enum { SS_WORKER_CONFIG_OPTION_COUNT = 11 };
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 17 };
 
 /*
  * Fills options[0..SS_WORKER_CONFIG_OPTION_COUNT) with the shared worker options, targeting
@@ -100,8 +106,9 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
                        ss_worker_t **worker_out, char *errstr, size_t errstr_size);
 
 /*
- * Runs the loop until *stop becomes non-zero or a fatal error happens; then leaves the group
- * cleanly. Returns SS_OK after a requested stop.
+ * Runs the loop until *stop becomes non-zero or a fatal error happens (a batch that keeps
+ * failing, a fatal producer error: nothing could leave the outbox any more); then leaves the
+ * group cleanly. Returns SS_OK after a requested stop, SS_ERR_FATAL with errstr otherwise.
  */
 ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *errstr,
                        size_t errstr_size);

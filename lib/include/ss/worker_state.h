@@ -86,6 +86,8 @@ bool ss_partition_claim_due(const ss_partition_t *state, int64_t now_ms);
  */
 void ss_partition_claimed(ss_partition_t *state, int64_t epoch, int64_t next_offset,
                           int64_t max_outbox_id, bool seek, int64_t now_ms);
+/* The fetch position was moved to next_offset after a late claim: records may flow. */
+void ss_partition_sought(ss_partition_t *state);
 /* A claim failed transiently (lock timeout, connection lost): try again after a pause. */
 void ss_partition_claim_failed(ss_partition_t *state, int64_t now_ms);
 
@@ -124,7 +126,12 @@ bool ss_partition_publish_fresh(const ss_partition_t *state);
 bool ss_partition_resend_due(const ss_partition_t *state, int64_t now_ms);
 /* A re-send read rows up to last_id (0: none); complete says nothing is stored after them. */
 void ss_partition_resent(ss_partition_t *state, int64_t last_id, bool complete);
-/* Rows up to id were handed to the producer. */
+/*
+ * Producing stopped before the end of what is committed (the flight is full, the local queue
+ * stayed full): the rest is read back from PostgreSQL next round.
+ */
+void ss_partition_resend_owed(ss_partition_t *state, int64_t now_ms);
+/* Row id was handed to the producer (rows are handed over in id order). */
 void ss_partition_produced(ss_partition_t *state, int64_t id);
 /*
  * The round's deliveries settled: every row up to acked_up_to_id arrived (or was parked);

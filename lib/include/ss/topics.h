@@ -1,0 +1,36 @@
+/*
+ * Every Kafka topic, record header and event-id format of shopstream, in one place; no topic
+ * literal stands anywhere else. Topic partition counts and retention are in schemas/topics.tsv;
+ * the Avro schema of each record is schemas/<SchemaName>.avsc.
+ */
+#ifndef SS_TOPICS_H
+#define SS_TOPICS_H
+
+/* Commands keyed by user id: ChargeBalance, PlaceOrder, and the stock replies. */
+#define SS_TOPIC_CMD_USER "ss.cmd.user"
+/* Commands keyed by product id: ReserveStock, ReleaseStock, AdjustProduct. */
+#define SS_TOPIC_CMD_STOCK "ss.cmd.stock"
+/* Commands keyed by coupon id: IssueCoupon, ChangeCouponStatus. */
+#define SS_TOPIC_CMD_COUPON "ss.cmd.coupon"
+/* CommandResult, on the partition of the ingress instance that asked. */
+#define SS_TOPIC_RESULTS "ss.results"
+/* OrderPaid and OrderFailed keyed by order id. */
+#define SS_TOPIC_EVENTS_ORDER "ss.events.order"
+/* ProductSold keyed by product id. */
+#define SS_TOPIC_EVENTS_SALES "ss.events.sales"
+/* Records that could not be processed or produced. */
+#define SS_TOPIC_DLQ "ss.dlq"
+
+/* Dead-letter headers: why, where the record came from, and what was not copied. */
+#define SS_HEADER_DLQ_REASON "ss-dlq-reason"
+#define SS_HEADER_DLQ_SOURCE "ss-dlq-source" /* "<topic>/<partition>/<offset>" */
+/* Set on a reference: the record itself was too large to copy, this many bytes. */
+#define SS_HEADER_DLQ_PARKED_BYTES "ss-dlq-parked-bytes"
+/* Set on a reference to an outbox row that could not be produced: "<source>#<row id>". */
+#define SS_HEADER_DLQ_OUTBOX_ROW "ss-dlq-outbox-row"
+/* Set on a reference to an outbox row: the topic it was meant for. */
+#define SS_HEADER_DLQ_DESTINATION "ss-dlq-destination"
+
+/* Event ids (consumers dedupe by them); printf formats with their arguments named. */
+#define SS_EVENT_ID_RESULT "result-%s" /* request id */
+#endif

@@ -1,0 +1,52 @@
+/*
+ * Every statement of the worker framework (claim, fence, idempotency, results, outbox), in one
+ * place, prepared once per connection by ss_worker_sql_prepare() (worker_batch.c) and re-prepared
+ * by ss_pg_reset(). Parameters are text; arrays are PostgreSQL array literals.
+ */
+#ifndef SS_WORKER_SQL_H
+#define SS_WORKER_SQL_H
+
+/* Bumps the epoch (fencing the previous owner) and reads where to start. */
+#define SS_WORKER_SQL_CLAIM                                                                        \
+    "INSERT INTO partition_state (consumer_group, topic, partition, next_offset, epoch)"           \
+    " VALUES ($1, $2, $3, 0, 1) ON CONFLICT (consumer_group, topic, partition)"                    \
+    " DO UPDATE SET epoch = partition_state.epoch + 1 RETURNING next_offset, epoch,"               \
+    " (SELECT coalesce(max(id), 0) FROM outbox WHERE source = $4)"
+/* Where a partition starts, read without waiting for any lock (the claim comes later). */
+#define SS_WORKER_SQL_STATE                                                                        \
+    "SELECT next_offset, epoch FROM partition_state WHERE consumer_group = $1 AND topic = $2"      \
+    " AND partition = $3"
+/* The first statement of every batch: holds the partition row's lock for the transaction. */
+#define SS_WORKER_SQL_FENCE                                                                        \
+    "UPDATE partition_state SET next_offset = $6 WHERE consumer_group = $1 AND topic = $2"         \
+    " AND partition = $3 AND epoch = $4 AND next_offset = $5"
+#define SS_WORKER_SQL_IDEMPOTENCY_LOOKUP                                                           \
+    "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id"                \
+    " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
+    " JOIN idempotency_keys ik ON ik.scope = q.scope AND ik.key = q.key"                           \
+    " LEFT JOIN request_results rr ON rr.request_id = ik.request_id"
+#define SS_WORKER_SQL_IDEMPOTENCY_INSERT                                                           \
+    "INSERT INTO idempotency_keys (scope, key, body_hash, request_id)"                             \
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+#define SS_WORKER_SQL_RESULTS_INSERT                                                               \
+    "INSERT INTO request_results (request_id, http_status, body)"                                  \
+    " SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (request_id) DO NOTHING"
+/*
+ * The rows of a batch, in the order given: ids come from one sequence in row order, so the
+ * sorted ids are the rows' ids in order.
+ */
+#define SS_WORKER_SQL_OUTBOX_INSERT                                                                \
+    "WITH inserted AS (INSERT INTO outbox (source, topic, partition, key, value, headers)"         \
+    " SELECT $1, t, p, k, v, h FROM unnest($2::text[], $3::int[], $4::bytea[], $5::bytea[],"       \
+    " $6::jsonb[]) WITH ORDINALITY AS u(t, p, k, v, h, n) ORDER BY n RETURNING id)"                \
+    " SELECT array_agg(id ORDER BY id)::text FROM inserted"
+/* Acknowledged rows only; the lower bound keeps the scan off rows already deleted. */
+#define SS_WORKER_SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id > $2 AND id <= $3"
+#define SS_WORKER_SQL_OUTBOX_PENDING                                                               \
+    "SELECT id, topic, partition, key, value, headers FROM outbox WHERE source = $1 AND id > $2"   \
+    " ORDER BY id LIMIT $3"
+/* What a reference to a row that cannot be produced says about it. */
+#define SS_WORKER_SQL_OUTBOX_ROW                                                                   \
+    "SELECT topic, partition, key, length(value), headers FROM outbox WHERE id = $1"
+
+#endif
