@@ -279,6 +279,14 @@ int ss_kafka_producer_poll(ss_kafka_producer_t *producer, int timeout_ms)
     return rd_kafka_poll(producer->rk, timeout_ms);
 }
 
+ss_err_t ss_kafka_producer_check(ss_kafka_producer_t *producer, char *errstr, size_t errstr_size)
+{
+    if (rd_kafka_fatal_error(producer->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return producer_fatal(producer, errstr, errstr_size);
+    }
+    return SS_OK;
+}
+
 ss_err_t ss_kafka_producer_flush(ss_kafka_producer_t *producer, int timeout_ms, char *errstr,
                                  size_t errstr_size)
 {

@@ -273,6 +273,7 @@ static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size
     for (size_t i = 0; i < count; i++) {
         int32_t partition = partitions[i].partition;
         if (partition >= 0 && partition < SS_WORKER_PARTITIONS_MAX) {
+            ss_worker_outbox_release(worker, partition);
             ss_partition_revoked(&worker->partitions[partition]);
             partition_forget(worker, partition);
             SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,

@@ -150,6 +150,12 @@ void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t 
 /* Per poll round, before its batches: re-sends what is owed and deletes rows of idle sources. */
 void ss_worker_outbox_maintain(ss_worker_t *worker);
 /*
+ * The partition is being revoked: deletes the rows already acknowledged, so that the next owner
+ * (who re-sends whatever is still stored) does not deliver them a second time. Rows whose
+ * delivery was not acknowledged stay for the next owner.
+ */
+void ss_worker_outbox_release(ss_worker_t *worker, int32_t partition);
+/*
  * End of a poll round: waits for the round's delivery reports, parks rejected rows in the
  * dead-letter topic and moves each partition's watermarks. SS_ERR_FATAL when the producer
  * failed fatally: nothing can leave the outbox any more and the process must stop.

@@ -405,13 +405,12 @@ static void resend(ss_worker_t *worker, int32_t partition)
     }
 }
 
-/* Deletes the acknowledged rows of a source that has had no batch for a while. */
-static void idle_delete(ss_worker_t *worker, int32_t partition, int64_t now_ms)
+/* Deletes the partition's acknowledged rows that are still stored, if any. */
+static void acked_delete(ss_worker_t *worker, int32_t partition)
 {
     ss_partition_t *state = &worker->partitions[partition];
     int64_t after_id, up_to_id;
-    if (now_ms - worker->last_batch_ms[partition] < SS_WORKER_IDLE_DELETE_MS ||
-        !ss_partition_delete_range(state, &after_id, &up_to_id)) {
+    if (!ss_partition_delete_range(state, &after_id, &up_to_id)) {
         return;
     }
     char source[SS_WORKER_SOURCE_SIZE], errstr[SS_WORKER_ERRSTR_SIZE];
@@ -422,6 +421,19 @@ static void idle_delete(ss_worker_t *worker, int32_t partition, int64_t now_ms)
         SS_LOG_WARN(worker->handler.name, "outbox delete postponed source=%s error=\"%s\"", source,
                     errstr);
     }
+}
+
+/* Deletes the acknowledged rows of a source that has had no batch for a while. */
+static void idle_delete(ss_worker_t *worker, int32_t partition, int64_t now_ms)
+{
+    if (now_ms - worker->last_batch_ms[partition] >= SS_WORKER_IDLE_DELETE_MS) {
+        acked_delete(worker, partition);
+    }
+}
+
+void ss_worker_outbox_release(ss_worker_t *worker, int32_t partition)
+{
+    acked_delete(worker, partition);
 }
 
 void ss_worker_outbox_maintain(ss_worker_t *worker)
@@ -511,6 +523,10 @@ static ss_err_t flight_await(ss_worker_t *worker, char *errstr, size_t errstr_si
 ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     if (worker->flight.count == 0) {
+        char cause[SS_WORKER_ERRSTR_SIZE];
+        if (ss_kafka_producer_check(worker->producer, cause, sizeof(cause)) != SS_OK) {
+            producer_fatal_note(worker, cause);
+        }
         return worker->producer_fatal ? flight_await(worker, errstr, errstr_size) : SS_OK;
     }
     ss_err_t err = flight_await(worker, errstr, errstr_size);

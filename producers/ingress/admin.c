@@ -284,7 +284,8 @@ static void product_update(ss_http_request_t *req, void *context)
         json_pack("{s:I, s:o, s:o}", "product_id", (json_int_t)product_id, "stock_delta",
                   has_delta ? json_integer(delta) : json_null(), "sell_status",
                   status != SIZE_MAX ? json_string(sell_statuses[status]) : json_null());
-    ss_ingress_command_submit(ingress->commands, req, "ss.cmd.stock", key, "AdjustProduct", record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_STOCK, key, "AdjustProduct",
+                              record);
 }
 
 static void coupon_create(ss_http_request_t *req, void *context)
@@ -344,8 +345,8 @@ static void coupon_update(ss_http_request_t *req, void *context)
     snprintf(key, sizeof(key), "%" PRId64, coupon_id);
     json_t *record = json_pack("{s:I, s:s}", "coupon_id", (json_int_t)coupon_id, "status",
                                coupon_statuses[status]);
-    ss_ingress_command_submit(ingress->commands, req, "ss.cmd.coupon", key, "ChangeCouponStatus",
-                              record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key,
+                              "ChangeCouponStatus", record);
 }
 
 const ss_http_route_t ss_ingress_admin_routes[] = {

@@ -60,7 +60,8 @@ static void balance_charge(ss_http_request_t *req, void *context)
     snprintf(key, sizeof(key), "%" PRId64, user_id);
     json_t *record =
         json_pack("{s:I, s:I}", "user_id", (json_int_t)user_id, "amount", (json_int_t)amount);
-    ss_ingress_command_submit(ingress->commands, req, "ss.cmd.user", key, "ChargeBalance", record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "ChargeBalance",
+                              record);
 }
 
 const ss_http_route_t ss_ingress_balance_routes[] = {

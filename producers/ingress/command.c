@@ -12,6 +12,7 @@
 #include "ss/json.h"
 #include "ss/log.h"
 #include "ss/pg.h"
+#include "ss/topics.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -22,7 +23,6 @@
 #include <time.h>
 
 #define COMMAND_COMPONENT "ingress"
-#define COMMAND_RESULTS_TOPIC "ss.results"
 #define COMMAND_REQUEST_ID_MAX 64
 #define COMMAND_RESULTS_BATCH_MAX 256
 #define COMMAND_RESULTS_POLL_MS 20
@@ -449,7 +449,7 @@ static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, si
     if (err == SS_OK) {
         ss_kafka_consumer_config_t consumer = {.bootstrap = config->kafka_bootstrap,
                                                .client_id = client_id};
-        err = ss_kafka_consumer_new_assigned(&consumer, COMMAND_RESULTS_TOPIC, config->instance,
+        err = ss_kafka_consumer_new_assigned(&consumer, SS_TOPIC_RESULTS, config->instance,
                                              SS_KAFKA_OFFSET_END, &commands->results, errstr,
                                              errstr_size);
     }

@@ -21,6 +21,7 @@
 #include "ss/error.h"
 #include "ss/http.h"
 #include "ss/kafka.h"
+#include "ss/topics.h"
 
 #include <jansson.h>
 

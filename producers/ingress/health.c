@@ -1,5 +1,6 @@
 /*
- * GET /health (the process is up) and GET /ready (Kafka, PostgreSQL and Redis answer).
+ * GET /health (the process is up) and GET /ready (Kafka, PostgreSQL and Redis answer; after
+ * a fatal producer error, why the ingress is stopping).
  *
  * Readiness probes reuse what the endpoints use: the producer's broker connections, and one
  * pooled PostgreSQL and Redis connection each, so "ready" means the ingress itself can reach
@@ -95,13 +96,32 @@ static bool probe_redis(ss_ingress_t *ingress)
 
 void ss_ingress_readiness_probe(ss_ingress_t *ingress, ss_ingress_readiness_t *out)
 {
-    out->kafka = probe_kafka(ingress);
+    out->fatal = ss_ingress_producer_failure(ingress);
+    out->kafka = out->fatal == NULL && probe_kafka(ingress);
     out->postgres = probe_postgres(ingress);
     out->redis = probe_redis(ingress);
 }
 
+/* 503: the producer failed fatally and the process is stopping. */
+static char *readiness_fatal(const ss_ingress_readiness_t *readiness, int *status_out)
+{
+    json_t *data =
+        json_pack("{s:s,s:s,s:s}", "kafka", "FAILED", "postgres",
+                  readiness->postgres ? "UP" : "DOWN", "redis", readiness->redis ? "UP" : "DOWN");
+    if (data == NULL) {
+        return NULL;
+    }
+    char message[400];
+    snprintf(message, sizeof(message), "not ready: %s; the ingress is stopping", readiness->fatal);
+    *status_out = ss_api_error_status(SS_API_ERROR_UNAVAILABLE);
+    return ss_json_envelope_api_error(SS_API_ERROR_UNAVAILABLE, message, data);
+}
+
 char *ss_ingress_readiness_envelope(const ss_ingress_readiness_t *readiness, int *status_out)
 {
+    if (readiness->fatal != NULL) {
+        return readiness_fatal(readiness, status_out);
+    }
     const struct {
         const char *name;
         bool up;

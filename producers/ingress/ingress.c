@@ -59,6 +59,12 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          &config->pending_max},
         {"--openapi-path", "SS_OPENAPI_PATH", SS_CONFIG_STRING, SS_SOURCE_DIR "/docs/openapi.json",
          1, 4096, "the OpenAPI document GET /openapi.json serves", &config->openapi_path},
+        {"--fatal-drain-ms", "SS_INGRESS_FATAL_DRAIN_MS", SS_CONFIG_INT, "3000", 0, 60000,
+         "after a fatal producer error, how long /ready explains it before the process exits",
+         &config->fatal_drain_ms},
+        {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
+         0, 86400000, "tests only: raise a fatal producer error this long after start",
+         &config->fault_producer_fatal_after_ms},
     };
     memcpy(options, table, sizeof(table));
 }
@@ -200,6 +206,20 @@ void ss_ingress_destroy(ss_ingress_t *ingress)
     ss_ingress_commands_destroy(ingress->commands);
     free(ingress->openapi_document);
     free(ingress);
+}
+
+void ss_ingress_producer_failed(ss_ingress_t *ingress, const char *reason)
+{
+    if (atomic_load(&ingress->producer_failed)) {
+        return;
+    }
+    snprintf(ingress->producer_failure, sizeof(ingress->producer_failure), "%s", reason);
+    atomic_store(&ingress->producer_failed, true);
+}
+
+const char *ss_ingress_producer_failure(ss_ingress_t *ingress)
+{
+    return atomic_load(&ingress->producer_failed) ? ingress->producer_failure : NULL;
 }
 
 /* ---- routes -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@
 #include "ss/redis.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,9 +56,11 @@ typedef struct ss_ingress_config {
     char *schema_dir;                /* SS_SCHEMA_DIR: the Avro schemas */
     long long pending_max;           /* SS_INGRESS_PENDING_MAX: requests awaiting a result */
     char *openapi_path;              /* SS_OPENAPI_PATH: the document GET /openapi.json serves */
+    long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
+    long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 15
+#define SS_INGRESS_CONFIG_OPTION_COUNT 17
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -72,6 +75,13 @@ typedef struct ss_ingress {
     ss_pool_t *pg_pool;                /* resources are ss_pg_t * */
     ss_pool_t *redis_pool;             /* resources are ss_redis_t * */
     char *openapi_document;            /* read at start-up; NULL when it could not be (owned) */
+    /*
+     * Set once by the main loop (ss_ingress_producer_failed) when the producer failed fatally:
+     * nothing can be published any more and the process is about to exit non-zero. The text is
+     * written before the flag is raised and never changes after it.
+     */
+    atomic_bool producer_failed;
+    char producer_failure[256];
 } ss_ingress_t;
 
 /*
@@ -84,6 +94,11 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
 
 /* Every pooled connection must have been released. NULL is a no-op. */
 void ss_ingress_destroy(ss_ingress_t *ingress);
+
+/* The main loop's: records why the producer failed fatally (the first call wins). */
+void ss_ingress_producer_failed(ss_ingress_t *ingress, const char *reason);
+/* Why the producer failed fatally, or NULL while it has not. Any thread. */
+const char *ss_ingress_producer_failure(ss_ingress_t *ingress);
 
 /* ---- routes -------------------------------------------------------------------------------------
  */
@@ -187,6 +202,7 @@ typedef struct ss_ingress_readiness {
     bool kafka;
     bool postgres;
     bool redis;
+    const char *fatal; /* why the producer failed fatally; NULL while it has not */
 } ss_ingress_readiness_t;
 
 /* Probes the three dependencies, each bounded by dependency_timeout_ms (plus one reconnect). */
@@ -195,7 +211,9 @@ void ss_ingress_readiness_probe(ss_ingress_t *ingress, ss_ingress_readiness_t *o
 /*
  * The /ready answer for a probe result (pure): 200 with data {"kafka":"UP","postgres":"UP",
  * "redis":"UP"}, or 503 UNAVAILABLE naming what is down ("not ready: redis is not reachable")
- * with the same data. Returns a malloc'd body the caller frees, NULL when out of memory.
+ * with the same data. After a fatal producer error: 503 UNAVAILABLE "not ready: <why>; the
+ * ingress is stopping" with kafka "FAILED". Returns a malloc'd body the caller frees, NULL when
+ * out of memory.
  */
 char *ss_ingress_readiness_envelope(const ss_ingress_readiness_t *readiness, int *status_out);
 

@@ -1,12 +1,14 @@
 /*
  * ss-ingress: the HTTP front door. main only wires configuration, signals and the loop: it
  * builds the ingress context, starts the HTTP server, serves producer deliveries until SIGTERM
- * or SIGINT, then stops the server gracefully (suspended requests get 503) and tears down.
+ * or SIGINT, then stops the server gracefully (suspended requests get 503) and tears down. A
+ * fatal producer error ends the process with a failure status after /ready has said why.
  */
 #include "ingress.h"
 
-#include "ss/signal.h"
+#include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/signal.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,36 @@
 
 /* One loop turn waits this long for producer deliveries, then looks at the stop flag. */
 #define MAIN_POLL_MS 100
+
+/*
+ * Serves producer deliveries until SIGTERM or SIGINT (SS_OK), or until the producer fails
+ * fatally: then /ready explains it for fatal_drain_ms and SS_ERR_FATAL ends the process.
+ */
+static ss_err_t serve(ss_ingress_t *ingress, char *errstr, size_t errstr_size)
+{
+    const ss_ingress_config_t *config = ingress->config;
+    int64_t started_ms = ss_clock_monotonic_ms();
+    int64_t failed_ms = 0;
+    while (!ss_signal_stop_requested) {
+        ss_kafka_producer_poll(ingress->producer, MAIN_POLL_MS);
+        int64_t now_ms = ss_clock_monotonic_ms();
+        if (config->fault_producer_fatal_after_ms > 0 && failed_ms == 0 &&
+            now_ms - started_ms >= config->fault_producer_fatal_after_ms) {
+            ss_kafka_producer_fail_fatally(ingress->producer, "fault injected by configuration");
+        }
+        if (failed_ms == 0 &&
+            ss_kafka_producer_check(ingress->producer, errstr, errstr_size) != SS_OK) {
+            ss_ingress_producer_failed(ingress, errstr);
+            SS_LOG_ERROR(SS_INGRESS_COMPONENT, "stopping on a fatal producer error error=\"%s\"",
+                         errstr);
+            failed_ms = now_ms;
+        }
+        if (failed_ms > 0 && now_ms - failed_ms >= config->fatal_drain_ms) {
+            return SS_ERR_FATAL;
+        }
+    }
+    return SS_OK;
+}
 
 int main(int argc, char **argv)
 {
@@ -56,9 +88,7 @@ int main(int argc, char **argv)
         SS_LOG_INFO(SS_INGRESS_COMPONENT, "listening host=%s port=%u threads=%lld instance=%lld",
                     config.host, (unsigned)ss_http_server_port(server), config.threads,
                     config.instance);
-        while (!ss_signal_stop_requested) {
-            ss_kafka_producer_poll(ingress->producer, MAIN_POLL_MS);
-        }
+        err = serve(ingress, errstr, sizeof(errstr));
         SS_LOG_INFO(SS_INGRESS_COMPONENT, "stopping");
         ss_http_server_stop(server);
     } else {

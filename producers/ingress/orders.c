@@ -112,7 +112,7 @@ static void order_place(ss_http_request_t *req, void *context)
     }
     char key[24];
     snprintf(key, sizeof(key), "%lld", user_id);
-    ss_ingress_command_submit(ingress->commands, req, "ss.cmd.user", key, "PlaceOrder", record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "PlaceOrder", record);
 }
 
 /* The API's order object from the rows of SQL_ORDER_GET; NULL on bad data. */

@@ -2,7 +2,8 @@
  * Integration test of the ss-ingress binary against the real stack: /health answers 200 while
  * the process is up, /ready answers 200 with every dependency UP, and with a REDIS_URL that
  * points nowhere /ready answers 503 UNAVAILABLE naming redis (while /health stays 200).
- * SIGTERM stops the binary cleanly (exit status 0).
+ * SIGTERM stops the binary cleanly (exit status 0). A fatal producer error is explained by
+ * /ready (503) and then ends the process with a failure status.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,8 +122,11 @@ typedef struct ingress_process {
     char redis_entry[256];
 } ingress_process_t;
 
-/* Starts ss-ingress on a free port (redis_url NULL: the stack's) and waits until it listens. */
-static void ingress_start(ingress_process_t *process, const char *redis_url)
+/*
+ * Starts ss-ingress on a free port (redis_url NULL: the stack's; extra NULL or one more
+ * NAME=value) and waits until it listens.
+ */
+static void ingress_start(ingress_process_t *process, const char *redis_url, const char *extra)
 {
     memset(process, 0, sizeof(*process));
     process->port = free_port();
@@ -134,8 +138,13 @@ static void ingress_start(ingress_process_t *process, const char *redis_url)
     snprintf(bootstrap_entry, sizeof(bootstrap_entry), "KAFKA_BOOTSTRAP=%s",
              ss_test_kafka_bootstrap());
     snprintf(dsn_entry, sizeof(dsn_entry), "PG_DSN=%s", ss_test_pg_dsn());
-    const char *environment[] = {process->port_entry, process->redis_entry, bootstrap_entry,
-                                 dsn_entry,           TEST_ADMIN_TOKEN,     NULL};
+    const char *environment[] = {process->port_entry,
+                                 process->redis_entry,
+                                 bootstrap_entry,
+                                 dsn_entry,
+                                 TEST_ADMIN_TOKEN,
+                                 extra,
+                                 NULL};
     process->pid = ss_test_process_start(INGRESS_BINARY, environment);
     http_reply_t reply;
     for (int poll = 0; poll < WAIT_POLLS_MAX; poll++) {
@@ -194,7 +203,7 @@ static void test_health_and_ready_answer_200_against_the_stack(void **state)
 {
     (void)state;
     ingress_process_t process;
-    ingress_start(&process, NULL);
+    ingress_start(&process, NULL, NULL);
 
     http_reply_t reply;
     assert_true(http_get(process.port, "/health", &reply));
@@ -225,7 +234,7 @@ static void test_ready_is_503_naming_redis_when_redis_is_unreachable(void **stat
     (void)state;
     ingress_process_t process;
     /* Port 1 on loopback: nothing listens there, connections are refused at once. */
-    ingress_start(&process, "redis://127.0.0.1:1/0");
+    ingress_start(&process, "redis://127.0.0.1:1/0", NULL);
 
     http_reply_t reply;
     assert_true(http_get(process.port, "/health", &reply));
@@ -258,6 +267,44 @@ static void test_ready_is_503_naming_redis_when_redis_is_unreachable(void **stat
     ingress_stop(&process);
 }
 
+/*
+ * A fatal producer error (injected 1.5 s after start): /ready answers 503 saying why while the
+ * process drains, then the process exits with a failure status, without being asked to.
+ */
+static void test_fatal_producer_error_is_reported_by_ready_and_ends_the_process(void **state)
+{
+    (void)state;
+    ingress_process_t process;
+    ingress_start(&process, NULL, "SS_FAULT_PRODUCER_FATAL_AFTER_MS=1500");
+    http_reply_t reply = {0};
+    bool explained = false;
+    for (int poll = 0; poll < WAIT_POLLS_MAX && !explained; poll++) {
+        explained = http_get(process.port, "/ready", &reply) && reply.status == 503 &&
+                    strstr(reply.body, "failed fatally") != NULL;
+        usleep(WAIT_POLL_US);
+    }
+    assert_true(explained);
+    json_error_t error;
+    json_t *root = json_loads(reply.body, 0, &error);
+    assert_non_null(root);
+    assert_string_equal(json_path_string(root, NULL, "error"), "UNAVAILABLE");
+    assert_non_null(strstr(json_path_string(root, NULL, "message"), "the ingress is stopping"));
+    assert_string_equal(json_path_string(root, "data", "kafka"), "FAILED");
+    json_decref(root);
+    int status = 0;
+    pid_t ended = 0;
+    for (int poll = 0; poll < WAIT_POLLS_MAX && ended == 0; poll++) {
+        ended = waitpid(process.pid, &status, WNOHANG);
+        usleep(WAIT_POLL_US);
+    }
+    if (ended == 0) {
+        ss_test_process_stop(process.pid, SIGKILL);
+        fail_msg("ss-ingress kept running after a fatal producer error");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_not_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -266,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_and_ready_answer_200_against_the_stack),
         cmocka_unit_test(test_ready_is_503_naming_redis_when_redis_is_unreachable),
+        cmocka_unit_test(test_fatal_producer_error_is_reported_by_ready_and_ends_the_process),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -18,6 +18,7 @@
 #include "ss/api_error.h"
 #include "ss/pg.h"
 #include "ss/rules.h"
+#include "ss/topics.h"
 #include "ss/worker.h"
 
 #include <stdbool.h>

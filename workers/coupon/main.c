@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 {
     const ss_worker_program_t program = {
         .name = "ss-coupon-worker",
-        .topic = "ss.cmd.coupon",
+        .topic = SS_TOPIC_CMD_COUPON,
         .summary = "issues coupons first come first served and changes their status, keyed by"
                    " coupon id",
         .start = coupon_start,

@@ -28,7 +28,7 @@ void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t
          "Redis URL, redis://[[user]:password@]host[:port][/db]", &config->redis_url},
         {"--group-id", "SS_GROUP_ID", SS_CONFIG_STRING, "ss-rank-worker", 1, 200,
          "consumer group (offsets are kept in Redis, not in the group)", &config->group_id},
-        {"--topic", "SS_TOPIC", SS_CONFIG_STRING, "ss.events.sales", 1, 200,
+        {"--topic", "SS_TOPIC", SS_CONFIG_STRING, SS_TOPIC_EVENTS_SALES, 1, 200,
          "topic of the ProductSold events", &config->topic},
         {"--schema-dir", "SS_SCHEMA_DIR", SS_CONFIG_STRING, SS_AVRO_SCHEMA_DIR_DEFAULT, 1, 4096,
          "folder of the Avro schemas (*.avsc)", &config->schema_dir},

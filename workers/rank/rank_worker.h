@@ -27,6 +27,7 @@
 #include "ss/pg.h"
 #include "ss/rank.h"
 #include "ss/redis.h"
+#include "ss/topics.h"
 
 #include <signal.h>
 #include <stdbool.h>

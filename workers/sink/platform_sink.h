@@ -15,6 +15,7 @@
 
 #include "ss/config.h"
 #include "ss/error.h"
+#include "ss/topics.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -23,10 +24,6 @@
 #include <stdint.h>
 
 #define SS_SINK_COMPONENT "platform-sink"
-#define SS_SINK_TOPIC "ss.events.order"
-#define SS_SINK_DLQ_TOPIC "ss.dlq"
-#define SS_SINK_DLQ_REASON_HEADER "ss-dlq-reason"
-#define SS_SINK_DLQ_SOURCE_HEADER "ss-dlq-source"
 /* Where the platform's orders endpoint is when PLATFORM_URL names no path (see url_resolve). */
 #define SS_SINK_ORDERS_PATH "/orders"
 

@@ -108,13 +108,13 @@ static void pending_commit(ss_sink_t *sink)
     for (size_t i = 0; i < sink->pending_count; i++) {
         char errstr[SINK_ERRSTR_SIZE];
         const sink_pending_t *entry = &sink->pending[i];
-        if (ss_kafka_consumer_commit(sink->consumer, SS_SINK_TOPIC, entry->partition,
+        if (ss_kafka_consumer_commit(sink->consumer, SS_TOPIC_EVENTS_ORDER, entry->partition,
                                      entry->next_offset, errstr, sizeof(errstr)) != SS_OK) {
             /* Not fatal: the records after the last commit are sent again, and deduped. */
             SS_LOG_WARN(SS_SINK_COMPONENT,
                         "could not commit topic=%s partition=%" PRId32 " offset=%" PRId64
                         " error=\"%s\"",
-                        SS_SINK_TOPIC, entry->partition, entry->next_offset, errstr);
+                        SS_TOPIC_EVENTS_ORDER, entry->partition, entry->next_offset, errstr);
         }
     }
     sink->pending_count = 0;
@@ -149,8 +149,8 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic, message->partition,
              message->offset);
     const ss_kafka_header_t headers[] = {
-        {SS_SINK_DLQ_REASON_HEADER, reason, strlen(reason)},
-        {SS_SINK_DLQ_SOURCE_HEADER, source, strlen(source)},
+        {SS_HEADER_DLQ_REASON, reason, strlen(reason)},
+        {SS_HEADER_DLQ_SOURCE, source, strlen(source)},
     };
     *done = false;
     char cause[SINK_ERRSTR_SIZE] = "";
@@ -158,7 +158,7 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         sink->park_sequence++;
         sink->park_done = false;
         ss_err_t err = ss_kafka_producer_send(
-            sink->producer, SS_SINK_DLQ_TOPIC, SS_KAFKA_PARTITION_BY_KEY, message->key,
+            sink->producer, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, message->key,
             message->key_length, message->value, message->value_length, headers,
             sizeof(headers) / sizeof(headers[0]), (void *)(uintptr_t)sink->park_sequence, cause,
             sizeof(cause));
@@ -167,7 +167,7 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         }
         if (err == SS_OK && sink->park_done && sink->park_result == SS_OK) {
             SS_LOG_WARN(SS_SINK_COMPONENT, "parked source=%s dlq=%s reason=\"%s\"", source,
-                        SS_SINK_DLQ_TOPIC, reason);
+                        SS_TOPIC_DLQ, reason);
             *done = true;
             return SS_OK;
         }
@@ -178,8 +178,7 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         }
         if (err == SS_ERR_FATAL) {
             return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
-                              "could not park source=%s in %s: %s", source, SS_SINK_DLQ_TOPIC,
-                              cause);
+                              "could not park source=%s in %s: %s", source, SS_TOPIC_DLQ, cause);
         }
         SS_LOG_WARN(SS_SINK_COMPONENT, "could not park source=%s attempt=%u error=\"%s\"", source,
                     attempt, cause);
@@ -191,8 +190,8 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         return SS_OK;
     }
     return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
-                      "could not park source=%s in %s after %d attempts: %s", source,
-                      SS_SINK_DLQ_TOPIC, SINK_PARK_ATTEMPTS_MAX, cause);
+                      "could not park source=%s in %s after %d attempts: %s", source, SS_TOPIC_DLQ,
+                      SINK_PARK_ATTEMPTS_MAX, cause);
 }
 
 /* ---- delivery ------------------------------------------------------------------------------ */
@@ -286,7 +285,7 @@ static ss_err_t record_handle(ss_sink_t *sink, const ss_kafka_message_t *message
     }
     if (strcmp(schema_name, "OrderPaid") != 0) {
         snprintf(reason, sizeof(reason), "a %s record has no place on %s", schema_name,
-                 SS_SINK_TOPIC);
+                 SS_TOPIC_EVENTS_ORDER);
         err = record_park(sink, message, reason, done, errstr, errstr_size);
         goto cleanup;
     }
@@ -395,7 +394,7 @@ static ss_err_t sink_clients_create(ss_sink_t *sink, char *errstr, size_t errstr
         {"heartbeat.interval.ms", "1000"},
         {"max.poll.interval.ms", poll_interval_text},
     };
-    const char *topics[] = {SS_SINK_TOPIC};
+    const char *topics[] = {SS_TOPIC_EVENTS_ORDER};
     ss_kafka_consumer_config_t consumer = {.bootstrap = config->kafka_bootstrap,
                                            .group_id = config->group_id,
                                            .client_id = config->client_id,
@@ -442,8 +441,8 @@ ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop
     }
     /* A URL with user:password@ is not logged: ss/config.h never echoes strings either. */
     SS_LOG_INFO(SS_SINK_COMPONENT, "ready group=%s topic=%s url=%s attempts_max=%lld",
-                config->group_id, SS_SINK_TOPIC, strchr(sink->url, '@') ? "(hidden)" : sink->url,
-                config->attempts_max);
+                config->group_id, SS_TOPIC_EVENTS_ORDER,
+                strchr(sink->url, '@') ? "(hidden)" : sink->url, config->attempts_max);
     *out = sink;
     return SS_OK;
 }

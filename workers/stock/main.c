@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 {
     const ss_worker_program_t program = {
         .name = "ss-stock-worker",
-        .topic = "ss.cmd.stock",
+        .topic = SS_TOPIC_CMD_STOCK,
         .summary = "reserves, releases and adjusts product stock, keyed by product id",
         .extra_options = overlay_options,
         .extra_option_count = sizeof(overlay_options) / sizeof(overlay_options[0]),

@@ -54,7 +54,7 @@ static ss_err_t reply_emit(ss_worker_batch_t *worker_batch, const stock_command_
     }
     char key[SS_STOCK_ID_TEXT_MAX];
     snprintf(key, sizeof(key), "%lld", (long long)command->user_id);
-    ss_err_t err = ss_worker_batch_emit(worker_batch, SS_STOCK_REPLY_TOPIC, key,
+    ss_err_t err = ss_worker_batch_emit(worker_batch, SS_TOPIC_CMD_USER, key,
                                         reserved ? "StockReserved" : "StockRejected", event, errstr,
                                         errstr_size);
     json_decref(event);

@@ -28,14 +28,13 @@
 #include "ss/pg.h"
 #include "ss/redis.h"
 #include "ss/rules.h"
+#include "ss/topics.h"
 #include "ss/worker.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define SS_STOCK_COMPONENT "stock-worker"
-/* Where StockReserved and StockRejected go, keyed by the user id (the order's owner). */
-#define SS_STOCK_REPLY_TOPIC "ss.cmd.user"
 /* Longest decimal text of an int64 plus the NUL. */
 #define SS_STOCK_ID_TEXT_MAX 24
 /* Columns of the widest bulk statement (the reservations upsert). */

@@ -28,7 +28,7 @@ int main(int argc, char **argv)
 {
     const ss_worker_program_t program = {
         .name = "ss-user-worker",
-        .topic = "ss.cmd.user",
+        .topic = SS_TOPIC_CMD_USER,
         .summary = "applies balance charges and orders, keyed by user id",
         .start = user_start,
         .stop = user_stop,

@@ -51,7 +51,7 @@ ss_err_t ss_user_stock_command_emit(ss_worker_batch_t *worker_batch, const ss_us
         json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)order->order_id, "user_id", (json_int_t)order->user_id, "product_id",
                   (json_int_t)item->product_id, "quantity", (json_int_t)item->quantity);
-    return event_emit(worker_batch, SS_USER_STOCK_TOPIC, item->product_id,
+    return event_emit(worker_batch, SS_TOPIC_CMD_STOCK, item->product_id,
                       reserve ? "ReserveStock" : "ReleaseStock", command, errstr, errstr_size);
 }
 
@@ -65,8 +65,8 @@ ss_err_t ss_user_order_failed_emit(ss_worker_batch_t *worker_batch, const ss_use
         json_pack("{s:s, s:I, s:I, s:s, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)order->order_id, "user_id", (json_int_t)order->user_id, "reason",
                   order->failure_reason, "failed_at", (json_int_t)failed_at_ms);
-    return event_emit(worker_batch, SS_USER_ORDER_EVENTS_TOPIC, order->order_id, "OrderFailed",
-                      event, errstr, errstr_size);
+    return event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, "OrderFailed", event,
+                      errstr, errstr_size);
 }
 
 ss_err_t ss_user_order_failure_envelope(const ss_user_order_t *order, int *status_out,
@@ -149,8 +149,8 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
     order->status = SS_ORDER_PAID;
     order->paid_at_ms = ss_clock_now_ms();
     order->dirty = true;
-    ss_err_t err = event_emit(worker_batch, SS_USER_ORDER_EVENTS_TOPIC, order->order_id,
-                              "OrderPaid", order_paid_event(batch, order), errstr, errstr_size);
+    ss_err_t err = event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, "OrderPaid",
+                              order_paid_event(batch, order), errstr, errstr_size);
     for (size_t i = 0; i < order->item_count && err == SS_OK; i++) {
         const ss_user_order_item_t *item = &batch->items[order->item_first + i];
         char event_id[SAGA_EVENT_ID_MAX];
@@ -160,7 +160,7 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
             "{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
             (json_int_t)order->order_id, "product_id", (json_int_t)item->product_id, "quantity",
             (json_int_t)item->quantity, "sold_at", (json_int_t)order->paid_at_ms);
-        err = event_emit(worker_batch, SS_USER_SALES_TOPIC, item->product_id, "ProductSold", sold,
+        err = event_emit(worker_batch, SS_TOPIC_EVENTS_SALES, item->product_id, "ProductSold", sold,
                          errstr, errstr_size);
     }
     if (err != SS_OK) {

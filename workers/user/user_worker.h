@@ -23,16 +23,13 @@
 
 #include "ss/pg.h"
 #include "ss/rules.h"
+#include "ss/topics.h"
 #include "ss/worker.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define SS_USER_COMPONENT "user-worker"
-/* Where the saga's commands and events go. */
-#define SS_USER_STOCK_TOPIC "ss.cmd.stock"
-#define SS_USER_ORDER_EVENTS_TOPIC "ss.events.order"
-#define SS_USER_SALES_TOPIC "ss.events.sales"
 /* Longest decimal text of an int64 plus the NUL. */
 #define SS_USER_ID_TEXT_MAX 24
 /* Columns of the widest bulk statement (the orders upsert). */

@@ -134,6 +134,9 @@ ss_err_t ss_kafka_producer_flush(ss_kafka_producer_t *producer, int timeout_ms, 
  */
 void ss_kafka_producer_fail_fatally(ss_kafka_producer_t *producer, const char *reason);
 
+/* SS_ERR_FATAL (with librdkafka's cause) once the producer has raised a fatal error. Cheap. */
+ss_err_t ss_kafka_producer_check(ss_kafka_producer_t *producer, char *errstr, size_t errstr_size);
+
 /* Records queued or in flight, not yet reported to the delivery callback. */
 int ss_kafka_producer_outstanding(ss_kafka_producer_t *producer);
 
