@@ -108,16 +108,14 @@ static ss_err_t key_outcome(ss_pg_t *pg, const char *const *key_params, const ch
  * The creation and its Idempotency-Key in one transaction: the key row is claimed first (a
  * concurrent twin waits on it, then finds it taken), the entity inserted, the outcome stored.
  */
-static ss_err_t idempotent_insert(ss_pg_t *pg, ss_http_request_t *req, const char *key,
-                                  const char *sql, int param_count, const char *const *params,
-                                  int *status_out, char **envelope_out, char *errstr,
-                                  size_t errstr_size)
+static ss_err_t idempotent_insert(ss_pg_t *pg, ss_http_request_t *req, const char *scope,
+                                  const char *key, const char *sql, int param_count,
+                                  const char *const *params, int *status_out, char **envelope_out,
+                                  char *errstr, size_t errstr_size)
 {
     size_t body_length = 0;
     const char *body = ss_http_request_body(req, &body_length);
-    char hash[SS_HASH_SHA256_HEX_SIZE], scope[512], request_id[64];
-    snprintf(scope, sizeof(scope), "%s %s", ss_http_request_method_name(req),
-             ss_http_request_path(req));
+    char hash[SS_HASH_SHA256_HEX_SIZE], request_id[64];
     snprintf(request_id, sizeof(request_id), "admin-%lld-%ld", (long long)ss_clock_now_us(),
              random());
     ss_err_t err = ss_hash_sha256_hex(body, body_length, hash, errstr, errstr_size);
@@ -158,14 +156,13 @@ static ss_err_t idempotent_insert(ss_pg_t *pg, ss_http_request_t *req, const cha
 /*
  * Runs an INSERT ... RETURNING id and answers {id}; with an Idempotency-Key, a retry with the
  * same body gets the first answer and creates nothing (API.md: the key works on any POST).
+ * scope is the route ("POST /api/v1/admin/users"), whatever spelling of it was requested.
  */
-static void insert_and_answer(ss_http_request_t *req, ss_ingress_t *ingress, const char *sql,
-                              int param_count, const char *const *params)
+static void insert_and_answer(ss_http_request_t *req, ss_ingress_t *ingress, const char *scope,
+                              const char *sql, int param_count, const char *const *params)
 {
-    const char *key = ss_http_request_header(req, "Idempotency-Key");
-    if (key != NULL && (key[0] == '\0' || strlen(key) > SS_INGRESS_IDEMPOTENCY_KEY_MAX)) {
-        ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST,
-                                 "Idempotency-Key must be 1 to 255 characters", NULL);
+    const char *key = NULL;
+    if (ss_ingress_idempotency_key(req, &key) != SS_OK) {
         return;
     }
     ss_pg_t *pg = NULL;
@@ -177,8 +174,8 @@ static void insert_and_answer(ss_http_request_t *req, ss_ingress_t *ingress, con
         envelope = NULL;
         err = key == NULL
                   ? insert_envelope(pg, sql, param_count, params, &envelope, errstr, sizeof(errstr))
-                  : idempotent_insert(pg, req, key, sql, param_count, params, &status, &envelope,
-                                      errstr, sizeof(errstr));
+                  : idempotent_insert(pg, req, scope, key, sql, param_count, params, &status,
+                                      &envelope, errstr, sizeof(errstr));
         if (err != SS_ERR_RETRIABLE || !ss_pg_is_broken(pg) ||
             ss_pg_reset(pg, errstr, sizeof(errstr)) != SS_OK) {
             break;
@@ -215,8 +212,8 @@ static void user_create(ss_http_request_t *req, void *context)
         return;
     }
     const char *params[] = {nickname};
-    insert_and_answer(req, ingress, "INSERT INTO users (nickname) VALUES ($1) RETURNING id", 1,
-                      params);
+    insert_and_answer(req, ingress, "POST /api/v1/admin/users",
+                      "INSERT INTO users (nickname) VALUES ($1) RETURNING id", 1, params);
     json_decref(body);
 }
 
@@ -246,7 +243,7 @@ static void product_create(ss_http_request_t *req, void *context)
     snprintf(price_text, sizeof(price_text), "%lld", price);
     snprintf(stock_text, sizeof(stock_text), "%lld", stock);
     const char *params[] = {name, price_text, stock_text, sell_statuses[status]};
-    insert_and_answer(req, ingress,
+    insert_and_answer(req, ingress, "POST /api/v1/admin/products",
                       "INSERT INTO products (name, price, stock, sell_status)"
                       " VALUES ($1, $2, $3, $4) RETURNING id",
                       4, params);
@@ -285,7 +282,7 @@ static void product_update(ss_http_request_t *req, void *context)
                   has_delta ? json_integer(delta) : json_null(), "sell_status",
                   status != SIZE_MAX ? json_string(sell_statuses[status]) : json_null());
     ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_STOCK, key, "AdjustProduct",
-                              record);
+                              NULL, record);
 }
 
 static void coupon_create(ss_http_request_t *req, void *context)
@@ -317,7 +314,7 @@ static void coupon_create(ss_http_request_t *req, void *context)
     snprintf(quantity_text, sizeof(quantity_text), "%lld", quantity);
     snprintf(expired_text, sizeof(expired_text), "%" PRId64, expired_ms);
     const char *params[] = {name, rate_text, quantity_text, expired_text, coupon_statuses[status]};
-    insert_and_answer(req, ingress,
+    insert_and_answer(req, ingress, "POST /api/v1/admin/coupons",
                       "INSERT INTO coupons (name, discount_rate, quantity, expired_at, status)"
                       " VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0), $5) RETURNING id",
                       5, params);
@@ -346,7 +343,7 @@ static void coupon_update(ss_http_request_t *req, void *context)
     json_t *record = json_pack("{s:I, s:s}", "coupon_id", (json_int_t)coupon_id, "status",
                                coupon_statuses[status]);
     ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key,
-                              "ChangeCouponStatus", record);
+                              "ChangeCouponStatus", NULL, record);
 }
 
 const ss_http_route_t ss_ingress_admin_routes[] = {

@@ -60,8 +60,10 @@ static void balance_charge(ss_http_request_t *req, void *context)
     snprintf(key, sizeof(key), "%" PRId64, user_id);
     json_t *record =
         json_pack("{s:I, s:I}", "user_id", (json_int_t)user_id, "amount", (json_int_t)amount);
+    char scope[96];
+    snprintf(scope, sizeof(scope), "POST /api/v1/users/%" PRId64 "/balance/charge", user_id);
     ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "ChargeBalance",
-                              record);
+                              scope, record);
 }
 
 const ss_http_route_t ss_ingress_balance_routes[] = {

@@ -278,36 +278,6 @@ static void *deadline_main(void *opaque)
 
 /* ---- submitting ---------------------------------------------------------------------------- */
 
-/*
- * Adds "idempotency" from the Idempotency-Key header to a client command (API.md: on any
- * POST; the admin PATCH commands carry none and ignore the header). False when it is invalid.
- */
-static bool idempotency_attach(const ss_avro_schema_t *schema, ss_http_request_t *req,
-                               json_t *record)
-{
-    const char *key = ss_http_request_header(req, "Idempotency-Key");
-    if (key == NULL || !ss_avro_schema_has_field(schema, "idempotency")) {
-        return true;
-    }
-    size_t key_length = strlen(key);
-    if (key_length == 0 || key_length > SS_INGRESS_IDEMPOTENCY_KEY_MAX) {
-        return false;
-    }
-    size_t body_length = 0;
-    const char *body = ss_http_request_body(req, &body_length);
-    char hash[SS_HASH_SHA256_HEX_SIZE];
-    if (ss_hash_sha256_hex(body, body_length, hash, NULL, 0) != SS_OK) {
-        return false;
-    }
-    char scope[512];
-    snprintf(scope, sizeof(scope), "%s %s", ss_http_request_method_name(req),
-             ss_http_request_path(req));
-    json_object_set_new(
-        record, "idempotency",
-        json_pack("{s:s, s:s, s:s}", "key", key, "scope", scope, "body_hash", hash));
-    return true;
-}
-
 static bool prefers_async(const ss_http_request_t *req)
 {
     const char *prefer = ss_http_request_header(req, "Prefer");
@@ -344,6 +314,50 @@ static void respond_now(ss_http_request_t *req, ss_api_error_t error, const char
                                  body != NULL ? body : body_unavailable,
                                  unavailable ? retry_after : NULL, unavailable ? 1 : 0);
     free(body);
+}
+
+ss_err_t ss_ingress_idempotency_key(ss_http_request_t *req, const char **key_out)
+{
+    const char *key = ss_http_request_header(req, "Idempotency-Key");
+    *key_out = NULL;
+    if (key == NULL) {
+        return SS_OK;
+    }
+    size_t length = strlen(key);
+    /* jansson refuses text that is not UTF-8: the key travels in JSON and Avro strings. */
+    json_t *probe =
+        length > 0 && length <= SS_INGRESS_IDEMPOTENCY_KEY_MAX ? json_stringn(key, length) : NULL;
+    if (probe == NULL) {
+        respond_now(req, SS_API_ERROR_INVALID_REQUEST,
+                    "Idempotency-Key must be 1 to 255 bytes of valid UTF-8");
+        return SS_ERR_INVALID;
+    }
+    json_decref(probe);
+    *key_out = key;
+    return SS_OK;
+}
+
+/* Adds "idempotency" (key, scope, body hash) to a client command that has a key. */
+static ss_err_t idempotency_attach(ss_http_request_t *req, const char *scope, json_t *record)
+{
+    const char *key = NULL;
+    ss_err_t err = ss_ingress_idempotency_key(req, &key);
+    if (err != SS_OK || key == NULL || scope == NULL) {
+        return err;
+    }
+    size_t body_length = 0;
+    const char *body = ss_http_request_body(req, &body_length);
+    char hash[SS_HASH_SHA256_HEX_SIZE];
+    json_t *idempotency = NULL;
+    if (ss_hash_sha256_hex(body, body_length, hash, NULL, 0) == SS_OK) {
+        idempotency = json_pack("{s:s, s:s, s:s}", "key", key, "scope", scope, "body_hash", hash);
+    }
+    if (idempotency == NULL) {
+        respond_now(req, SS_API_ERROR_INTERNAL, NULL);
+        return SS_ERR_NOMEM;
+    }
+    json_object_set_new(record, "idempotency", idempotency);
+    return SS_OK;
 }
 
 static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
@@ -387,7 +401,7 @@ static void submit_async(ss_ingress_commands_t *commands, ss_http_request_t *req
 
 void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_t *req,
                                const char *topic, const char *key, const char *schema_name,
-                               json_t *record)
+                               const char *scope, json_t *record)
 {
     bool async = prefers_async(req);
     ss_avro_buffer_t buffer;
@@ -395,10 +409,12 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     uint64_t sequence = 0;
     const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
     SS_ASSERT(schema != NULL); /* endpoints name schemas of the source tree */
-    if (!idempotency_attach(schema, req, record)) {
-        respond_now(req, SS_API_ERROR_INVALID_REQUEST,
-                    "Idempotency-Key must be 1 to 255 characters");
-    } else if (!slot_reserve(commands, async ? NULL : req, &sequence)) {
+    if (idempotency_attach(req, ss_avro_schema_has_field(schema, "idempotency") ? scope : NULL,
+                           record) != SS_OK) {
+        json_decref(record);
+        return;
+    }
+    if (!slot_reserve(commands, async ? NULL : req, &sequence)) {
         respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
     } else if (record_encode(commands, record, schema_name, sequence, async, &buffer) != SS_OK) {
         if (!async) {

@@ -55,12 +55,22 @@ void ss_ingress_commands_destroy(ss_ingress_commands_t *commands);
 ss_kafka_producer_t *ss_ingress_commands_producer(ss_ingress_commands_t *commands);
 
 /*
+ * The Idempotency-Key header of req: SS_OK with *key_out NULL when there is none, or the key
+ * when it is 1 to SS_INGRESS_IDEMPOTENCY_KEY_MAX bytes of valid UTF-8. Otherwise answers 400
+ * INVALID_REQUEST naming the header and returns SS_ERR_INVALID: the handler just returns.
+ */
+ss_err_t ss_ingress_idempotency_key(ss_http_request_t *req, const char **key_out);
+
+/*
  * Sends record (schema_name; request_id, reply_partition, idempotency and requested_at are
  * filled here) to topic keyed by key on behalf of req, and answers req as described above.
- * Always answers or suspends req. Takes the reference to record.
+ * scope is the Idempotency-Key's canonical scope, built by the endpoint from its route and the
+ * parsed ids ("POST /api/v1/users/7/balance/charge" however the path was spelled; orders are
+ * scoped by user); NULL for commands that carry no key. Always answers or suspends req. Takes
+ * the reference to record.
  */
 void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_t *req,
                                const char *topic, const char *key, const char *schema_name,
-                               json_t *record);
+                               const char *scope, json_t *record);
 
 #endif

@@ -94,8 +94,10 @@ static void coupon_issue(ss_http_request_t *req, void *context)
     snprintf(key, sizeof(key), "%lld", coupon_id);
     json_t *record =
         json_pack("{s:I, s:I}", "coupon_id", (json_int_t)coupon_id, "user_id", (json_int_t)user_id);
+    char scope[96];
+    snprintf(scope, sizeof(scope), "POST /api/v1/users/%" PRId64 "/coupons", user_id);
     ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key, "IssueCoupon",
-                              record);
+                              scope, record);
 }
 
 const ss_http_route_t ss_ingress_coupons_routes[] = {

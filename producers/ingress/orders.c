@@ -112,7 +112,11 @@ static void order_place(ss_http_request_t *req, void *context)
     }
     char key[24];
     snprintf(key, sizeof(key), "%lld", user_id);
-    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "PlaceOrder", record);
+    /* Keys are the user's own: two users may both send "cart-1". */
+    char scope[96];
+    snprintf(scope, sizeof(scope), "POST /api/v1/orders user=%lld", user_id);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "PlaceOrder", scope,
+                              record);
 }
 
 /* The API's order object from the rows of SQL_ORDER_GET; NULL on bad data. */

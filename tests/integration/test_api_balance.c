@@ -59,19 +59,27 @@ static int64_t user_scalar(const char *sql, int64_t user_id)
     return ss_test_pg_scalar(pg, sql, 1, params);
 }
 
-/* POST charge with body and optional Idempotency-Key, settled to the final outcome. */
-static void charge(int64_t user_id, const char *body, const char *idempotency_key,
-                   ss_test_http_reply_t *reply)
+/* POST to path with body and optional Idempotency-Key, settled to the final outcome. */
+static void charge_at(const char *path, const char *body, const char *idempotency_key,
+                      ss_test_http_reply_t *reply)
 {
     char header[400];
     ss_test_http_request_t request;
-    ss_test_http_request_init(&request, "POST", body, "/api/v1/users/%" PRId64 "/balance/charge",
-                              user_id);
+    ss_test_http_request_init(&request, "POST", body, "%s", path);
     if (idempotency_key != NULL) {
         snprintf(header, sizeof(header), "Idempotency-Key: %s", idempotency_key);
         request.headers[0] = header;
     }
     ss_test_services_send(&services, &request, reply);
+}
+
+/* POST charge with body and optional Idempotency-Key, settled to the final outcome. */
+static void charge(int64_t user_id, const char *body, const char *idempotency_key,
+                   ss_test_http_reply_t *reply)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/users/%" PRId64 "/balance/charge", user_id);
+    charge_at(path, body, idempotency_key, reply);
 }
 
 /* Charges amount and expects 200 with the new balance; returns it. */
@@ -285,6 +293,47 @@ static void test_idempotency_key_of_255_characters_is_kept_and_256_is_invalid(vo
     assert_int_equal(balance_get(user_id), 7);
 }
 
+/* The key's scope is the resource, not the spelling of its path (issue 10, point 1). */
+static void test_a_retry_through_another_spelling_of_the_path_gets_the_first_answer(void **state)
+{
+    (void)state;
+    int64_t user_id = user_new("path-spelling");
+    char key[128], path[128];
+    snprintf(key, sizeof(key), "spelling-%s", ss_test_run_id());
+    /* The same resource spelled with leading zeros and a trailing slash. */
+    const char *const zeros[] = {"", "0", "", "00"};
+    const char *const slashes[] = {"", "", "/", "/"};
+    for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
+        snprintf(path, sizeof(path), "/api/v1/users/%s%" PRId64 "/balance/charge%s", zeros[i],
+                 user_id, slashes[i]);
+        ss_test_http_reply_t reply;
+        charge_at(path, "{\"amount\":1000}", key, &reply);
+        json_t *data = ss_test_http_expect(&reply, 200, NULL);
+        assert_int_equal(ss_test_json_int(data, "amount"), 1000);
+        ss_test_http_reply_free(&reply);
+    }
+    assert_int_equal(balance_get(user_id), 1000);
+    assert_int_equal(
+        user_scalar("SELECT count(*) FROM balance_history WHERE user_id = $1", user_id), 1);
+}
+
+/* A key that is not UTF-8 (Latin-1 "caf\xe9") is refused, not dropped (issue 10, point 3). */
+static void test_an_idempotency_key_that_is_not_utf8_is_refused_naming_the_header(void **state)
+{
+    (void)state;
+    int64_t user_id = user_new("latin1-key");
+    ss_test_http_reply_t reply;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        charge(user_id, "{\"amount\":5}", "caf\xe9", &reply);
+        ss_test_http_expect(&reply, 400, "INVALID_REQUEST");
+        const char *message = json_string_value(json_object_get(reply.json, "message"));
+        assert_non_null(message);
+        assert_non_null(strstr(message, "Idempotency-Key"));
+        ss_test_http_reply_free(&reply);
+    }
+    assert_int_equal(balance_get(user_id), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_bad_user_id_in_the_path_is_invalid),
         cmocka_unit_test(test_retried_idempotency_key_returns_the_first_outcome_and_applies_once),
         cmocka_unit_test(test_idempotency_key_of_255_characters_is_kept_and_256_is_invalid),
+        cmocka_unit_test(test_a_retry_through_another_spelling_of_the_path_gets_the_first_answer),
+        cmocka_unit_test(test_an_idempotency_key_that_is_not_utf8_is_refused_naming_the_header),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -526,6 +526,37 @@ static void test_idempotency_key_retry_returns_the_first_outcome_and_pays_once(v
     assert_int_equal(scalar_id("SELECT count(*) FROM orders WHERE user_id = $1", user_id), 1);
 }
 
+/* Keys are scoped by user: two users sending the same key both get their order (issue 10, 2). */
+static void test_two_users_with_the_same_idempotency_key_each_get_their_own_order(void **state)
+{
+    (void)state;
+    int64_t product_id = product_new(1000, 10, NULL);
+    char key[128], body[256];
+    snprintf(key, sizeof(key), "cart-1-%s", ss_test_run_id());
+    const line_t lines[] = {{product_id, 1}};
+    int64_t users[2], orders[2];
+    for (int i = 0; i < 2; i++) {
+        users[i] = user_new(i == 0 ? "same-key-a" : "same-key-b", 5000);
+        order_body(body, sizeof(body), users[i], 0, lines, 1);
+        ss_test_http_reply_t reply;
+        order_post_body(body, key, &reply);
+        json_t *data = ss_test_http_expect(&reply, 200, NULL);
+        assert_string_equal(ss_test_json_string(data, "status"), "PAID");
+        orders[i] = ss_test_json_int(data, "orderId");
+        ss_test_http_reply_free(&reply);
+        /* The retry of each user still gets that user's first answer. */
+        order_post_body(body, key, &reply);
+        data = ss_test_http_expect(&reply, 200, NULL);
+        assert_int_equal(ss_test_json_int(data, "orderId"), orders[i]);
+        ss_test_http_reply_free(&reply);
+    }
+    assert_int_not_equal(orders[0], orders[1]);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(balance_of(users[i]), 4000);
+    }
+    assert_int_equal(stock_of(product_id), 8);
+}
+
 /* ---- many buyers ------------------------------------------------------------------------- */
 
 /* Users of one test as a bigint[] literal for "= ANY($1)". */
@@ -719,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_insufficient_stock_on_one_line_leaves_no_trace_but_the_failed_order),
         cmocka_unit_test(test_malformed_orders_are_refused_naming_the_field),
         cmocka_unit_test(test_idempotency_key_retry_returns_the_first_outcome_and_pays_once),
+        cmocka_unit_test(test_two_users_with_the_same_idempotency_key_each_get_their_own_order),
         cmocka_unit_test(test_two_hundred_buyers_race_for_fifty_units),
         cmocka_unit_test(test_kill_9_of_workers_mid_stream_leaves_nothing_pending_or_paid_twice),
     };
