@@ -442,3 +442,12 @@ void ss_clock_id_split(int64_t id, int64_t *unix_ms_out, unsigned *instance_out,
         *sequence_out = (unsigned)id & SS_CLOCK_ID_SEQUENCE_MAX;
     }
 }
+
+int64_t ss_clock_backoff_ms(int64_t min_ms, int64_t max_ms, int doublings)
+{
+    int64_t ms = min_ms;
+    for (int i = 0; i < doublings && ms < max_ms; i++) {
+        ms *= 2;
+    }
+    return ms < max_ms ? ms : max_ms;
+}

@@ -89,11 +89,8 @@ static void sleep_ms(long long ms)
 
 static long long backoff_ms(const ss_worker_t *worker, int attempt)
 {
-    long long ms = SS_WORKER_BACKOFF_MIN_MS;
-    for (int i = 0; i < attempt && ms < worker->config.retry_backoff_max_ms; i++) {
-        ms *= 2;
-    }
-    return ms < worker->config.retry_backoff_max_ms ? ms : worker->config.retry_backoff_max_ms;
+    return ss_clock_backoff_ms(SS_WORKER_BACKOFF_MIN_MS, worker->config.retry_backoff_max_ms,
+                               attempt);
 }
 
 static void partition_forget(ss_worker_t *worker, int32_t partition)

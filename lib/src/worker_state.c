@@ -5,6 +5,7 @@
 #include "ss/worker_state.h"
 
 #include "ss/assert.h"
+#include "ss/clock.h"
 
 #include <string.h>
 
@@ -23,11 +24,7 @@ static void watermarks_check(const ss_partition_t *state)
 
 static int64_t retry_pause_ms(int failures)
 {
-    int64_t pause = SS_PARTITION_RETRY_MIN_MS;
-    for (int i = 1; i < failures && pause < SS_PARTITION_RETRY_MAX_MS; i++) {
-        pause *= 2;
-    }
-    return pause < SS_PARTITION_RETRY_MAX_MS ? pause : SS_PARTITION_RETRY_MAX_MS;
+    return ss_clock_backoff_ms(SS_PARTITION_RETRY_MIN_MS, SS_PARTITION_RETRY_MAX_MS, failures - 1);
 }
 
 void ss_partition_assigned(ss_partition_t *state, int64_t now_ms)

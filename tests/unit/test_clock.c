@@ -427,6 +427,18 @@ static void test_ids_are_unique_and_increasing_across_threads(void **state)
     ss_clock_id_destroy(generator);
 }
 
+static void test_backoff_doubles_from_the_minimum_up_to_the_maximum(void **state)
+{
+    (void)state;
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, -1), 100);
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, 0), 100);
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, 1), 200);
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, 5), 3200);
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, 6), 5000);
+    assert_int_equal(ss_clock_backoff_ms(100, 5000, 1000000), 5000);
+    assert_int_equal(ss_clock_backoff_ms(100, 50, 0), 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_id_stays_increasing_when_clock_steps_back),
         cmocka_unit_test(test_id_from_the_wall_clock_never_runs_ahead_of_it),
         cmocka_unit_test(test_ids_are_unique_and_increasing_across_threads),
+        cmocka_unit_test(test_backoff_doubles_from_the_minimum_up_to_the_maximum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,11 +30,7 @@ static void rank_sleep_ms(long long ms)
 
 static long long rank_backoff_ms(const ss_rank_worker_t *worker, int attempt)
 {
-    long long ms = RANK_BACKOFF_MIN_MS;
-    for (int i = 0; i < attempt && ms < worker->config.retry_backoff_max_ms; i++) {
-        ms *= 2;
-    }
-    return ms < worker->config.retry_backoff_max_ms ? ms : worker->config.retry_backoff_max_ms;
+    return ss_clock_backoff_ms(RANK_BACKOFF_MIN_MS, worker->config.retry_backoff_max_ms, attempt);
 }
 
 /* The Kafka start offset for a stored offset. */

@@ -20,11 +20,8 @@
 
 static int64_t rank_schedule_retry_ms(int failures)
 {
-    int64_t ms = RANK_SCHEDULE_RETRY_MIN_MS;
-    for (int i = 1; i < failures && ms < RANK_SCHEDULE_RETRY_MAX_MS; i++) {
-        ms *= 2;
-    }
-    return ms < RANK_SCHEDULE_RETRY_MAX_MS ? ms : RANK_SCHEDULE_RETRY_MAX_MS;
+    return ss_clock_backoff_ms(RANK_SCHEDULE_RETRY_MIN_MS, RANK_SCHEDULE_RETRY_MAX_MS,
+                               failures - 1);
 }
 
 void ss_rank_worker_schedule_tick(ss_rank_worker_t *worker, int64_t now_ms)

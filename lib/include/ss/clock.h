@@ -33,6 +33,12 @@ int64_t ss_clock_monotonic_ms(void);
 int64_t ss_clock_monotonic_us(void);
 
 /*
+ * An exponential backoff: min_ms doubled `doublings` times, at most max_ms (pure). Negative
+ * doublings count as none.
+ */
+int64_t ss_clock_backoff_ms(int64_t min_ms, int64_t max_ms, int doublings);
+
+/*
  * Writes "YYYY-MM-DDTHH:MM:SSZ" (the milliseconds are dropped, not rounded) or, with _ms,
  * "YYYY-MM-DDTHH:MM:SS.mmmZ" into out. SS_ERR_INVALID when unix_ms is outside
  * SS_CLOCK_MS_MIN..SS_CLOCK_MS_MAX or out_size is below SS_CLOCK_ISO8601_SIZE /
