@@ -1011,3 +1011,54 @@ void ss_kafka_consumer_destroy(ss_kafka_consumer_t *consumer)
     free(consumer->assigned);
     free(consumer);
 }
+
+ss_err_t ss_kafka_consumer_commit_async(ss_kafka_consumer_t *consumer, const char *topic,
+                                        const int32_t *partitions, const int64_t *next_offsets,
+                                        size_t count, char *errstr, size_t errstr_size)
+{
+    if (consumer == NULL || topic == NULL || count == 0 || count > SS_KAFKA_PARTITIONS_MAX) {
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "kafka commit needs a consumer, a topic and 1 to %d partitions",
+                          SS_KAFKA_PARTITIONS_MAX);
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)count);
+    if (list == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for a commit");
+    }
+    for (size_t i = 0; i < count; i++) {
+        rd_kafka_topic_partition_list_add(list, topic, partitions[i])->offset = next_offsets[i];
+    }
+    rd_kafka_resp_err_t code = rd_kafka_commit(consumer->rk, list, 1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
+                          "could not commit offsets for topic %s: %s", topic,
+                          rd_kafka_err2str(code));
+    }
+    return SS_OK;
+}
+
+ss_err_t ss_kafka_consumer_committed(ss_kafka_consumer_t *consumer, const char *topic,
+                                     int32_t partition, int timeout_ms, int64_t *next_offset_out,
+                                     char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    if (list == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for a query");
+    }
+    rd_kafka_topic_partition_list_add(list, topic, partition);
+    rd_kafka_resp_err_t code = rd_kafka_committed(consumer->rk, list, timeout_ms);
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        code = list->elems[0].err;
+    }
+    int64_t offset = list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
+                          "could not read the committed offset of topic %s partition %" PRId32
+                          ": %s",
+                          topic, partition, rd_kafka_err2str(code));
+    }
+    *next_offset_out = offset >= 0 ? offset : -1;
+    return SS_OK;
+}

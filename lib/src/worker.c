@@ -30,6 +30,8 @@
 #define SS_WORKER_CLAIM_LOCK_TIMEOUT "500ms"
 /* Attempts at reading a newly assigned partition's offset before giving up. */
 #define SS_WORKER_STATE_READ_ATTEMPTS_MAX 10
+/* How often the offsets committed in PostgreSQL are published to the Kafka group (for lag). */
+#define SS_WORKER_OFFSETS_PUBLISH_MS 1000
 
 void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *config,
                               const char *default_group_id, const char *default_topic)
@@ -271,6 +273,7 @@ static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size
         int32_t partition = partitions[i].partition;
         if (partition >= 0 && partition < SS_WORKER_PARTITIONS_MAX) {
             ss_worker_outbox_release(worker, partition);
+            worker->offsets_published[partition] = 0;
             ss_partition_revoked(&worker->partitions[partition]);
             partition_forget(worker, partition);
             SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,
@@ -461,6 +464,41 @@ static void fault_inject(ss_worker_t *worker)
     }
 }
 
+/*
+ * Publishes the offsets committed in PostgreSQL to the Kafka group at most once per
+ * SS_WORKER_OFFSETS_PUBLISH_MS, so kafka-consumer-groups.sh --describe shows the lag. Nothing
+ * reads them back: a claim always starts from partition_state.
+ */
+static void offsets_publish(ss_worker_t *worker)
+{
+    int64_t now_ms = ss_clock_monotonic_ms();
+    if (now_ms - worker->offsets_published_ms < SS_WORKER_OFFSETS_PUBLISH_MS) {
+        return;
+    }
+    worker->offsets_published_ms = now_ms;
+    static int32_t partitions[SS_WORKER_PARTITIONS_MAX];
+    static int64_t offsets[SS_WORKER_PARTITIONS_MAX];
+    size_t count = 0;
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        const ss_partition_t *state = &worker->partitions[p];
+        if (state->phase == SS_PARTITION_OWNED && state->next_offset > 0 &&
+            state->next_offset != worker->offsets_published[p]) {
+            partitions[count] = p;
+            offsets[count++] = state->next_offset;
+        }
+    }
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    if (count > 0 &&
+        ss_kafka_consumer_commit_async(worker->consumer, worker->config.topic, partitions, offsets,
+                                       count, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_DEBUG(worker->handler.name, "offsets not published error=\"%s\"", errstr);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        worker->offsets_published[partitions[i]] = offsets[i];
+    }
+}
+
 static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     fault_inject(worker);
@@ -495,6 +533,7 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
     if (err == SS_OK && settled != SS_OK) {
         err = ss_err_set(settled, errstr, errstr_size, "%s", settle_error);
     }
+    offsets_publish(worker);
     return err;
 }
 

@@ -103,6 +103,12 @@ struct ss_worker {
     ss_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
     /* worker.c: records of a partition dropped while it was being claimed (seek after). */
     bool dropped_while_claiming[SS_WORKER_PARTITIONS_MAX];
+    /*
+     * worker.c: the next offset last published to the Kafka group per partition (0: none),
+     * and when; informational only (lag in Kafka's tools), PostgreSQL stays the truth.
+     */
+    int64_t offsets_published[SS_WORKER_PARTITIONS_MAX];
+    int64_t offsets_published_ms;
     ss_kafka_message_t **messages;
     ss_worker_record_t *records;
     ss_worker_slot_t *slots; /* parallel to records */

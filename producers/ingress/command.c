@@ -29,6 +29,10 @@
 #define COMMAND_DEADLINE_TICK_MS 5
 #define COMMAND_EXPIRED_BATCH_MAX 1024
 #define COMMAND_PG_CONNECT_TIMEOUT_S 5
+/* On shutdown: how long sent commands may take to be acknowledged by the broker. */
+#define COMMAND_DRAIN_FLUSH_MS 5000
+/* On shutdown: how long acknowledged commands may wait for their results before 202. */
+#define COMMAND_DRAIN_RESULTS_MS 1000
 
 #define SQL_PENDING_INSERT                                                                         \
     "INSERT INTO request_pending (request_id) SELECT unnest($1::text[])"                           \
@@ -54,6 +58,7 @@ struct ss_ingress_commands {
     uint64_t expiry_cursor; /* under lock: every sequence below it is answered */
     int64_t start_ms;       /* part of every request id: unique across restarts */
     atomic_bool stopping;
+    atomic_bool draining; /* shutting down: new commands are refused before they are sent */
     pthread_t results_thread;
     pthread_t deadline_thread;
     bool results_started;
@@ -409,6 +414,12 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     uint64_t sequence = 0;
     const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
     SS_ASSERT(schema != NULL); /* endpoints name schemas of the source tree */
+    if (atomic_load(&commands->draining)) {
+        /* Not sent, so it can never apply: the client may safely retry elsewhere. */
+        respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
+        json_decref(record);
+        return;
+    }
     if (idempotency_attach(req, ss_avro_schema_has_field(schema, "idempotency") ? scope : NULL,
                            record) != SS_OK) {
         json_decref(record);
@@ -504,6 +515,47 @@ ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
     }
     *out = commands;
     return SS_OK;
+}
+
+/* Whether a sent command still waits for its result. */
+static bool any_waiting(ss_ingress_commands_t *commands)
+{
+    bool waiting = false;
+    pthread_mutex_lock(&commands->lock);
+    for (uint64_t s = commands->expiry_cursor; s < commands->next_sequence && !waiting; s++) {
+        const pending_slot_t *slot = &commands->slots[s % commands->config.pending_max];
+        waiting = slot->active && slot->sequence == s;
+    }
+    pthread_mutex_unlock(&commands->lock);
+    return waiting;
+}
+
+void ss_ingress_commands_drain(ss_ingress_commands_t *commands)
+{
+    atomic_store(&commands->draining, true);
+    char errstr[256];
+    /* Delivery reports answer what never reached the broker with 503 (it cannot apply). */
+    if (ss_kafka_producer_flush(commands->producer, COMMAND_DRAIN_FLUSH_MS, errstr,
+                                sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(COMMAND_COMPONENT, "commands not all acknowledged at shutdown error=\"%s\"",
+                    errstr);
+    }
+    int64_t until_ms = ss_clock_monotonic_ms() + COMMAND_DRAIN_RESULTS_MS;
+    while (ss_clock_monotonic_ms() < until_ms && any_waiting(commands)) {
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = COMMAND_DEADLINE_TICK_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    /* The rest is in Kafka and will apply: 202 with where to ask, after the pending row. */
+    ss_http_request_t *reqs[COMMAND_EXPIRED_BATCH_MAX];
+    uint64_t sequences[COMMAND_EXPIRED_BATCH_MAX];
+    size_t count;
+    while ((count = expired_take(commands, INT64_MAX, reqs, sequences, COMMAND_EXPIRED_BATCH_MAX)) >
+           0) {
+        pending_record(commands, sequences, count);
+        for (size_t i = 0; i < count; i++) {
+            accepted_answer(commands, reqs[i], sequences[i]);
+        }
+    }
 }
 
 void ss_ingress_commands_destroy(ss_ingress_commands_t *commands)

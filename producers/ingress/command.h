@@ -48,6 +48,15 @@ typedef struct ss_ingress_commands_config {
 ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
                                    ss_ingress_commands_t **out, char *errstr, size_t errstr_size);
 
+/*
+ * The first step of a shutdown, while the HTTP server still runs: refuses new commands with 503
+ * (they are not sent), waits (bounded) for the broker to acknowledge the sent ones (a command
+ * that failed delivery gets 503), gives those a moment for their results, then answers every
+ * command still waiting 202 with its status URL, after recording it in request_pending: a
+ * command that may apply is never answered with an error.
+ */
+void ss_ingress_commands_drain(ss_ingress_commands_t *commands);
+
 /* Stops the threads, answers every pending request 503, frees. NULL is a no-op. */
 void ss_ingress_commands_destroy(ss_ingress_commands_t *commands);
 

@@ -90,6 +90,7 @@ int main(int argc, char **argv)
                     config.instance);
         err = serve(ingress, errstr, sizeof(errstr));
         SS_LOG_INFO(SS_INGRESS_COMPONENT, "stopping");
+        ss_ingress_commands_drain(ingress->commands);
         ss_http_server_stop(server);
     } else {
         SS_LOG_ERROR(SS_INGRESS_COMPONENT, "could not start error=\"%s\"", errstr);

@@ -5,7 +5,8 @@
  * longer than the producer's message timeout, a worker paused past its session timeout while
  * another member takes over, and a fatal producer error. Commands are produced straight to
  * ss.cmd.user (reply partition REPLY_PARTITION of ss.results), and what the workers emitted is
- * read back from ss.results and ss.dlq.
+ * read back from ss.results and ss.dlq. Also: the offsets a worker commits in PostgreSQL are
+ * published to its Kafka group, for the lag Kafka's tools show.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -460,6 +461,50 @@ static void test_paused_worker_is_replaced_and_nothing_is_applied_twice(void **s
     fixture_end(&f);
 }
 
+/* ---- offsets for Kafka's tools ---------------------------------------------------------- */
+
+/*
+ * The offsets committed in PostgreSQL are published to the worker's Kafka group (issue 11,
+ * point 7), so kafka-consumer-groups.sh --describe shows the lag: after a run, every partition
+ * the worker holds has the same committed offset in the group as in partition_state.
+ */
+static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_init(&f, "offsets");
+    const char *const environment[] = {"SS_LOG_LEVEL=warn", NULL};
+    worker_start("workers/user/ss-user-worker", environment);
+    worker_start("workers/stock/ss-stock-worker", environment); /* the orders' saga */
+    for (int i = 0; i < 40; i++) {
+        command_send(&f, i);
+    }
+    assert_int_equal(answers_wait(&f, WAIT_MS), 40);
+    const char *sql_count = "SELECT count(*) FROM partition_state"
+                            " WHERE consumer_group = 'ss-user-worker' AND topic = 'ss.cmd.user'";
+    int64_t partitions = ss_test_pg_scalar(f.pg, sql_count, 0, NULL);
+    assert_true(partitions > 0);
+    for (int32_t p = 0; p < partitions; p++) {
+        char text[16];
+        snprintf(text, sizeof(text), "%d", p);
+        const char *params[] = {text};
+        int64_t stored = ss_test_pg_scalar(f.pg,
+                                           "SELECT next_offset FROM partition_state"
+                                           " WHERE consumer_group = 'ss-user-worker'"
+                                           " AND topic = 'ss.cmd.user' AND partition = $1",
+                                           1, params);
+        int64_t committed = -1;
+        for (int i = 0; i < 100 && committed != stored; i++) {
+            committed = ss_test_group_committed("ss-user-worker", SS_TOPIC_CMD_USER, p);
+            if (committed != stored) {
+                usleep(100 * 1000);
+            }
+        }
+        assert_int_equal(committed, stored);
+    }
+    fixture_end(&f);
+}
+
 /* ---- fatal producer error --------------------------------------------------------------- */
 
 static void test_fatal_producer_error_ends_the_worker_with_a_failure_status(void **state)
@@ -493,6 +538,8 @@ int main(void)
         cmocka_unit_test_teardown(test_commit_outcome_unknown_still_delivers_on_a_quiet_partition,
                                   teardown),
         cmocka_unit_test_teardown(test_paused_worker_is_replaced_and_nothing_is_applied_twice,
+                                  teardown),
+        cmocka_unit_test_teardown(test_offsets_are_published_to_the_kafka_group_for_lag_tools,
                                   teardown),
         cmocka_unit_test_teardown(test_broker_outage_longer_than_the_message_timeout_loses_nothing,
                                   teardown),

@@ -104,3 +104,23 @@ void ss_test_header(const ss_kafka_message_t *message, const char *name, char *o
         snprintf(out, out_size, "%.*s", (int)length, (const char *)value);
     }
 }
+
+int64_t ss_test_group_committed(const char *group, const char *topic, int32_t partition)
+{
+    char errstr[512];
+    ss_kafka_consumer_config_t config = {
+        .bootstrap = ss_test_kafka_bootstrap(), .group_id = group, .client_id = "ss-test-offsets"};
+    ss_kafka_consumer_t *consumer = NULL;
+    if (ss_kafka_consumer_new_assigned(&config, topic, partition, SS_KAFKA_OFFSET_END, &consumer,
+                                       errstr, sizeof(errstr)) != SS_OK) {
+        fail_msg("could not ask for %s's offsets: %s", group, errstr);
+    }
+    int64_t offset = -1;
+    ss_err_t err = ss_kafka_consumer_committed(consumer, topic, partition, 10000, &offset, errstr,
+                                               sizeof(errstr));
+    ss_kafka_consumer_destroy(consumer);
+    if (err != SS_OK) {
+        fail_msg("could not read %s's offset of %s/%d: %s", group, topic, partition, errstr);
+    }
+    return offset;
+}

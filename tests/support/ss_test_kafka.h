@@ -1,7 +1,8 @@
 /*
  * Kafka helpers for integration tests beyond ss_test_produce(): producing raw bytes of any size
  * up to the broker's limit (undecodable or oversized records), and reading what a partition
- * holds from its beginning, record by record, to check what the workers emitted.
+ * holds from its beginning, record by record, to check what the workers emitted; a group's
+ * committed offsets.
  */
 #ifndef SS_TEST_KAFKA_H
 #define SS_TEST_KAFKA_H
@@ -29,5 +30,8 @@ size_t ss_test_topic_read(const char *topic, int32_t partition, ss_test_record_f
 /* The value of header name as a NUL-terminated copy in out ("" when absent). */
 void ss_test_header(const ss_kafka_message_t *message, const char *name, char *out,
                     size_t out_size);
+
+/* The next offset group has committed for topic/partition in Kafka (-1: none). */
+int64_t ss_test_group_committed(const char *group, const char *topic, int32_t partition);
 
 #endif

@@ -38,6 +38,8 @@
 #define SS_KAFKA_PROPERTIES_MAX 64
 #define SS_KAFKA_TOPICS_MAX 32
 #define SS_KAFKA_HEADERS_MAX 32
+/* Partitions of one topic in one ss_kafka_consumer_commit_async() call. */
+#define SS_KAFKA_PARTITIONS_MAX 1024
 
 /* How long _destroy() of a producer waits for outstanding deliveries before purging them. */
 #define SS_KAFKA_PRODUCER_DESTROY_FLUSH_MS 10000
@@ -319,6 +321,24 @@ ss_err_t ss_kafka_consumer_seek(ss_kafka_consumer_t *consumer, const char *topic
 ss_err_t ss_kafka_consumer_commit(ss_kafka_consumer_t *consumer, const char *topic,
                                   int32_t partition, int64_t next_offset, char *errstr,
                                   size_t errstr_size);
+
+/*
+ * Commits next_offsets[i] for partitions[i] of topic (count of them, 1..SS_KAFKA_PARTITIONS_MAX)
+ * to the group without waiting; the outcome is not reported. For consumers whose offsets live
+ * elsewhere and are published to the group only so that Kafka's tools can show the lag.
+ */
+ss_err_t ss_kafka_consumer_commit_async(ss_kafka_consumer_t *consumer, const char *topic,
+                                        const int32_t *partitions, const int64_t *next_offsets,
+                                        size_t count, char *errstr, size_t errstr_size);
+
+/*
+ * The group's committed next offset of topic/partition into *next_offset_out (-1 when the group
+ * has none), asked of the broker within timeout_ms. Works on any consumer with a group id,
+ * member or not (ss_kafka_consumer_new_assigned with config->group_id set).
+ */
+ss_err_t ss_kafka_consumer_committed(ss_kafka_consumer_t *consumer, const char *topic,
+                                     int32_t partition, int timeout_ms, int64_t *next_offset_out,
+                                     char *errstr, size_t errstr_size);
 
 /*
  * Leaves the group cleanly (on_revoke runs) within SS_KAFKA_CONSUMER_CLOSE_MS. Idempotent.
