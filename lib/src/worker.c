@@ -79,6 +79,13 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
          0, 3600000,
          "fault injection for tests: raise a fatal producer error this long after start (0: off)",
          &config->fault_producer_fatal_after_ms},
+        {"--record-bytes-max", "SS_RECORD_BYTES_MAX", SS_CONFIG_INT, "262144", 1024, 16777216,
+         "a larger record is not decoded: it goes to the dead-letter topic (the ingress sends at"
+         " most a 64 KiB body)",
+         &config->record_bytes_max},
+        {"--batch-bytes-max", "SS_BATCH_BYTES_MAX", SS_CONFIG_INT, "1048576", 1024, 268435456,
+         "record bytes one partition batch decodes at most; more records wait for the next batch",
+         &config->batch_bytes_max},
     };
     memcpy(options, shared, sizeof(shared));
 }
@@ -302,6 +309,14 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
         snprintf(slot->reason, sizeof(slot->reason), "record has no value");
         return;
     }
+    if ((long long)message->value_length > worker->config.record_bytes_max) {
+        /* Decoding could take gigabytes (an order of 100,000 lines): never try. */
+        slot->dead = true;
+        snprintf(slot->reason, sizeof(slot->reason),
+                 "record of %zu bytes is larger than SS_RECORD_BYTES_MAX (%lld): not decoded",
+                 message->value_length, worker->config.record_bytes_max);
+        return;
+    }
     if (ss_avro_decode(worker->registry, message->value, message->value_length,
                        &record->schema_name, &record->value, slot->reason,
                        sizeof(slot->reason)) != SS_OK) {
@@ -421,16 +436,27 @@ static ss_err_t partition_process(ss_worker_t *worker, int32_t partition, size_t
     return outcome == SS_BATCH_FAILED ? SS_ERR_FATAL : SS_OK;
 }
 
-/* Moves the messages of the first unhandled partition into worker->slots. */
+/*
+ * Moves the messages of the first unhandled partition into worker->slots, in offset order, up
+ * to batch_bytes_max of values (at least one record; a record over record_bytes_max is not
+ * decoded and counts for nothing). The rest of that partition makes the next batch.
+ */
 static size_t partition_gather(ss_worker_t *worker, ss_kafka_message_t **messages, size_t count,
                                bool *taken, int32_t *partition_out)
 {
     size_t gathered = 0;
     int32_t partition = -1;
+    long long bytes = 0;
     for (size_t i = 0; i < count; i++) {
         if (taken[i] || (partition >= 0 && messages[i]->partition != partition)) {
             continue;
         }
+        long long size = (long long)messages[i]->value_length;
+        size = size > worker->config.record_bytes_max ? 0 : size;
+        if (gathered > 0 && bytes + size > worker->config.batch_bytes_max) {
+            break;
+        }
+        bytes += size;
         partition = messages[i]->partition;
         taken[i] = true;
         worker->slots[gathered++] = (ss_worker_slot_t){.message = messages[i]};

@@ -352,6 +352,79 @@ static void test_poison_that_cannot_be_produced_is_parked_not_lost(void **state)
     poison_run("poison-park", "SS_DLQ_COPY_BYTES_MAX=2000000");
 }
 
+/* ---- item-heavy records ----------------------------------------------------------------- */
+
+#define HEAVY_RECORDS 8
+#define HEAVY_LINES 100000
+
+typedef struct heavy_seen {
+    const fixture_t *fixture;
+    size_t count;
+} heavy_seen_t;
+
+static bool heavy_keep(void *opaque, const ss_kafka_message_t *message)
+{
+    heavy_seen_t *seen = opaque;
+    char key[32] = "", reason[512];
+    if (message->key != NULL) {
+        snprintf(key, sizeof(key), "%.*s", (int)message->key_length, (const char *)message->key);
+    }
+    bool ours = false;
+    for (size_t i = 0; i < USERS && !ours; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "%" PRId64, seen->fixture->users[i]);
+        ours = strcmp(id, key) == 0;
+    }
+    ss_test_header(message, SS_HEADER_DLQ_REASON, reason, sizeof(reason));
+    bool heavy = ours && strstr(reason, "SS_RECORD_BYTES_MAX") != NULL;
+    seen->count += heavy ? 1 : 0;
+    return heavy;
+}
+
+/*
+ * Orders of 100,000 lines each (about 0.5 MB of Avro, gigabytes once decoded if there are
+ * hundreds) among 200 charges and orders (issue 10, point 11): they are dead letters without
+ * being decoded, each once, and every other command is answered, also when the per-batch byte
+ * budget splits a partition's records over several batches.
+ */
+static void test_item_heavy_records_are_dead_lettered_without_being_decoded(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_init(&f, "heavy");
+    /* A small batch budget: the other commands are split over many batches, in order. */
+    const char *const environment[] = {"SS_LOG_LEVEL=warn", "SS_BATCH_BYTES_MAX=4096", NULL};
+    worker_start("workers/user/ss-user-worker", environment);
+    worker_start("workers/stock/ss-stock-worker", environment);
+    json_t *lines = json_array();
+    for (int i = 0; i < HEAVY_LINES; i++) {
+        json_array_append_new(lines, json_pack("{s:I, s:i}", "product_id",
+                                               (json_int_t)f.product_id + i, "quantity", 1));
+    }
+    for (int i = 0; i < 200; i++) {
+        command_send(&f, i);
+        if (i % 25 == 0) {
+            int64_t user_id = f.users[i / 25];
+            char key[32];
+            snprintf(key, sizeof(key), "%" PRId64, user_id);
+            json_t *record = json_pack("{s:s, s:i, s:I, s:n, s:O, s:I}", "request_id", "heavy",
+                                       "reply_partition", REPLY_PARTITION, "user_id",
+                                       (json_int_t)user_id, "coupon_id", "lines", lines,
+                                       "requested_at", (json_int_t)ss_clock_now_ms());
+            ss_test_produce(SS_TOPIC_CMD_USER, key, "PlaceOrder", record);
+            json_decref(record);
+        }
+    }
+    json_decref(lines);
+    assert_int_equal(answers_wait(&f, WAIT_MS), 200);
+    results_check(&f);
+    conservation_check(&f);
+    heavy_seen_t seen = {.fixture = &f};
+    ss_test_topic_read(SS_TOPIC_DLQ, 0, heavy_keep, &seen, HEAVY_RECORDS, 2000, WAIT_MS);
+    assert_int_equal(seen.count, HEAVY_RECORDS);
+    fixture_end(&f);
+}
+
 /* ---- commit outcome unknown ------------------------------------------------------------- */
 
 static void test_commit_outcome_unknown_still_delivers_on_a_quiet_partition(void **state)
@@ -535,6 +608,8 @@ int main(void)
         cmocka_unit_test_teardown(test_oversized_poison_is_dead_lettered_once_as_a_reference,
                                   teardown),
         cmocka_unit_test_teardown(test_poison_that_cannot_be_produced_is_parked_not_lost, teardown),
+        cmocka_unit_test_teardown(test_item_heavy_records_are_dead_lettered_without_being_decoded,
+                                  teardown),
         cmocka_unit_test_teardown(test_commit_outcome_unknown_still_delivers_on_a_quiet_partition,
                                   teardown),
         cmocka_unit_test_teardown(test_paused_worker_is_replaced_and_nothing_is_applied_twice,

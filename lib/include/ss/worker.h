@@ -87,9 +87,12 @@ typedef struct ss_worker_config {
     long long pg_statement_timeout_ms;
     long long pg_idle_in_transaction_timeout_ms;
     long long fault_producer_fatal_after_ms;
+    long long
+        record_bytes_max;      /* SS_RECORD_BYTES_MAX: larger records are dead letters, undecoded */
+    long long batch_bytes_max; /* SS_BATCH_BYTES_MAX: a partition's batch holds at most this */
 } ss_worker_config_t;
 
-enum { SS_WORKER_CONFIG_OPTION_COUNT = 17 };
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 19 };
 
 /*
  * Fills options[0..SS_WORKER_CONFIG_OPTION_COUNT) with the shared worker options, targeting
