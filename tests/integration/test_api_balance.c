@@ -3,7 +3,9 @@
  * the real stack: an ss-ingress of this test (instance 1) and two user workers. Covers the
  * success path with its history rows, the limit of 10,000,000 (exactly reached, then refused),
  * every INVALID_REQUEST shape of the body and of the path, USER_NOT_FOUND, and Idempotency-Key
- * retries (the first outcome comes back, nothing is applied twice, another body is refused).
+ * retries (the first outcome comes back, nothing is applied twice, another body is refused;
+ * also through other spellings of the path, and from 100 clients at once), and keys that are
+ * not UTF-8.
  * A 202 (a rebalance slower than the deadline) is followed to its final result.
  */
 #include <setjmp.h>
@@ -334,6 +336,42 @@ static void test_an_idempotency_key_that_is_not_utf8_is_refused_naming_the_heade
     assert_int_equal(balance_get(user_id), 0);
 }
 
+#define SAME_KEY_CLIENTS 100
+
+/*
+ * 100 clients send the same charge with the same key at once (issue 10, point 4): one effect,
+ * and every client gets the same answer, the first one's.
+ */
+static void
+test_concurrent_requests_with_one_key_apply_once_and_all_get_the_same_answer(void **state)
+{
+    (void)state;
+    int64_t user_id = user_new("same-key-race");
+    static ss_test_http_request_t requests[SAME_KEY_CLIENTS];
+    static ss_test_http_reply_t replies[SAME_KEY_CLIENTS];
+    char header[160];
+    snprintf(header, sizeof(header), "Idempotency-Key: race-%s", ss_test_run_id());
+    for (int i = 0; i < SAME_KEY_CLIENTS; i++) {
+        ss_test_http_request_init(&requests[i], "POST", "{\"amount\":700}",
+                                  "/api/v1/users/%" PRId64 "/balance/charge", user_id);
+        requests[i].headers[0] = header;
+    }
+    ss_test_http_many_config_t config = {.in_flight_max = SAME_KEY_CLIENTS};
+    ss_test_http_send_many(services.http, requests, SAME_KEY_CLIENTS, &config, replies, NULL);
+    for (int i = 0; i < SAME_KEY_CLIENTS; i++) {
+        ss_test_http_settle(services.http, &replies[i], SS_TEST_SERVICES_SETTLE_MS);
+        json_t *data = ss_test_http_expect(&replies[i], 200, NULL);
+        assert_int_equal(ss_test_json_int(data, "amount"), 700);
+        assert_true(json_equal(replies[0].json, replies[i].json));
+    }
+    for (int i = 0; i < SAME_KEY_CLIENTS; i++) {
+        ss_test_http_reply_free(&replies[i]);
+    }
+    assert_int_equal(balance_get(user_id), 700);
+    assert_int_equal(
+        user_scalar("SELECT count(*) FROM balance_history WHERE user_id = $1", user_id), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_idempotency_key_of_255_characters_is_kept_and_256_is_invalid),
         cmocka_unit_test(test_a_retry_through_another_spelling_of_the_path_gets_the_first_answer),
         cmocka_unit_test(test_an_idempotency_key_that_is_not_utf8_is_refused_naming_the_header),
+        cmocka_unit_test(
+            test_concurrent_requests_with_one_key_apply_once_and_all_get_the_same_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
