@@ -23,8 +23,6 @@
 #define SS_WORKER_BATCH_ATTEMPTS_MAX 30
 /* How long the end-of-round wait for delivery reports may take. */
 #define SS_WORKER_OUTBOX_FLUSH_MS 30000
-/* Rejected rows parked per round (the rest are tried again next round). */
-#define SS_WORKER_PARK_ROWS_MAX 64
 #define SS_WORKER_ERRSTR_SIZE 512
 /* A source name: "<group>/<topic>/<partition>". */
 #define SS_WORKER_SOURCE_SIZE 320
@@ -86,10 +84,6 @@ struct ss_worker_batch {
 };
 
 /* A rejected row waiting to be parked, with why. */
-typedef struct ss_worker_rejection {
-    size_t flight_index;
-    char reason[SS_WORKER_ERRSTR_SIZE];
-} ss_worker_rejection_t;
 
 struct ss_worker {
     ss_worker_config_t config;
@@ -117,8 +111,8 @@ struct ss_worker {
     /* worker_outbox.c */
     ss_outbox_flight_t flight;
     uint32_t flight_generation; /* one per round; tells late delivery reports apart */
-    ss_worker_rejection_t rejections[SS_WORKER_PARK_ROWS_MAX];
-    size_t rejection_count;
+    /* The round's first reason a row was refused for good (the flight says which rows). */
+    char rejection_reason[SS_WORKER_ERRSTR_SIZE];
     int64_t last_batch_ms[SS_WORKER_PARTITIONS_MAX];
     bool producer_fatal; /* a delivery report said the producer failed fatally */
     char producer_fatal_error[SS_WORKER_ERRSTR_SIZE];

@@ -247,16 +247,13 @@ static ss_err_t send_queued(ss_worker_t *worker, const char *topic, int32_t part
     return err;
 }
 
+/* The flight says which rows to park; the reason goes in their references' headers. */
 static void rejection_note(ss_worker_t *worker, size_t index, const char *reason)
 {
-    if (worker->rejection_count == SS_WORKER_PARK_ROWS_MAX) {
-        /* Beyond the bound it waits for another round: the row is not lost, only later. */
-        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_RETRY);
-        return;
+    ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_REJECTED);
+    if (worker->rejection_reason[0] == '\0') {
+        snprintf(worker->rejection_reason, sizeof(worker->rejection_reason), "%s", reason);
     }
-    ss_worker_rejection_t *rejection = &worker->rejections[worker->rejection_count++];
-    rejection->flight_index = index;
-    snprintf(rejection->reason, sizeof(rejection->reason), "%s", reason);
 }
 
 static void producer_fatal_note(ss_worker_t *worker, const char *reason)
@@ -298,7 +295,6 @@ static ss_err_t row_produce(ss_worker_t *worker, int32_t source, const outbox_ro
         return SS_OK;
     }
     if (err == SS_ERR_INVALID) {
-        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_REJECTED);
         rejection_note(worker, index, errstr);
         return SS_OK;
     }
@@ -460,7 +456,8 @@ static json_t *park_headers(ss_worker_t *worker, PGresult *row, size_t flight_in
         headers = json_object();
     }
     const ss_outbox_flight_entry_t *entry = &worker->flight.entries[flight_index];
-    char source[SS_WORKER_SOURCE_SIZE], row_text[SS_WORKER_SOURCE_SIZE + 32], why[400];
+    char source[SS_WORKER_SOURCE_SIZE], row_text[SS_WORKER_SOURCE_SIZE + 32],
+        why[SS_WORKER_ERRSTR_SIZE + 64];
     ss_worker_source_name(worker, entry->partition, source, sizeof(source));
     snprintf(row_text, sizeof(row_text), "%s#%" PRId64, source, entry->row_id);
     if (json_object_get(headers, SS_HEADER_DLQ_REASON) == NULL) {
@@ -474,9 +471,9 @@ static json_t *park_headers(ss_worker_t *worker, PGresult *row, size_t flight_in
 }
 
 /* Sends a small reference to the dead-letter topic in place of a row that cannot be produced. */
-static void park(ss_worker_t *worker, const ss_worker_rejection_t *rejection)
+static void park(ss_worker_t *worker, size_t flight_index)
 {
-    const ss_outbox_flight_entry_t *entry = &worker->flight.entries[rejection->flight_index];
+    const ss_outbox_flight_entry_t *entry = &worker->flight.entries[flight_index];
     char id_text[24], errstr[SS_WORKER_ERRSTR_SIZE];
     snprintf(id_text, sizeof(id_text), "%" PRId64, entry->row_id);
     const char *params[] = {id_text};
@@ -487,18 +484,17 @@ static void park(ss_worker_t *worker, const ss_worker_rejection_t *rejection)
         size_t key_length = 0;
         unsigned char *key =
             PQunescapeBytea((const unsigned char *)PQgetvalue(row, 0, 2), &key_length);
-        json_t *headers = park_headers(worker, row, rejection->flight_index, rejection->reason);
-        ss_outbox_flight_parking(&worker->flight, rejection->flight_index);
+        json_t *headers = park_headers(worker, row, flight_index, worker->rejection_reason);
+        ss_outbox_flight_parking(&worker->flight, flight_index);
         err = send_queued(worker, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, key, key_length, "", 0,
-                          headers, flight_opaque(worker, rejection->flight_index), errstr,
-                          sizeof(errstr));
+                          headers, flight_opaque(worker, flight_index), errstr, sizeof(errstr));
         json_decref(headers);
         PQfreemem(key);
         SS_LOG_WARN(worker->handler.name, "outbox row parked row_id=%" PRId64 " reason=\"%s\"",
-                    entry->row_id, rejection->reason);
+                    entry->row_id, worker->rejection_reason);
     }
     if (err != SS_OK) {
-        ss_outbox_flight_report(&worker->flight, rejection->flight_index, SS_DELIVERY_RETRY);
+        ss_outbox_flight_report(&worker->flight, flight_index, SS_DELIVERY_RETRY);
     }
     PQclear(row);
 }
@@ -531,15 +527,13 @@ ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errst
     }
     ss_err_t err = flight_await(worker, errstr, errstr_size);
     for (int pass = 0; pass < SS_WORKER_PARK_PASSES_MAX && err == SS_OK; pass++) {
-        size_t count = worker->rejection_count;
-        if (count == 0) {
-            break;
+        size_t cursor = 0, parked = 0, index;
+        while ((index = ss_outbox_flight_next_rejected(&worker->flight, &cursor)) != SIZE_MAX) {
+            park(worker, index);
+            parked++;
         }
-        ss_worker_rejection_t rejections[SS_WORKER_PARK_ROWS_MAX];
-        memcpy(rejections, worker->rejections, count * sizeof(rejections[0]));
-        worker->rejection_count = 0;
-        for (size_t i = 0; i < count; i++) {
-            park(worker, &rejections[i]);
+        if (parked == 0) {
+            break;
         }
         err = flight_await(worker, errstr, errstr_size);
     }
@@ -553,7 +547,7 @@ ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errst
         }
     }
     ss_outbox_flight_clear(&worker->flight);
-    worker->rejection_count = 0;
+    worker->rejection_reason[0] = '\0';
     worker->flight_generation++;
     return err;
 }
@@ -577,9 +571,8 @@ void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
     }
     const char *why = error_text != NULL ? error_text : ss_err_name(result);
     SS_LOG_WARN(worker->handler.name, "outbox delivery failed error=\"%s\"", why);
-    if (result == SS_ERR_INVALID && !worker->flight.entries[index].parked) {
-        ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_REJECTED);
-        rejection_note(worker, index, why);
+    if (result == SS_ERR_INVALID) {
+        rejection_note(worker, index, why); /* a rejected reference is retried, not re-parked */
     } else {
         ss_outbox_flight_report(&worker->flight, index, SS_DELIVERY_RETRY);
     }

@@ -102,33 +102,17 @@ void ss_ingress_readiness_probe(ss_ingress_t *ingress, ss_ingress_readiness_t *o
     out->redis = probe_redis(ingress);
 }
 
-/* 503: the producer failed fatally and the process is stopping. */
-static char *readiness_fatal(const ss_ingress_readiness_t *readiness, int *status_out)
-{
-    json_t *data =
-        json_pack("{s:s,s:s,s:s}", "kafka", "FAILED", "postgres",
-                  readiness->postgres ? "UP" : "DOWN", "redis", readiness->redis ? "UP" : "DOWN");
-    if (data == NULL) {
-        return NULL;
-    }
-    char message[400];
-    snprintf(message, sizeof(message), "not ready: %s; the ingress is stopping", readiness->fatal);
-    *status_out = ss_api_error_status(SS_API_ERROR_UNAVAILABLE);
-    return ss_json_envelope_api_error(SS_API_ERROR_UNAVAILABLE, message, data);
-}
-
 char *ss_ingress_readiness_envelope(const ss_ingress_readiness_t *readiness, int *status_out)
 {
-    if (readiness->fatal != NULL) {
-        return readiness_fatal(readiness, status_out);
-    }
+    /* After a fatal producer error Kafka is not down but unusable for good: FAILED. */
     const struct {
         const char *name;
         bool up;
+        bool failed;
     } components[] = {
-        {"kafka", readiness->kafka},
-        {"postgres", readiness->postgres},
-        {"redis", readiness->redis},
+        {"kafka", readiness->kafka, readiness->fatal != NULL},
+        {"postgres", readiness->postgres, false},
+        {"redis", readiness->redis, false},
     };
     const size_t count = sizeof(components) / sizeof(components[0]);
     json_t *data = json_object();
@@ -138,25 +122,31 @@ char *ss_ingress_readiness_envelope(const ss_ingress_readiness_t *readiness, int
     char down[64] = "";
     size_t down_count = 0;
     for (size_t i = 0; i < count; i++) {
-        if (json_object_set_new(data, components[i].name,
-                                json_string(components[i].up ? "UP" : "DOWN")) != 0) {
+        bool failed = components[i].failed;
+        const char *state = failed ? "FAILED" : components[i].up ? "UP" : "DOWN";
+        if (json_object_set_new(data, components[i].name, json_string(state)) != 0) {
             json_decref(data);
             return NULL;
         }
-        if (!components[i].up) {
+        if (!components[i].up && !failed) {
             size_t used = strlen(down);
             snprintf(down + used, sizeof(down) - used, "%s%s", down_count > 0 ? ", " : "",
                      components[i].name);
             down_count++;
         }
     }
-    if (down_count == 0) {
+    if (down_count == 0 && readiness->fatal == NULL) {
         *status_out = 200;
         return ss_json_envelope_ok(data);
     }
-    char message[128];
-    snprintf(message, sizeof(message), "not ready: %s %s not reachable", down,
-             down_count == 1 ? "is" : "are");
+    char message[400];
+    if (readiness->fatal != NULL) {
+        snprintf(message, sizeof(message), "not ready: %s; the ingress is stopping",
+                 readiness->fatal);
+    } else {
+        snprintf(message, sizeof(message), "not ready: %s %s not reachable", down,
+                 down_count == 1 ? "is" : "are");
+    }
     *status_out = ss_api_error_status(SS_API_ERROR_UNAVAILABLE);
     return ss_json_envelope_api_error(SS_API_ERROR_UNAVAILABLE, message, data);
 }

@@ -25,24 +25,14 @@
 #define ENDPOINTS 5
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 1, .port = 18184};
     config.workers[SS_TEST_SERVICE_STOCK] = 2;
     config.workers[SS_TEST_SERVICE_COUPON] = 2;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -50,7 +40,7 @@ static int teardown(void **state)
 static int64_t scalar_text(const char *sql, const char *param)
 {
     const char *params[] = {param};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 static int64_t scalar_id(const char *sql, int64_t id)
@@ -67,7 +57,7 @@ static void text_of(const char *sql, int64_t id, char *out, size_t out_size)
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
     PGresult *rows = NULL;
-    if (ss_pg_query(pg, NULL, sql, 1, params, &rows, errstr, sizeof(errstr)) != SS_OK) {
+    if (ss_pg_query(services.pg, NULL, sql, 1, params, &rows, errstr, sizeof(errstr)) != SS_OK) {
         fail_msg("query failed: %s: %s", sql, errstr);
     }
     assert_int_equal(PQntuples(rows), 1);
@@ -359,12 +349,12 @@ static void test_coupon_status_patch_answers_the_coupon_and_refuses_bad_input(vo
     admin_expect("PATCH", path, "{\"status\":3}", 400, "INVALID_REQUEST");
     admin_expect("PATCH", "/api/v1/admin/coupons/abc", "{\"status\":\"CANCELED\"}", 400,
                  "INVALID_REQUEST");
-    int64_t unknown =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM coupons", 0, NULL);
+    int64_t unknown = ss_test_pg_scalar(
+        services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM coupons", 0, NULL);
     snprintf(path, sizeof(path), "/api/v1/admin/coupons/%" PRId64, unknown);
     admin_expect("PATCH", path, "{\"status\":\"CANCELED\"}", 404, "COUPON_NOT_FOUND");
-    int64_t unknown_product =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM products", 0, NULL);
+    int64_t unknown_product = ss_test_pg_scalar(
+        services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM products", 0, NULL);
     snprintf(path, sizeof(path), "/api/v1/admin/products/%" PRId64, unknown_product);
     admin_expect("PATCH", path, "{\"sellStatus\":\"HOLD\"}", 404, "PRODUCT_NOT_FOUND");
 }
@@ -383,5 +373,5 @@ int main(void)
         cmocka_unit_test(test_coupon_with_bad_fields_is_invalid),
         cmocka_unit_test(test_coupon_status_patch_answers_the_coupon_and_refuses_bad_input),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -25,23 +25,13 @@
 #define BALANCE_LIMIT INT64_C(10000000)
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 1, .port = 18181};
     config.workers[SS_TEST_SERVICE_USER] = 2;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -58,7 +48,7 @@ static int64_t user_scalar(const char *sql, int64_t user_id)
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, user_id);
     const char *params[] = {id};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 /* POST to path with body and optional Idempotency-Key, settled to the final outcome. */
@@ -217,7 +207,7 @@ static void test_unknown_user_is_user_not_found_for_balance_and_charge(void **st
 {
     (void)state;
     int64_t unknown =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM users", 0, NULL);
+        ss_test_pg_scalar(services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM users", 0, NULL);
     ss_test_http_reply_t reply;
     ss_test_http_get(services.http, &reply, "/api/v1/users/%" PRId64 "/balance", unknown);
     ss_test_http_expect(&reply, 404, "USER_NOT_FOUND");
@@ -389,5 +379,5 @@ int main(void)
         cmocka_unit_test(
             test_concurrent_requests_with_one_key_apply_once_and_all_get_the_same_answer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -35,24 +35,14 @@
 #define IN_FLIGHT 500
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 3, .port = 18186, .request_deadline_ms = 30000};
     config.workers[SS_TEST_SERVICE_USER] = 2;
     config.workers[SS_TEST_SERVICE_COUPON] = 2;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -62,7 +52,8 @@ static int64_t *pg_column(const char *sql, int param_count, const char *const *p
 {
     PGresult *rows = NULL;
     char errstr[256];
-    if (ss_pg_query(pg, NULL, sql, param_count, params, &rows, errstr, sizeof(errstr)) != SS_OK) {
+    if (ss_pg_query(services.pg, NULL, sql, param_count, params, &rows, errstr, sizeof(errstr)) !=
+        SS_OK) {
         fail_msg("query failed: %s: %s", sql, errstr);
     }
     size_t count = (size_t)PQntuples(rows);
@@ -82,7 +73,7 @@ static int64_t scalar_id(const char *sql, int64_t id)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 static int int64_compare(const void *left, const void *right)
@@ -299,5 +290,5 @@ int main(void)
         cmocka_unit_test(test_thousand_concurrent_charges_never_pass_the_limit_and_add_up),
         cmocka_unit_test(test_five_thousand_issuance_requests_issue_exactly_the_quantity),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

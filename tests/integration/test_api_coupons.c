@@ -26,23 +26,13 @@
 #define FAR_FUTURE "2099-12-31T23:59:59Z"
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 2, .port = 18182};
     config.workers[SS_TEST_SERVICE_COUPON] = 2;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -71,7 +61,7 @@ static int64_t scalar_of(const char *sql, int64_t id)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 /* POST /users/{user}/coupons with body (and key), settled. */
@@ -232,13 +222,13 @@ static void test_unknown_coupon_or_user_is_not_found(void **state)
 {
     (void)state;
     int64_t user_id = user_new("unknown-coupon");
-    int64_t unknown_coupon =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM coupons", 0, NULL);
+    int64_t unknown_coupon = ss_test_pg_scalar(
+        services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM coupons", 0, NULL);
     issue_refused(user_id, unknown_coupon, 404, "COUPON_NOT_FOUND");
 
     int64_t coupon_id = coupon_new("unknown-user", "0.1", 5, FAR_FUTURE, NULL, NULL, 0);
     int64_t unknown_user =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM users", 0, NULL);
+        ss_test_pg_scalar(services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM users", 0, NULL);
     issue_refused(unknown_user, coupon_id, 404, "USER_NOT_FOUND");
     assert_int_equal(scalar_of("SELECT issued_count FROM coupons WHERE id = $1", coupon_id), 0);
 
@@ -299,12 +289,14 @@ static void test_usable_coupons_leave_out_used_and_expired_ones(void **state)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, used_issue);
     const char *used_params[] = {text};
-    ss_test_pg_exec(pg, "UPDATE user_coupons SET status = 'USED', used_at = now() WHERE id = $1", 1,
+    ss_test_pg_exec(services.pg,
+                    "UPDATE user_coupons SET status = 'USED', used_at = now() WHERE id = $1", 1,
                     used_params);
     snprintf(text, sizeof(text), "%" PRId64, expiring);
     const char *expiring_params[] = {text};
-    ss_test_pg_exec(pg, "UPDATE coupons SET expired_at = now() - interval '1 second' WHERE id = $1",
-                    1, expiring_params);
+    ss_test_pg_exec(services.pg,
+                    "UPDATE coupons SET expired_at = now() - interval '1 second' WHERE id = $1", 1,
+                    expiring_params);
 
     json_t *coupons = usable(user_id, &reply);
     assert_int_equal(json_array_size(coupons), 1);
@@ -354,5 +346,5 @@ int main(void)
         cmocka_unit_test(test_usable_coupons_leave_out_used_and_expired_ones),
         cmocka_unit_test(test_retried_idempotency_key_returns_the_first_issuance),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -30,23 +30,13 @@
 #define WORKERS 2
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 1, .port = 18187};
     config.workers[SS_TEST_SERVICE_USER] = WORKERS;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -55,7 +45,7 @@ static int64_t scalar_id(const char *sql, int64_t id)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 typedef struct fault_plan {
@@ -156,5 +146,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_9_of_a_worker_mid_stream_applies_every_accepted_charge_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -31,17 +31,10 @@ static ss_test_services_t services;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 3, .port = 18183};
     config.workers[SS_TEST_SERVICE_STOCK] = 2;
     ss_test_services_start(&services, &config);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -287,10 +280,8 @@ static void test_admin_stock_and_status_changes_show_in_the_list(void **state)
 static void test_patch_of_an_unknown_product_is_product_not_found(void **state)
 {
     (void)state;
-    ss_pg_t *pg = ss_test_pg_connect();
-    int64_t unknown =
-        ss_test_pg_scalar(pg, "SELECT coalesce(max(id), 0) + 1000000 FROM products", 0, NULL);
-    ss_pg_destroy(pg);
+    int64_t unknown = ss_test_pg_scalar(
+        services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM products", 0, NULL);
     ss_test_http_reply_t reply;
     product_patch(unknown, "{\"stockDelta\":1}", &reply);
     ss_test_http_expect(&reply, 404, "PRODUCT_NOT_FOUND");
@@ -307,5 +298,5 @@ int main(void)
         cmocka_unit_test(test_admin_stock_and_status_changes_show_in_the_list),
         cmocka_unit_test(test_patch_of_an_unknown_product_is_product_not_found),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -37,11 +37,9 @@
 #define PENDING_CHECK_PAUSE_US 200000
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     /* A small ring, so that 503 is reachable; the ingress refuses fewer than 16. */
     static const char *const ingress_environment[] = {"SS_INGRESS_PENDING_MAX=16", NULL};
     ss_test_services_config_t config = {
@@ -52,15 +50,7 @@ static int setup(void **state)
         .ingress_environment = ingress_environment};
     config.workers[SS_TEST_SERVICE_USER] = 2;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -156,9 +146,12 @@ static void test_prefer_respond_async_answers_202_and_the_location_turns_done(vo
     json_t *result = json_object_get(json_object_get(reply.json, "data"), "result");
     assert_int_equal(ss_test_json_int(json_object_get(result, "data"), "amount"), 100);
     ss_test_http_reply_free(&reply);
-    assert_int_equal(user_scalar(pg, "SELECT balance FROM users WHERE id = $1", user_id), 100);
-    assert_int_equal(
-        user_scalar(pg, "SELECT count(*) FROM balance_history WHERE user_id = $1", user_id), 1);
+    assert_int_equal(user_scalar(services.pg, "SELECT balance FROM users WHERE id = $1", user_id),
+                     100);
+    assert_int_equal(user_scalar(services.pg,
+                                 "SELECT count(*) FROM balance_history WHERE user_id = $1",
+                                 user_id),
+                     1);
 }
 
 static void test_async_request_is_pending_while_held_back_then_done(void **state)
@@ -180,13 +173,15 @@ static void test_async_request_is_pending_while_held_back_then_done(void **state
         ss_test_http_reply_free(&status);
         usleep(PENDING_CHECK_PAUSE_US);
     }
-    assert_int_equal(user_scalar(pg, "SELECT balance FROM users WHERE id = $1", user_id), 0);
+    assert_int_equal(user_scalar(services.pg, "SELECT balance FROM users WHERE id = $1", user_id),
+                     0);
     user_row_unlock(locker);
 
     ss_test_http_settle(services.http, &reply, SS_TEST_SERVICES_SETTLE_MS);
     assert_int_equal(ss_test_json_int(ss_test_http_expect(&reply, 200, NULL), "amount"), 250);
     ss_test_http_reply_free(&reply);
-    assert_int_equal(user_scalar(pg, "SELECT balance FROM users WHERE id = $1", user_id), 250);
+    assert_int_equal(user_scalar(services.pg, "SELECT balance FROM users WHERE id = $1", user_id),
+                     250);
 }
 
 static void test_mutation_not_done_by_the_deadline_answers_202_then_its_outcome(void **state)
@@ -208,8 +203,10 @@ static void test_mutation_not_done_by_the_deadline_answers_202_then_its_outcome(
     ss_test_http_settle(services.http, &reply, SS_TEST_SERVICES_SETTLE_MS);
     assert_int_equal(ss_test_json_int(ss_test_http_expect(&reply, 200, NULL), "amount"), 40);
     ss_test_http_reply_free(&reply);
-    assert_int_equal(
-        user_scalar(pg, "SELECT count(*) FROM balance_history WHERE user_id = $1", user_id), 1);
+    assert_int_equal(user_scalar(services.pg,
+                                 "SELECT count(*) FROM balance_history WHERE user_id = $1",
+                                 user_id),
+                     1);
 }
 
 static void test_full_pending_ring_is_503_with_retry_after_and_nothing_applied(void **state)
@@ -242,11 +239,12 @@ static void test_full_pending_ring_is_503_with_retry_after_and_nothing_applied(v
     /* The ring held every slot while the row was locked: exactly 16 got in. */
     assert_int_equal(accepted, PENDING_MAX);
     assert_int_equal(unavailable, FLOOD_COUNT - PENDING_MAX);
-    assert_int_equal(user_scalar(pg, "SELECT balance FROM users WHERE id = $1", user_id),
+    assert_int_equal(user_scalar(services.pg, "SELECT balance FROM users WHERE id = $1", user_id),
                      PENDING_MAX * 1000);
-    assert_int_equal(
-        user_scalar(pg, "SELECT count(*) FROM balance_history WHERE user_id = $1", user_id),
-        PENDING_MAX);
+    assert_int_equal(user_scalar(services.pg,
+                                 "SELECT count(*) FROM balance_history WHERE user_id = $1",
+                                 user_id),
+                     PENDING_MAX);
 }
 
 static void test_unknown_request_is_request_not_found_and_an_overlong_id_invalid(void **state)
@@ -359,7 +357,8 @@ static void test_body_over_64_kib_is_payload_too_large_and_64_kib_is_served(void
     assert_int_equal(ss_test_json_int(ss_test_http_expect(&reply, 200, NULL), "amount"), 1);
     ss_test_http_reply_free(&reply);
     free(limit);
-    assert_int_equal(user_scalar(pg, "SELECT balance FROM users WHERE id = $1", user_id), 1);
+    assert_int_equal(user_scalar(services.pg, "SELECT balance FROM users WHERE id = $1", user_id),
+                     1);
 }
 
 int main(void)
@@ -374,5 +373,5 @@ int main(void)
         cmocka_unit_test(test_wrong_method_is_405_with_an_allow_header),
         cmocka_unit_test(test_body_over_64_kib_is_payload_too_large_and_64_kib_is_served),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -45,7 +45,6 @@
 #define OUTAGE_READS 20
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 static ss_redis_t *redis;
 
 static int setup(void **state)
@@ -55,7 +54,6 @@ static int setup(void **state)
     config.workers[SS_TEST_SERVICE_USER] = 1;
     config.workers[SS_TEST_SERVICE_STOCK] = 1;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
     char errstr[256];
     if (ss_redis_connect(ss_test_redis_url(), 2000, &redis, errstr, sizeof(errstr)) != SS_OK) {
         fail_msg("could not connect to the stack's redis: %s", errstr);
@@ -67,7 +65,6 @@ static int teardown(void **state)
 {
     (void)state;
     ss_redis_destroy(redis);
-    ss_pg_destroy(pg);
     ss_test_services_stop(&services);
     return 0;
 }
@@ -136,7 +133,7 @@ static int64_t pg_scalar_id(const char *sql, int64_t id)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 /* Admin-created SELLING products, consecutive as far as other runs let them be. */

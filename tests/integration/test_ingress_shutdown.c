@@ -29,24 +29,14 @@
 #define SETTLE_MS 120000
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     /* A long deadline: nothing is answered 202 by the deadline before the SIGTERM. */
     ss_test_services_config_t config = {.instance = 3, .port = 18183, .request_deadline_ms = 60000};
     config.workers[SS_TEST_SERVICE_USER] = 1;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -114,17 +104,18 @@ static void test_sigterm_answers_commands_in_flight_202_and_each_applies_once(vo
     snprintf(ids + ids_used, sizeof(ids) - ids_used, "}");
     /* Each 202 was sent after its pending row existed: GET /requests/{id} says PENDING. */
     const char *id_params[] = {ids};
-    assert_int_equal(ss_test_pg_scalar(pg,
+    assert_int_equal(ss_test_pg_scalar(services.pg,
                                        "SELECT count(*) FROM request_pending"
                                        " WHERE request_id = ANY($1::text[])",
                                        1, id_params),
                      CHARGES);
     ss_test_services_worker_start(&services, SS_TEST_SERVICE_USER, 0);
     const char *params[] = {literal};
-    assert_int_equal(ss_test_wait_scalar(pg, "SELECT sum(balance) FROM users WHERE id = ANY($1)", 1,
+    assert_int_equal(ss_test_wait_scalar(services.pg,
+                                         "SELECT sum(balance) FROM users WHERE id = ANY($1)", 1,
                                          params, CHARGES, SETTLE_MS),
                      CHARGES);
-    assert_int_equal(ss_test_pg_scalar(pg,
+    assert_int_equal(ss_test_pg_scalar(services.pg,
                                        "SELECT count(*) FROM users"
                                        " WHERE id = ANY($1) AND balance = 1",
                                        1, params),
@@ -136,5 +127,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigterm_answers_commands_in_flight_202_and_each_applies_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

@@ -39,25 +39,15 @@
 #define IDS_MAX 400
 
 static ss_test_services_t services;
-static ss_pg_t *pg;
 
 static int setup(void **state)
 {
-    (void)state;
     ss_test_services_config_t config = {.instance = 2, .port = 18188, .request_deadline_ms = 30000};
     config.workers[SS_TEST_SERVICE_USER] = 2;
     config.workers[SS_TEST_SERVICE_STOCK] = 2;
     config.workers[SS_TEST_SERVICE_COUPON] = 1;
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ss_pg_destroy(pg);
-    ss_test_services_stop(&services);
+    *state = &services;
     return 0;
 }
 
@@ -68,7 +58,7 @@ static int64_t scalar_id(const char *sql, int64_t id)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 static int64_t wait_id(const char *sql, int64_t id, int64_t expected)
@@ -76,7 +66,7 @@ static int64_t wait_id(const char *sql, int64_t id, int64_t expected)
     char text[24];
     snprintf(text, sizeof(text), "%" PRId64, id);
     const char *params[] = {text};
-    return ss_test_wait_scalar(pg, sql, 1, params, expected, WAIT_MS);
+    return ss_test_wait_scalar(services.pg, sql, 1, params, expected, WAIT_MS);
 }
 
 static void charge(int64_t user_id, int64_t amount)
@@ -260,7 +250,7 @@ static void test_single_line_order_is_paid_and_reads_back(void **state)
     snprintf(user_text, sizeof(user_text), "%" PRId64, user_id);
     snprintf(order_text, sizeof(order_text), "%" PRId64, order_id);
     const char *params[] = {user_text, order_text};
-    assert_int_equal(ss_test_pg_scalar(pg,
+    assert_int_equal(ss_test_pg_scalar(services.pg,
                                        "SELECT count(*) FROM balance_history WHERE user_id = $1"
                                        " AND type = 'USE' AND amount = 4500 AND order_id = $2",
                                        2, params),
@@ -421,7 +411,7 @@ static void test_insufficient_stock_on_one_line_leaves_no_trace_but_the_failed_o
     snprintf(order_text, sizeof(order_text), "%" PRId64, order_id);
     const char *params[] = {user_text, order_text};
     /* total 15000, half off: 7500 used, then refunded */
-    assert_int_equal(ss_test_pg_scalar(pg,
+    assert_int_equal(ss_test_pg_scalar(services.pg,
                                        "SELECT count(*) FROM balance_history WHERE user_id = $1"
                                        " AND order_id = $2 AND amount = 7500 AND type IN"
                                        " ('USE', 'REFUND')",
@@ -582,7 +572,7 @@ static void user_set_add(user_set_t *set, int64_t user_id)
 static int64_t set_scalar(const user_set_t *set, const char *sql)
 {
     const char *params[] = {set->literal};
-    return ss_test_pg_scalar(pg, sql, 1, params);
+    return ss_test_pg_scalar(services.pg, sql, 1, params);
 }
 
 /* Creates count users and charges each amount, all charges in flight together. */
@@ -704,7 +694,7 @@ static void test_kill_9_of_workers_mid_stream_leaves_nothing_pending_or_paid_twi
         ss_test_http_reply_free(&replies[i]);
     }
     const char *params[] = {buyers.literal};
-    assert_int_equal(ss_test_wait_scalar(pg,
+    assert_int_equal(ss_test_wait_scalar(services.pg,
                                          "SELECT count(*) FROM orders WHERE user_id ="
                                          " ANY($1::bigint[]) AND status = 'PENDING'",
                                          1, params, 0, WAIT_MS),
@@ -754,5 +744,5 @@ int main(void)
         cmocka_unit_test(test_two_hundred_buyers_race_for_fifty_units),
         cmocka_unit_test(test_kill_9_of_workers_mid_stream_leaves_nothing_pending_or_paid_twice),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ss_test_services_teardown);
 }

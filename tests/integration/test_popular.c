@@ -46,7 +46,6 @@
 
 static ss_test_private_redis_t private_redis;
 static ss_test_services_t services;
-static ss_pg_t *pg;
 static int64_t user_id;
 static int64_t products[PRODUCTS];
 static char marker[96]; /* orders.request_id of every order this test writes */
@@ -61,7 +60,7 @@ static void paid_orders_insert(int64_t product_id, int count, int days_ago)
     snprintf(days, sizeof(days), "%d", days_ago);
     snprintf(quantity, sizeof(quantity), "%d", LINE_QUANTITY);
     const char *params[] = {user, marker, count_text, product, days, quantity};
-    ss_test_pg_exec(pg,
+    ss_test_pg_exec(services.pg,
                     "WITH o AS (INSERT INTO orders (id, user_id, status, total_price, paid_amount,"
                     " request_id, paid_at) SELECT nextval('orders_id_seq'), $1::bigint, 'PAID',"
                     " 0, 0, $2, now() - $5::int * interval '1 day'"
@@ -79,15 +78,14 @@ static int setup(void **state)
     ss_test_services_config_t config = {
         .instance = 2, .port = 18193, .ingress_environment = environment};
     ss_test_services_start(&services, &config);
-    pg = ss_test_pg_connect();
     snprintf(marker, sizeof(marker), "test_popular-%s", ss_test_run_id());
-    user_id = ss_test_user_create(pg, marker);
+    user_id = ss_test_user_create(services.pg, marker);
     for (int i = 0; i < PRODUCTS; i++) {
         char name[128], price[16];
         snprintf(name, sizeof(name), "popular-%d-%s", i, ss_test_run_id());
         snprintf(price, sizeof(price), "%d", 100 * (i + 1));
         const char *params[] = {name, price};
-        products[i] = ss_test_pg_scalar(pg,
+        products[i] = ss_test_pg_scalar(services.pg,
                                         "INSERT INTO products (name, price, stock) VALUES ($1,"
                                         " $2::bigint, 0) RETURNING id",
                                         2, params);
@@ -113,12 +111,11 @@ static int teardown(void **state)
 {
     (void)state;
     const char *params[] = {marker};
-    ss_test_pg_exec(pg,
+    ss_test_pg_exec(services.pg,
                     "DELETE FROM order_items WHERE order_id IN (SELECT id FROM orders WHERE"
                     " request_id = $1)",
                     1, params);
-    ss_test_pg_exec(pg, "DELETE FROM orders WHERE request_id = $1", 1, params);
-    ss_pg_destroy(pg);
+    ss_test_pg_exec(services.pg, "DELETE FROM orders WHERE request_id = $1", 1, params);
     ss_test_services_stop(&services);
     ss_test_private_redis_stop(&private_redis, SIGTERM);
     return 0;
@@ -138,7 +135,7 @@ static size_t sql_top(ranked_t *top)
 {
     PGresult *rows = NULL;
     char errstr[512];
-    if (ss_pg_query(pg, NULL,
+    if (ss_pg_query(services.pg, NULL,
                     "SELECT p.id, p.name, p.price, sum(oi.quantity)::bigint AS units"
                     " FROM order_items oi JOIN orders o ON o.id = oi.order_id"
                     " JOIN products p ON p.id = oi.product_id"
@@ -267,7 +264,7 @@ static void test_live_sales_show_once_the_cached_answer_is_gone(void **state)
     const char *params[] = {marker, product};
     PGresult *rows = NULL;
     char errstr[512];
-    assert_int_equal(ss_pg_query(pg, NULL,
+    assert_int_equal(ss_pg_query(services.pg, NULL,
                                  "SELECT o.id, floor(extract(epoch FROM o.paid_at) * 1000)::bigint"
                                  " FROM orders o JOIN order_items oi ON oi.order_id = o.id"
                                  " WHERE o.request_id = $1 AND oi.product_id = $2::bigint"
@@ -366,7 +363,7 @@ static void test_a_winner_in_no_days_top_is_still_found(void **state)
         char name[128];
         snprintf(name, sizeof(name), "popular-deep-%zu-%s", i, ss_test_run_id());
         const char *params[] = {name};
-        ids[i] = ss_test_pg_scalar(pg,
+        ids[i] = ss_test_pg_scalar(services.pg,
                                    "INSERT INTO products (name, price, stock) VALUES ($1, 7, 0)"
                                    " RETURNING id",
                                    1, params);

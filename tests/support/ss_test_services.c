@@ -249,6 +249,7 @@ void ss_test_services_start(ss_test_services_t *services, const ss_test_services
     ingress_wait(services, "/health");
     ingress_wait(services, "/ready");
     workers_probe(services);
+    services->pg = ss_test_pg_connect();
 }
 
 void ss_test_services_stop(ss_test_services_t *services)
@@ -277,4 +278,12 @@ void ss_test_services_stop(ss_test_services_t *services)
     }
     ss_test_http_destroy(services->http);
     services->http = NULL;
+    ss_pg_destroy(services->pg);
+    services->pg = NULL;
+}
+
+int ss_test_services_teardown(void **state)
+{
+    ss_test_services_stop(*state);
+    return 0;
 }

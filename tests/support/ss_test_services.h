@@ -17,6 +17,8 @@
 
 #include "ss_test_http.h"
 
+#include "ss/pg.h"
+
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -48,13 +50,19 @@ typedef struct ss_test_services {
     char base_url[64];
     char admin_token[128];
     ss_test_http_t *http; /* a client of this ingress that knows the admin token */
+    ss_pg_t *pg;          /* a connection to the stack's database, for the test's own checks */
 } ss_test_services_t;
 
 /* Starts everything and waits until it serves (see above); fails the test otherwise. */
 void ss_test_services_start(ss_test_services_t *services, const ss_test_services_config_t *config);
 
-/* Stops every process still running and frees the client. A zeroed struct is a no-op. */
+/* Stops every process still running, frees the client and the connection. Zeroed: a no-op. */
 void ss_test_services_stop(ss_test_services_t *services);
+/*
+ * A cmocka group teardown for a suite whose group setup started the services and set *state to
+ * them: stops them. The usual shape of an HTTP-level test file.
+ */
+int ss_test_services_teardown(void **state);
 
 /* Sends signal_number to worker index of kind and reaps it (SIGKILL: kill -9). */
 void ss_test_services_worker_stop(ss_test_services_t *services, ss_test_service_kind_t kind,
