@@ -1062,3 +1062,20 @@ ss_err_t ss_kafka_consumer_committed(ss_kafka_consumer_t *consumer, const char *
     *next_offset_out = offset >= 0 ? offset : -1;
     return SS_OK;
 }
+
+ss_err_t ss_kafka_consumer_watermarks(ss_kafka_consumer_t *consumer, const char *topic,
+                                      int32_t partition, int timeout_ms, int64_t *low_out,
+                                      int64_t *high_out, char *errstr, size_t errstr_size)
+{
+    int64_t low = -1, high = -1;
+    rd_kafka_resp_err_t code =
+        rd_kafka_query_watermark_offsets(consumer->rk, topic, partition, &low, &high, timeout_ms);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
+                          "could not read the log watermarks of topic %s partition %" PRId32 ": %s",
+                          topic, partition, rd_kafka_err2str(code));
+    }
+    *low_out = low;
+    *high_out = high;
+    return SS_OK;
+}

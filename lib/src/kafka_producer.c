@@ -28,6 +28,18 @@ struct ss_kafka_producer {
     void *opaque;
 };
 
+static ss_kafka_persistence_t persistence_of(const rd_kafka_message_t *message)
+{
+    switch (rd_kafka_message_status(message)) {
+    case RD_KAFKA_MSG_STATUS_PERSISTED:
+        return SS_KAFKA_PERSISTED;
+    case RD_KAFKA_MSG_STATUS_NOT_PERSISTED:
+        return SS_KAFKA_NOT_PERSISTED;
+    default:
+        return SS_KAFKA_POSSIBLY_PERSISTED;
+    }
+}
+
 /* Delivery report: one per accepted record, served by rd_kafka_poll()/rd_kafka_flush(). */
 static void producer_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque)
 {
@@ -35,26 +47,24 @@ static void producer_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *messa
     if (producer == NULL || producer->on_delivery == NULL) {
         return;
     }
-    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        producer->on_delivery(producer->opaque, message->_private, SS_OK, NULL, message->partition,
-                              message->offset);
-        return;
-    }
-
-    ss_err_t result = ss_kafka_internal_err_kind(message->err);
+    ss_kafka_delivery_t delivery = {.result = ss_kafka_internal_err_kind(message->err),
+                                    .persistence = persistence_of(message),
+                                    .partition = message->partition,
+                                    .offset = message->offset};
     char text[512];
     if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
         char cause[256];
         (void)rd_kafka_fatal_error(rk, cause, sizeof(cause));
         snprintf(text, sizeof(text), "could not deliver to topic %s: fatal producer error: %s",
                  rd_kafka_topic_name(message->rkt), cause);
-        result = SS_ERR_FATAL;
-    } else {
+        delivery.result = SS_ERR_FATAL;
+        delivery.error_text = text;
+    } else if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(text, sizeof(text), "could not deliver to topic %s: %s",
                  rd_kafka_topic_name(message->rkt), rd_kafka_err2str(message->err));
+        delivery.error_text = text;
     }
-    producer->on_delivery(producer->opaque, message->_private, result, text, message->partition,
-                          message->offset);
+    producer->on_delivery(producer->opaque, message->_private, &delivery);
 }
 
 static ss_err_t producer_conf_build(const ss_kafka_producer_config_t *config,

@@ -12,6 +12,7 @@
 
 #include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/topology.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,6 +27,10 @@
 #define SS_WORKER_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
 #define SS_WORKER_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
 
+/* Asking the broker for a topic's partition count or a partition's watermarks. */
+#define SS_WORKER_WATERMARKS_TIMEOUT_MS 5000
+/* Tries of the topology check at start while the broker or database does not answer. */
+#define SS_WORKER_TOPOLOGY_ATTEMPTS_MAX 12
 /* How long a claim waits for the previous owner's batch to end before trying again later. */
 #define SS_WORKER_CLAIM_LOCK_TIMEOUT "500ms"
 /* Attempts at reading a newly assigned partition's offset before giving up. */
@@ -178,6 +183,31 @@ static ss_err_t claim_once(ss_worker_t *worker, int32_t partition, int64_t *epoc
     return err;
 }
 
+/*
+ * The claimed offset against the log (ss/topology.h): SS_ERR_FATAL when it is ahead of the
+ * log's end, retriable when the broker did not answer.
+ */
+static ss_err_t claimed_offset_check(ss_worker_t *worker, int32_t partition, int64_t next_offset,
+                                     char *errstr, size_t errstr_size)
+{
+    int64_t low = 0, high = 0;
+    ss_err_t err = ss_kafka_consumer_watermarks(worker->consumer, worker->config.topic, partition,
+                                                SS_WORKER_WATERMARKS_TIMEOUT_MS, &low, &high,
+                                                errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_topology_offset_check(worker->config.topic, partition, next_offset, low, high,
+                                       errstr, errstr_size);
+        if (err == SS_OK && errstr[0] != '\0') {
+            SS_LOG_WARN(worker->handler.name, "%s", errstr);
+        }
+    }
+    if (err == SS_ERR_CONFLICT) {
+        SS_LOG_ERROR(worker->handler.name, "%s", errstr);
+        return SS_ERR_FATAL;
+    }
+    return err == SS_OK ? SS_OK : SS_ERR_RETRIABLE;
+}
+
 /* Claims partition now; a transient failure leaves it CLAIMING for a later round. */
 static ss_err_t claim(ss_worker_t *worker, int32_t partition, char *errstr, size_t errstr_size)
 {
@@ -185,6 +215,9 @@ static ss_err_t claim(ss_worker_t *worker, int32_t partition, char *errstr, size
     int64_t epoch = 0, next_offset = 0, max_outbox_id = 0;
     ss_err_t err =
         claim_once(worker, partition, &epoch, &next_offset, &max_outbox_id, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = claimed_offset_check(worker, partition, next_offset, errstr, errstr_size);
+    }
     if (ss_err_is_retriable(err)) {
         ss_partition_claim_failed(state, ss_clock_monotonic_ms());
         SS_LOG_WARN(worker->handler.name,
@@ -585,6 +618,27 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
     return err;
 }
 
+/* The topic's partition count against the recorded one, waiting (bounded) for the broker. */
+static ss_err_t topology_check(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = SS_ERR_RETRIABLE;
+    for (int attempt = 0; attempt < SS_WORKER_TOPOLOGY_ATTEMPTS_MAX && ss_err_is_retriable(err);
+         attempt++) {
+        if (attempt > 0) {
+            SS_LOG_WARN(worker->handler.name, "topology check postponed error=\"%s\"", errstr);
+            sleep_ms(backoff_ms(worker, attempt));
+            pg_recover(worker);
+        }
+        err = ss_topology_partitions_check(worker->pg, worker->config.kafka_bootstrap,
+                                           worker->config.topic, SS_WORKER_WATERMARKS_TIMEOUT_MS,
+                                           errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        SS_LOG_ERROR(worker->handler.name, "%s", errstr);
+    }
+    return err;
+}
+
 static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     const ss_worker_config_t *config = &worker->config;
@@ -688,6 +742,9 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
     ss_err_t err = buffers_create(worker, errstr, errstr_size);
     if (err == SS_OK) {
         err = clients_create(worker, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = topology_check(worker, errstr, errstr_size);
     }
     if (err != SS_OK) {
         ss_worker_destroy(worker);

@@ -161,7 +161,6 @@ void ss_worker_outbox_release(ss_worker_t *worker, int32_t partition);
  * failed fatally: nothing can leave the outbox any more and the process must stop.
  */
 ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errstr_size);
-void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                           const char *error_text, int32_t partition, int64_t offset);
+void ss_worker_on_delivery(void *opaque, void *message_opaque, const ss_kafka_delivery_t *delivery);
 
 #endif

@@ -552,12 +552,11 @@ ss_err_t ss_worker_outbox_settle(ss_worker_t *worker, char *errstr, size_t errst
     return err;
 }
 
-void ss_worker_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                           const char *error_text, int32_t partition, int64_t offset)
+void ss_worker_on_delivery(void *opaque, void *message_opaque, const ss_kafka_delivery_t *delivery)
 {
     ss_worker_t *worker = opaque;
-    (void)partition;
-    (void)offset;
+    const ss_err_t result = delivery->result;
+    const char *error_text = delivery->error_text;
     size_t index;
     if (result == SS_ERR_FATAL) {
         producer_fatal_note(worker, error_text != NULL ? error_text : "fatal producer error");

@@ -33,10 +33,18 @@
 #define COMMAND_DRAIN_FLUSH_MS 5000
 /* On shutdown: how long acknowledged commands may wait for their results before 202. */
 #define COMMAND_DRAIN_RESULTS_MS 1000
+/* On shutdown: how long to keep trying to record pending rows before 202 without them. */
+#define COMMAND_DRAIN_RECORD_MS 3000
+/* Longest pause between attempts to write request rows while PostgreSQL fails. */
+#define COMMAND_RECORD_RETRY_MAX_MS 2000
 
 #define SQL_PENDING_INSERT                                                                         \
     "INSERT INTO request_pending (request_id) SELECT unnest($1::text[])"                           \
     " ON CONFLICT (request_id) DO NOTHING"
+/* The final result of commands that certainly never reached Kafka: they never apply. */
+#define SQL_UNDELIVERED_INSERT                                                                     \
+    "INSERT INTO request_results (request_id, http_status, body)"                                  \
+    " SELECT unnest($1::text[]), 503, $2 ON CONFLICT (request_id) DO NOTHING"
 
 typedef struct pending_slot {
     uint64_t sequence;
@@ -59,6 +67,10 @@ struct ss_ingress_commands {
     int64_t start_ms;       /* part of every request id: unique across restarts */
     atomic_bool stopping;
     atomic_bool draining; /* shutting down: new commands are refused before they are sent */
+    pthread_mutex_t undelivered_lock;
+    uint64_t *undelivered; /* under undelivered_lock: never-delivered commands to record */
+    _Atomic size_t undelivered_count;
+    size_t undelivered_capacity;
     pthread_t results_thread;
     pthread_t deadline_thread;
     bool results_started;
@@ -69,6 +81,21 @@ static const char body_unavailable[] =
     "{\"code\":503,\"message\":\"the service is overloaded or a dependency is down, retry"
     " later\",\"error\":\"UNAVAILABLE\"}";
 static const ss_http_header_t retry_after[] = {{"Retry-After", "1"}};
+/* The result of a command that never reached Kafka (GET /requests/{id}): safe to send again. */
+static const char body_undelivered[] =
+    "{\"code\":503,\"message\":\"the command never reached the message broker and was not"
+    " applied; send it again\",\"error\":\"UNAVAILABLE\"}";
+
+/* A sequence as a producer's message opaque: never NULL, which means "not tracked". */
+static void *opaque_of_sequence(uint64_t sequence)
+{
+    return (void *)(uintptr_t)(sequence + 1);
+}
+
+static uint64_t sequence_of_opaque(void *opaque)
+{
+    return (uint64_t)(uintptr_t)opaque - 1;
+}
 
 static void request_id_format(const ss_ingress_commands_t *commands, uint64_t sequence, char *out,
                               size_t out_size)
@@ -115,24 +142,112 @@ static void request_answer(ss_http_request_t *req, int status, const char *body,
     ss_http_request_release(req);
 }
 
-/* ---- results thread ------------------------------------------------------------------------ */
+/* ---- PostgreSQL rows of requests (pending, never delivered) -------------------------------- */
 
-static void on_delivery(void *opaque, void *message_opaque, ss_err_t result, const char *error_text,
-                        int32_t partition, int64_t offset)
+/* Runs sql with the request ids of sequences as $1 (text[]) and extra as $2; one reconnect. */
+static ss_err_t ids_write(ss_ingress_commands_t *commands, const char *sql,
+                          const uint64_t *sequences, size_t count, const char *extra)
 {
-    ss_ingress_commands_t *commands = opaque;
-    (void)partition;
-    (void)offset;
-    if (result == SS_OK || message_opaque == NULL) {
+    ss_pg_array_t ids;
+    ss_pg_array_init(&ids);
+    char errstr[256];
+    for (size_t i = 0; i < count; i++) {
+        char request_id[COMMAND_REQUEST_ID_MAX];
+        request_id_format(commands, sequences[i], request_id, sizeof(request_id));
+        ss_pg_array_append_text(&ids, request_id, errstr, sizeof(errstr));
+    }
+    const char *params[] = {ss_pg_array_text(&ids), extra};
+    ss_err_t err = SS_ERR_RETRIABLE;
+    pthread_mutex_lock(&commands->pg_lock);
+    for (int attempt = 0; attempt < 2 && ss_err_is_retriable(err); attempt++) {
+        if (commands->pg == NULL || ss_pg_is_broken(commands->pg)) {
+            ss_pg_destroy(commands->pg);
+            commands->pg = NULL;
+            err =
+                ss_pg_connect(commands->config.pg_dsn, "ss-ingress-deadline",
+                              COMMAND_PG_CONNECT_TIMEOUT_S, &commands->pg, errstr, sizeof(errstr));
+            if (err != SS_OK) {
+                continue;
+            }
+        }
+        err = ss_pg_query(commands->pg, NULL, sql, extra != NULL ? 2 : 1, params, NULL, errstr,
+                          sizeof(errstr));
+    }
+    pthread_mutex_unlock(&commands->pg_lock);
+    if (err != SS_OK) {
+        SS_LOG_WARN(COMMAND_COMPONENT, "could not record requests count=%zu error=\"%s\"", count,
+                    errstr);
+    }
+    ss_pg_array_free(&ids);
+    return err;
+}
+
+/* Records the ids in request_pending so GET /requests/{id} can say PENDING, not 404. */
+static ss_err_t pending_record(ss_ingress_commands_t *commands, const uint64_t *sequences,
+                               size_t count)
+{
+    return ids_write(commands, SQL_PENDING_INSERT, sequences, count, NULL);
+}
+
+/* Notes a command that certainly never reached Kafka; the results thread records its outcome. */
+static void undelivered_note(ss_ingress_commands_t *commands, uint64_t sequence)
+{
+    pthread_mutex_lock(&commands->undelivered_lock);
+    if (commands->undelivered_count == commands->undelivered_capacity) {
+        size_t capacity =
+            commands->undelivered_capacity > 0 ? commands->undelivered_capacity * 2 : 64;
+        uint64_t *grown = realloc(commands->undelivered, capacity * sizeof(*grown));
+        SS_ASSERT(grown != NULL);
+        commands->undelivered = grown;
+        commands->undelivered_capacity = capacity;
+    }
+    commands->undelivered[commands->undelivered_count++] = sequence;
+    pthread_mutex_unlock(&commands->undelivered_lock);
+}
+
+/*
+ * Stores "not applied" as the final result of every noted command, so GET /requests/{id} ends
+ * DONE with a 503 envelope instead of PENDING forever. Kept for the next call on failure.
+ */
+static void undelivered_record(ss_ingress_commands_t *commands)
+{
+    pthread_mutex_lock(&commands->undelivered_lock);
+    uint64_t *sequences = commands->undelivered;
+    size_t count = commands->undelivered_count;
+    commands->undelivered = NULL;
+    commands->undelivered_count = commands->undelivered_capacity = 0;
+    pthread_mutex_unlock(&commands->undelivered_lock);
+    if (count == 0) {
+        free(sequences);
         return;
     }
-    uint64_t sequence = (uint64_t)(uintptr_t)message_opaque;
-    SS_LOG_WARN(COMMAND_COMPONENT, "command not delivered sequence=%" PRIu64 " error=\"%s\"",
-                sequence, error_text != NULL ? error_text : ss_err_name(result));
+    ss_err_t err = ids_write(commands, SQL_UNDELIVERED_INSERT, sequences, count, body_undelivered);
+    for (size_t i = 0; err != SS_OK && i < count; i++) {
+        undelivered_note(commands, sequences[i]);
+    }
+    free(sequences);
+}
+
+/* ---- results thread ------------------------------------------------------------------------ */
+
+static void on_delivery(void *opaque, void *message_opaque, const ss_kafka_delivery_t *delivery)
+{
+    ss_ingress_commands_t *commands = opaque;
+    if (delivery->result == SS_OK || message_opaque == NULL) {
+        return;
+    }
+    uint64_t sequence = sequence_of_opaque(message_opaque);
+    SS_LOG_WARN(
+        COMMAND_COMPONENT, "command not delivered sequence=%" PRIu64 " error=\"%s\"", sequence,
+        delivery->error_text != NULL ? delivery->error_text : ss_err_name(delivery->result));
+    if (delivery->persistence != SS_KAFKA_NOT_PERSISTED) {
+        return; /* it may be in the log and apply: its result or, at the deadline, 202 answers */
+    }
     ss_http_request_t *req = slot_take(commands, sequence);
     if (req != NULL) {
         request_answer(req, 503, body_unavailable, retry_after, 1);
     }
+    undelivered_note(commands, sequence);
 }
 
 static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_message_t *message)
@@ -163,8 +278,18 @@ static void *results_main(void *opaque)
 {
     ss_ingress_commands_t *commands = opaque;
     ss_kafka_message_t *messages[COMMAND_RESULTS_BATCH_MAX];
+    int64_t record_at_ms = 0;
+    int failures = 0;
     while (!atomic_load(&commands->stopping)) {
         ss_kafka_producer_poll(commands->producer, 0);
+        if (ss_clock_monotonic_ms() >= record_at_ms) {
+            undelivered_record(commands);
+            bool left = atomic_load(&commands->undelivered_count) > 0;
+            failures = left ? failures + 1 : 0;
+            record_at_ms =
+                ss_clock_monotonic_ms() +
+                (left ? ss_clock_backoff_ms(100, COMMAND_RECORD_RETRY_MAX_MS, failures) : 0);
+        }
         size_t count = 0;
         char errstr[256];
         ss_err_t err =
@@ -186,64 +311,48 @@ static void *results_main(void *opaque)
 
 /* ---- deadline thread ----------------------------------------------------------------------- */
 
-/* Takes up to max requests whose deadline passed, oldest first. */
-static size_t expired_take(ss_ingress_commands_t *commands, int64_t now_ms,
-                           ss_http_request_t **reqs, uint64_t *sequences, size_t max)
+/*
+ * The sequences (up to max) of waiting requests whose deadline passed, oldest first, without
+ * taking them; *end_out is one past the last slot looked at.
+ */
+static size_t expired_peek(ss_ingress_commands_t *commands, int64_t now_ms, uint64_t *sequences,
+                           size_t max, uint64_t *end_out)
 {
-    size_t taken = 0;
+    size_t count = 0;
     pthread_mutex_lock(&commands->lock);
-    while (commands->expiry_cursor < commands->next_sequence && taken < max) {
-        uint64_t sequence = commands->expiry_cursor;
-        pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
+    uint64_t sequence = commands->expiry_cursor;
+    for (; sequence < commands->next_sequence && count < max; sequence++) {
+        const pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
         if (slot->active && slot->sequence == sequence) {
             if (slot->deadline_ms > now_ms) {
                 break;
             }
+            sequences[count++] = sequence;
+        }
+    }
+    pthread_mutex_unlock(&commands->lock);
+    *end_out = sequence;
+    return count;
+}
+
+/* Takes the requests still waiting below end (each peeked and recorded before). */
+static size_t expired_take(ss_ingress_commands_t *commands, uint64_t end, ss_http_request_t **reqs,
+                           uint64_t *sequences)
+{
+    size_t taken = 0;
+    pthread_mutex_lock(&commands->lock);
+    for (; commands->expiry_cursor < end; commands->expiry_cursor++) {
+        uint64_t sequence = commands->expiry_cursor;
+        pending_slot_t *slot = &commands->slots[sequence % commands->config.pending_max];
+        if (slot->active && slot->sequence == sequence) {
             reqs[taken] = slot->req;
             sequences[taken++] = sequence;
             slot->active = false;
             slot->req = NULL;
         }
-        commands->expiry_cursor++;
     }
     pthread_mutex_unlock(&commands->lock);
     return taken;
-}
-
-/* Records the ids in request_pending so GET /requests/{id} can say PENDING, not 404. */
-static void pending_record(ss_ingress_commands_t *commands, const uint64_t *sequences, size_t count)
-{
-    ss_pg_array_t ids;
-    ss_pg_array_init(&ids);
-    char errstr[256];
-    for (size_t i = 0; i < count; i++) {
-        char request_id[COMMAND_REQUEST_ID_MAX];
-        request_id_format(commands, sequences[i], request_id, sizeof(request_id));
-        ss_pg_array_append_text(&ids, request_id, errstr, sizeof(errstr));
-    }
-    const char *params[] = {ss_pg_array_text(&ids)};
-    ss_err_t err = SS_ERR_RETRIABLE;
-    pthread_mutex_lock(&commands->pg_lock);
-    for (int attempt = 0; attempt < 2 && ss_err_is_retriable(err); attempt++) {
-        if (commands->pg == NULL || ss_pg_is_broken(commands->pg)) {
-            ss_pg_destroy(commands->pg);
-            commands->pg = NULL;
-            err =
-                ss_pg_connect(commands->config.pg_dsn, "ss-ingress-deadline",
-                              COMMAND_PG_CONNECT_TIMEOUT_S, &commands->pg, errstr, sizeof(errstr));
-            if (err != SS_OK) {
-                continue;
-            }
-        }
-        err = ss_pg_query(commands->pg, NULL, SQL_PENDING_INSERT, 1, params, NULL, errstr,
-                          sizeof(errstr));
-    }
-    pthread_mutex_unlock(&commands->pg_lock);
-    if (err != SS_OK) {
-        SS_LOG_WARN(COMMAND_COMPONENT, "could not record pending requests count=%zu error=\"%s\"",
-                    count, errstr);
-    }
-    ss_pg_array_free(&ids);
 }
 
 static void accepted_answer(ss_ingress_commands_t *commands, ss_http_request_t *req,
@@ -260,22 +369,49 @@ static void accepted_answer(ss_ingress_commands_t *commands, ss_http_request_t *
     free(body);
 }
 
+/*
+ * Answers 202 to the requests whose deadline passed, once their pending rows exist (unless
+ * recorded is false: at the end of a shutdown, a 202 without the row beats an error for a
+ * command that may apply). On a failed write they stay waiting: their result may still come.
+ */
+static ss_err_t expired_answer(ss_ingress_commands_t *commands, int64_t now_ms, bool record,
+                               size_t *answered)
+{
+    uint64_t sequences[COMMAND_EXPIRED_BATCH_MAX];
+    ss_http_request_t *reqs[COMMAND_EXPIRED_BATCH_MAX];
+    uint64_t end = 0;
+    *answered = 0;
+    size_t count = expired_peek(commands, now_ms, sequences, COMMAND_EXPIRED_BATCH_MAX, &end);
+    if (count > 0 && record) {
+        ss_err_t err = pending_record(commands, sequences, count);
+        if (err != SS_OK) {
+            return err;
+        }
+    }
+    size_t taken = expired_take(commands, end, reqs, sequences);
+    for (size_t i = 0; i < taken; i++) {
+        accepted_answer(commands, reqs[i], sequences[i]);
+    }
+    *answered = taken;
+    return SS_OK;
+}
+
 static void *deadline_main(void *opaque)
 {
     ss_ingress_commands_t *commands = opaque;
-    ss_http_request_t *reqs[COMMAND_EXPIRED_BATCH_MAX];
-    uint64_t sequences[COMMAND_EXPIRED_BATCH_MAX];
+    int failures = 0;
     while (!atomic_load(&commands->stopping)) {
-        size_t count = expired_take(commands, ss_clock_monotonic_ms(), reqs, sequences,
-                                    COMMAND_EXPIRED_BATCH_MAX);
-        if (count == 0) {
-            struct timespec pause = {.tv_sec = 0, .tv_nsec = COMMAND_DEADLINE_TICK_MS * 1000000L};
-            nanosleep(&pause, NULL);
-            continue;
+        size_t answered = 0;
+        int64_t pause_ms = COMMAND_DEADLINE_TICK_MS;
+        if (expired_answer(commands, ss_clock_monotonic_ms(), true, &answered) != SS_OK) {
+            pause_ms = ss_clock_backoff_ms(100, COMMAND_RECORD_RETRY_MAX_MS, ++failures);
+        } else {
+            failures = 0;
         }
-        pending_record(commands, sequences, count);
-        for (size_t i = 0; i < count; i++) {
-            accepted_answer(commands, reqs[i], sequences[i]);
+        if (answered == 0) {
+            struct timespec pause = {.tv_sec = pause_ms / 1000,
+                                     .tv_nsec = (pause_ms % 1000) * 1000000L};
+            nanosleep(&pause, NULL);
         }
     }
     return NULL;
@@ -392,15 +528,20 @@ static void submit_async(ss_ingress_commands_t *commands, ss_http_request_t *req
                          const char *key, const ss_avro_buffer_t *buffer, uint64_t sequence)
 {
     char errstr[256];
-    if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
-                               strlen(key), buffer->data, buffer->length, NULL, 0, NULL, errstr,
-                               sizeof(errstr)) != SS_OK) {
+    /* The pending row first: a 202 can always be asked about, and without PostgreSQL the
+     * command is refused before it is sent, so the 503 is safe to retry. */
+    if (pending_record(commands, &sequence, 1) != SS_OK) {
         respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
         return;
     }
-    /* Answered through the deadline path at once: it records the id, then says 202. */
+    if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                               strlen(key), buffer->data, buffer->length, NULL, 0,
+                               opaque_of_sequence(sequence), errstr, sizeof(errstr)) != SS_OK) {
+        undelivered_note(commands, sequence); /* its pending row must not stay PENDING */
+        respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
+        return;
+    }
     ss_http_request_suspend(req);
-    pending_record(commands, &sequence, 1);
     accepted_answer(commands, req, sequence);
 }
 
@@ -439,7 +580,7 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
         char errstr[256];
         if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
                                    strlen(key), buffer.data, buffer.length, NULL, 0,
-                                   (void *)(uintptr_t)sequence, errstr, sizeof(errstr)) != SS_OK) {
+                                   opaque_of_sequence(sequence), errstr, sizeof(errstr)) != SS_OK) {
             SS_LOG_WARN(COMMAND_COMPONENT, "could not send topic=%s error=\"%s\"", topic, errstr);
             ss_http_request_t *taken = slot_take(commands, sequence);
             if (taken != NULL) {
@@ -465,12 +606,17 @@ static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, si
         ss_avro_registry_load(config->schema_dir, &commands->registry, errstr, errstr_size);
     char client_id[64];
     snprintf(client_id, sizeof(client_id), "ss-ingress-%d", config->instance);
+    char timeout_text[32];
+    snprintf(timeout_text, sizeof(timeout_text), "%d", config->message_timeout_ms);
+    const ss_kafka_property_t properties[] = {{"message.timeout.ms", timeout_text}};
     if (err == SS_OK) {
         ss_kafka_producer_config_t producer = {.bootstrap = config->kafka_bootstrap,
                                                .client_id = client_id,
                                                .linger_ms = config->linger_ms,
                                                .on_delivery = on_delivery,
-                                               .opaque = commands};
+                                               .opaque = commands,
+                                               .properties = properties,
+                                               .property_count = config->message_timeout_ms > 0};
         err = ss_kafka_producer_new(&producer, &commands->producer, errstr, errstr_size);
     }
     if (err == SS_OK) {
@@ -496,6 +642,7 @@ ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
     commands->start_ms = ss_clock_now_ms();
     pthread_mutex_init(&commands->lock, NULL);
     pthread_mutex_init(&commands->pg_lock, NULL);
+    pthread_mutex_init(&commands->undelivered_lock, NULL);
     commands->slots = calloc(config->pending_max, sizeof(*commands->slots));
     ss_err_t err = commands->slots != NULL
                        ? clients_create(commands, errstr, errstr_size)
@@ -546,16 +693,16 @@ void ss_ingress_commands_drain(ss_ingress_commands_t *commands)
         nanosleep(&pause, NULL);
     }
     /* The rest is in Kafka and will apply: 202 with where to ask, after the pending row. */
-    ss_http_request_t *reqs[COMMAND_EXPIRED_BATCH_MAX];
-    uint64_t sequences[COMMAND_EXPIRED_BATCH_MAX];
-    size_t count;
-    while ((count = expired_take(commands, INT64_MAX, reqs, sequences, COMMAND_EXPIRED_BATCH_MAX)) >
-           0) {
-        pending_record(commands, sequences, count);
-        for (size_t i = 0; i < count; i++) {
-            accepted_answer(commands, reqs[i], sequences[i]);
+    const int64_t record_until_ms = ss_clock_monotonic_ms() + COMMAND_DRAIN_RECORD_MS;
+    while (any_waiting(commands)) {
+        size_t answered = 0;
+        bool record = ss_clock_monotonic_ms() < record_until_ms;
+        if (expired_answer(commands, INT64_MAX, record, &answered) != SS_OK) {
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+            nanosleep(&pause, NULL);
         }
     }
+    undelivered_record(commands);
 }
 
 void ss_ingress_commands_destroy(ss_ingress_commands_t *commands)
@@ -582,5 +729,7 @@ void ss_ingress_commands_destroy(ss_ingress_commands_t *commands)
     free(commands->slots);
     pthread_mutex_destroy(&commands->lock);
     pthread_mutex_destroy(&commands->pg_lock);
+    pthread_mutex_destroy(&commands->undelivered_lock);
+    free(commands->undelivered);
     free(commands);
 }

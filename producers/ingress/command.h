@@ -38,6 +38,7 @@ typedef struct ss_ingress_commands_config {
     int deadline_ms;        /* how long a request waits for its result */
     size_t pending_max;     /* slots in the ring, e.g. 65536 */
     int linger_ms;          /* producer linger */
+    int message_timeout_ms; /* how long a command may wait to reach Kafka (message.timeout.ms) */
 } ss_ingress_commands_config_t;
 
 /*

@@ -7,6 +7,8 @@
 #include "ss/assert.h"
 #include "ss/json.h"
 #include "ss/log.h"
+#include "ss/topics.h"
+#include "ss/topology.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 /* libpq counts connect_timeout in whole seconds and treats anything below 2 as 2. */
 #define INGRESS_PG_CONNECT_TIMEOUT_S_MIN 2
 #define INGRESS_PRODUCER_LINGER_MS 2
+#define INGRESS_TOPOLOGY_TIMEOUT_MS 3000
 
 static const char ingress_body_internal[] =
     "{\"code\":500,\"message\":\"internal error\",\"error\":\"INTERNAL\"}";
@@ -62,6 +65,11 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--fatal-drain-ms", "SS_INGRESS_FATAL_DRAIN_MS", SS_CONFIG_INT, "3000", 0, 60000,
          "after a fatal producer error, how long /ready explains it before the process exits",
          &config->fatal_drain_ms},
+        {"--producer-message-timeout-ms", "SS_PRODUCER_MESSAGE_TIMEOUT_MS", SS_CONFIG_INT, "30000",
+         1000, 900000,
+         "how long a command may wait to reach Kafka; past it, one never sent is answered as"
+         " not applied",
+         &config->producer_message_timeout_ms},
         {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
          0, 86400000, "tests only: raise a fatal producer error this long after start",
          &config->fault_producer_fatal_after_ms},
@@ -148,6 +156,31 @@ void ss_ingress_redis_release(ss_ingress_t *ingress, ss_redis_t *redis)
 /* ---- the context ------------------------------------------------------------------------------
  */
 
+/*
+ * The command topics' partition counts against the recorded ones (ss/topology.h): a mismatch
+ * refuses to start (SS_ERR_CONFLICT); a broker or database that does not answer is only
+ * logged, since the workers, the owners of the state, check again before they consume.
+ */
+static ss_err_t topology_check(ss_ingress_t *ingress, char *errstr, size_t errstr_size)
+{
+    static const char *const topics[] = {SS_TOPIC_CMD_USER, SS_TOPIC_CMD_STOCK,
+                                         SS_TOPIC_CMD_COUPON};
+    ss_pg_t *pg = NULL;
+    ss_err_t err = ss_ingress_pg_acquire(ingress, &pg, errstr, errstr_size);
+    for (size_t i = 0; err == SS_OK && i < sizeof(topics) / sizeof(topics[0]); i++) {
+        err = ss_topology_partitions_check(pg, ingress->config->kafka_bootstrap, topics[i],
+                                           INGRESS_TOPOLOGY_TIMEOUT_MS, errstr, errstr_size);
+    }
+    ss_ingress_pg_release(ingress, pg);
+    if (err == SS_ERR_CONFLICT) {
+        return err;
+    }
+    if (err != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "topology not checked error=\"%s\"", errstr);
+    }
+    return SS_OK;
+}
+
 ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out, char *errstr,
                            size_t errstr_size)
 {
@@ -172,6 +205,7 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
         .deadline_ms = (int)config->request_deadline_ms,
         .pending_max = (size_t)config->pending_max,
         .linger_ms = INGRESS_PRODUCER_LINGER_MS,
+        .message_timeout_ms = (int)config->producer_message_timeout_ms,
     };
     err = ss_ingress_commands_start(&commands_config, &ingress->commands, errstr, errstr_size);
     if (err != SS_OK) {
@@ -185,6 +219,9 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
     }
     err = ss_pool_create((size_t)config->pool_size, redis_pool_create, redis_pool_destroy, ingress,
                          &ingress->redis_pool, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = topology_check(ingress, errstr, errstr_size);
+    }
     if (err != SS_OK) {
         goto cleanup;
     }

@@ -57,10 +57,11 @@ typedef struct ss_ingress_config {
     long long pending_max;           /* SS_INGRESS_PENDING_MAX: requests awaiting a result */
     char *openapi_path;              /* SS_OPENAPI_PATH: the document GET /openapi.json serves */
     long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
+    long long producer_message_timeout_ms;   /* SS_PRODUCER_MESSAGE_TIMEOUT_MS */
     long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 17
+#define SS_INGRESS_CONFIG_OPTION_COUNT 18
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);

@@ -50,21 +50,22 @@ static void key_of(int index, char *key, size_t key_size)
     snprintf(key, key_size, "%d", 1000 + index * 37);
 }
 
-static void fixture_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                             const char *error_text, int32_t partition, int64_t offset)
+static void fixture_delivery(void *opaque, void *message_opaque,
+                             const ss_kafka_delivery_t *delivery)
 {
     fixture_t *fixture = opaque;
     const int index = (int)(intptr_t)message_opaque;
-    if (result != SS_OK) {
+    if (delivery->result != SS_OK) {
         fixture->failed++;
-        fixture->last_failure = result;
+        fixture->last_failure = delivery->result;
         if (!fixture->failure_expected) {
-            fprintf(stderr, "delivery of record %d failed: %s\n", index, error_text);
+            fprintf(stderr, "delivery of record %d failed: %s\n", index, delivery->error_text);
         }
         return;
     }
-    fixture->partition[index] = partition;
-    fixture->offset[index] = offset;
+    assert_int_equal(delivery->persistence, SS_KAFKA_PERSISTED);
+    fixture->partition[index] = delivery->partition;
+    fixture->offset[index] = delivery->offset;
     fixture->delivered++;
 }
 

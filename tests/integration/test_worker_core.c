@@ -466,18 +466,6 @@ static void test_commit_outcome_unknown_still_delivers_on_a_quiet_partition(void
 
 /* ---- broker outage ---------------------------------------------------------------------- */
 
-static pid_t kafka_pid(void)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/pids/kafka.pid", ss_test_env("SS_STATE_DIR", ".state"));
-    FILE *file = fopen(path, "r");
-    assert_non_null(file);
-    long pid = 0;
-    assert_int_equal(fscanf(file, "%ld", &pid), 1);
-    fclose(file);
-    return (pid_t)pid;
-}
-
 static void test_broker_outage_longer_than_the_message_timeout_loses_nothing(void **state)
 {
     (void)state;
@@ -491,16 +479,9 @@ static void test_broker_outage_longer_than_the_message_timeout_loses_nothing(voi
     }
     prefix_scalar(&f, "SELECT least(count(*), 30) FROM request_results WHERE request_id LIKE $1",
                   30, WAIT_MS);
-    pid_t broker = kafka_pid();
-    assert_int_equal(kill(broker, SIGTERM), 0);
-    for (int i = 0; i < 600 && kill(broker, 0) == 0; i++) {
-        usleep(100 * 1000);
-    }
+    ss_test_broker_stop();
     sleep(6); /* twice the workers' message timeout: their deliveries fail and are owed */
-    char command[1024];
-    snprintf(command, sizeof(command), "cd '%s' && scripts/stack.sh start >/dev/null 2>&1",
-             SS_SOURCE_DIR);
-    assert_int_equal(system(command), 0);
+    ss_test_broker_start();
     answered_check(&f);
     fixture_end(&f);
 }

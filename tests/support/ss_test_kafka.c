@@ -21,16 +21,12 @@ typedef struct delivery {
     ss_err_t result;
 } delivery_t;
 
-static void on_delivery(void *opaque, void *message_opaque, ss_err_t result, const char *error_text,
-                        int32_t partition, int64_t offset)
+static void on_delivery(void *opaque, void *message_opaque, const ss_kafka_delivery_t *report)
 {
     (void)opaque;
-    (void)error_text;
-    (void)partition;
-    (void)offset;
     delivery_t *delivery = message_opaque;
     delivery->done = true;
-    delivery->result = result;
+    delivery->result = report->result;
 }
 
 void ss_test_produce_raw(const char *topic, const char *key, const void *value, size_t length)

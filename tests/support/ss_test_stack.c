@@ -191,3 +191,33 @@ const char *ss_test_run_id(void)
     }
     return id;
 }
+
+static pid_t broker_pid(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/pids/kafka.pid", ss_test_env("SS_STATE_DIR", ".state"));
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    long pid = 0;
+    assert_int_equal(fscanf(file, "%ld", &pid), 1);
+    fclose(file);
+    return (pid_t)pid;
+}
+
+void ss_test_broker_stop(void)
+{
+    pid_t broker = broker_pid();
+    assert_int_equal(kill(broker, SIGTERM), 0);
+    for (int i = 0; i < 600 && kill(broker, 0) == 0; i++) {
+        usleep(100 * 1000);
+    }
+    assert_int_not_equal(kill(broker, 0), 0);
+}
+
+void ss_test_broker_start(void)
+{
+    char command[1024];
+    snprintf(command, sizeof(command), "cd '%s' && scripts/stack.sh start >/dev/null 2>&1",
+             SS_SOURCE_DIR);
+    assert_int_equal(system(command), 0);
+}

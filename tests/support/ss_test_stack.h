@@ -49,6 +49,13 @@ void ss_test_produce(const char *topic, const char *key, const char *schema_name
 int64_t ss_test_wait_scalar(ss_pg_t *pg, const char *sql, int param_count,
                             const char *const *params, int64_t expected, int timeout_ms);
 
+/*
+ * A broker outage: ss_test_broker_stop() sends the stack's Kafka SIGTERM and waits until it is
+ * gone; ss_test_broker_start() starts it again with scripts/stack.sh start (topics kept).
+ */
+void ss_test_broker_stop(void);
+void ss_test_broker_start(void);
+
 /* A string unique to this test run, for names and keys: "<pid>-<ms>". */
 const char *ss_test_run_id(void);
 

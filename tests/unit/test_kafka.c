@@ -140,26 +140,27 @@ typedef struct deliveries {
     size_t count;
     size_t failed;
     ss_err_t last_error;
+    ss_kafka_persistence_t last_persistence;
     char last_error_text[256];
     int32_t partition[SS_TEST_RECORDS_MAX];
     int64_t offset[SS_TEST_RECORDS_MAX];
     void *message_opaque[SS_TEST_RECORDS_MAX];
 } deliveries_t;
 
-static void record_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                            const char *error_text, int32_t partition, int64_t offset)
+static void record_delivery(void *opaque, void *message_opaque, const ss_kafka_delivery_t *delivery)
 {
     deliveries_t *deliveries = opaque;
-    if (result != SS_OK) {
+    deliveries->last_persistence = delivery->persistence;
+    if (delivery->result != SS_OK) {
         deliveries->failed++;
-        deliveries->last_error = result;
+        deliveries->last_error = delivery->result;
         snprintf(deliveries->last_error_text, sizeof(deliveries->last_error_text), "%s",
-                 error_text != NULL ? error_text : "");
+                 delivery->error_text != NULL ? delivery->error_text : "");
         return;
     }
     if (deliveries->count < SS_TEST_RECORDS_MAX) {
-        deliveries->partition[deliveries->count] = partition;
-        deliveries->offset[deliveries->count] = offset;
+        deliveries->partition[deliveries->count] = delivery->partition;
+        deliveries->offset[deliveries->count] = delivery->offset;
         deliveries->message_opaque[deliveries->count] = message_opaque;
     }
     deliveries->count++;
@@ -275,10 +276,12 @@ static void test_flush_times_out_while_the_broker_is_unreachable(void **state)
     assert_non_null(strstr(errstr, "1 records outstanding"));
     assert_int_equal(ss_kafka_producer_outstanding(producer), 1);
     assert_int_equal(ss_kafka_producer_ping(producer, 200, errstr, sizeof(errstr)) != SS_OK, true);
-    /* destroy purges the record and still reports it as failed. */
+    /* destroy purges the record and still reports it as failed, and as certainly not in the log
+     * (what lets the ingress tell a client its command was never applied). */
     ss_kafka_producer_destroy(producer);
     assert_int_equal(deliveries.count, 0);
     assert_int_equal(deliveries.failed, 1);
+    assert_int_equal(deliveries.last_persistence, SS_KAFKA_NOT_PERSISTED);
 }
 
 static void test_producer_config_errors_are_clear(void **state)

@@ -9,6 +9,7 @@
 
 #include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/topology.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #define RANK_ASSIGN_ATTEMPTS_MAX 10
 #define RANK_BACKOFF_MIN_MS 10
 #define RANK_ERRSTR_SIZE 512
+#define RANK_WATERMARKS_TIMEOUT_MS 5000
 /* Doublings of the backoff counted at most (the backoff is capped anyway). */
 #define RANK_BACKOFF_STEPS_MAX 30
 
@@ -39,6 +41,34 @@ static int64_t rank_start_offset(int64_t stored)
     return stored == SS_RANK_OFFSET_NONE ? SS_KAFKA_OFFSET_BEGINNING : stored;
 }
 
+/*
+ * The offset stored in Redis against the partition's log (ss/topology.h): SS_ERR_FATAL when it
+ * is ahead of the log's end (the topic recreated or truncated: every new sale would be skipped).
+ */
+static ss_err_t rank_offset_check(ss_rank_worker_t *worker, const char *topic, int32_t partition,
+                                  int64_t stored, char *errstr, size_t errstr_size)
+{
+    if (stored == SS_RANK_OFFSET_NONE) {
+        return SS_OK;
+    }
+    int64_t low = 0, high = 0;
+    ss_err_t err =
+        ss_kafka_consumer_watermarks(worker->consumer, topic, partition, RANK_WATERMARKS_TIMEOUT_MS,
+                                     &low, &high, errstr, errstr_size);
+    if (err != SS_OK) {
+        return ss_err_is_retriable(err) ? SS_ERR_RETRIABLE : err;
+    }
+    err = ss_topology_offset_check(topic, partition, stored, low, high, errstr, errstr_size);
+    if (err == SS_ERR_CONFLICT) {
+        SS_LOG_ERROR(SS_RANK_COMPONENT, "%s", errstr);
+        return SS_ERR_FATAL;
+    }
+    if (errstr[0] != '\0') {
+        SS_LOG_WARN(SS_RANK_COMPONENT, "%s", errstr);
+    }
+    return SS_OK;
+}
+
 static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
                                char *errstr, size_t errstr_size)
 {
@@ -55,6 +85,10 @@ static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, s
         for (int attempt = 0; attempt < RANK_ASSIGN_ATTEMPTS_MAX && ss_err_is_retriable(err);
              attempt++) {
             err = ss_rank_offset_read(worker->redis, partition, &stored, errstr, errstr_size);
+            if (err == SS_OK) {
+                err = rank_offset_check(worker, partitions[i].topic, partition, stored, errstr,
+                                        errstr_size);
+            }
             if (ss_err_is_retriable(err)) {
                 rank_sleep_ms(rank_backoff_ms(worker, attempt));
             }

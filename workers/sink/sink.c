@@ -86,12 +86,12 @@ static void sink_sleep(const ss_sink_t *sink, int64_t ms)
     }
 }
 
-static void sink_on_delivery(void *opaque, void *message_opaque, ss_err_t result,
-                             const char *error_text, int32_t partition, int64_t offset)
+static void sink_on_delivery(void *opaque, void *message_opaque,
+                             const ss_kafka_delivery_t *delivery)
 {
-    (void)partition;
-    (void)offset;
     ss_sink_t *sink = opaque;
+    const ss_err_t result = delivery->result;
+    const char *error_text = delivery->error_text;
     if ((uint64_t)(uintptr_t)message_opaque != sink->park_sequence) {
         return; /* a dead letter given up on earlier (flush timed out) that arrived after all */
     }

@@ -65,17 +65,31 @@ typedef struct ss_kafka_header {
 
 typedef struct ss_kafka_producer ss_kafka_producer_t;
 
+/* Whether a record that failed delivery may still be in the log (librdkafka's message status). */
+typedef enum ss_kafka_persistence {
+    SS_KAFKA_PERSISTED = 0,      /* acknowledged by the broker */
+    SS_KAFKA_POSSIBLY_PERSISTED, /* sent, outcome unknown (e.g. timed out waiting for the ack) */
+    SS_KAFKA_NOT_PERSISTED,      /* certainly never written: it can never be consumed */
+} ss_kafka_persistence_t;
+
+/* What one delivery report says; valid only during the callback. */
+typedef struct ss_kafka_delivery {
+    ss_err_t result;        /* SS_OK when the broker acknowledged the record (acks=all) */
+    const char *error_text; /* NULL on success, else why */
+    ss_kafka_persistence_t persistence;
+    int32_t partition; /* where it landed; -1 may be given on failure */
+    int64_t offset;
+} ss_kafka_delivery_t;
+
 /*
  * Called once per message sent, from ss_kafka_producer_poll() or ss_kafka_producer_flush() (or
- * _destroy()), on the thread that called them. result is SS_OK when the broker acknowledged the
- * record (acks=all); then partition and offset say where it landed and error_text is NULL.
- * Otherwise partition and offset may be -1 and error_text (valid only during the call) says
- * why, e.g. SS_ERR_TIMEOUT
- * when message.timeout.ms expired, SS_ERR_NOT_FOUND for a topic that does not exist,
- * SS_ERR_FATAL after a fatal idempotence error. message_opaque is what was given to send.
+ * _destroy()), on the thread that called them, with what became of it. On failure, result is
+ * e.g. SS_ERR_TIMEOUT when message.timeout.ms expired, SS_ERR_NOT_FOUND for a topic that does
+ * not exist, SS_ERR_FATAL after a fatal idempotence error, and persistence says whether the
+ * record may still be in the log. message_opaque is what was given to send.
  */
-typedef void (*ss_kafka_delivery_fn)(void *opaque, void *message_opaque, ss_err_t result,
-                                     const char *error_text, int32_t partition, int64_t offset);
+typedef void (*ss_kafka_delivery_fn)(void *opaque, void *message_opaque,
+                                     const ss_kafka_delivery_t *delivery);
 
 typedef struct ss_kafka_producer_config {
     const char *bootstrap;            /* required, "host:port[,host:port]" */
@@ -339,6 +353,14 @@ ss_err_t ss_kafka_consumer_commit_async(ss_kafka_consumer_t *consumer, const cha
 ss_err_t ss_kafka_consumer_committed(ss_kafka_consumer_t *consumer, const char *topic,
                                      int32_t partition, int timeout_ms, int64_t *next_offset_out,
                                      char *errstr, size_t errstr_size);
+
+/*
+ * The log of topic/partition as the leader has it now: the first offset still kept (low) and
+ * the offset the next record will get (high). Asked of the broker within timeout_ms.
+ */
+ss_err_t ss_kafka_consumer_watermarks(ss_kafka_consumer_t *consumer, const char *topic,
+                                      int32_t partition, int timeout_ms, int64_t *low_out,
+                                      int64_t *high_out, char *errstr, size_t errstr_size);
 
 /*
  * Leaves the group cleanly (on_revoke runs) within SS_KAFKA_CONSUMER_CLOSE_MS. Idempotent.
