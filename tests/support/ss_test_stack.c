@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -220,4 +221,51 @@ void ss_test_broker_start(void)
     snprintf(command, sizeof(command), "cd '%s' && scripts/stack.sh start >/dev/null 2>&1",
              SS_SOURCE_DIR);
     assert_int_equal(system(command), 0);
+}
+
+int ss_test_process_exit_wait(pid_t pid, int timeout_ms)
+{
+    int status = 0;
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(100 * 1000);
+    }
+    ss_test_process_stop(pid, SIGKILL);
+    fail_msg("process %ld still runs after %d ms", (long)pid, timeout_ms);
+    return -1;
+}
+
+static void log_path_of(const char *name, char *out, size_t out_size)
+{
+    snprintf(out, out_size, "/tmp/ss-test-%s.log", name);
+}
+
+long ss_test_log_size(const char *name)
+{
+    char path[512];
+    log_path_of(name, path, sizeof(path));
+    struct stat info;
+    return stat(path, &info) == 0 ? (long)info.st_size : 0;
+}
+
+bool ss_test_log_contains(const char *name, long from, const char *text)
+{
+    char path[512];
+    log_path_of(name, path, sizeof(path));
+    FILE *file = fopen(path, "r");
+    if (file == NULL || fseek(file, from, SEEK_SET) != 0) {
+        if (file != NULL) {
+            fclose(file);
+        }
+        return false;
+    }
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), file) != NULL) {
+        found = strstr(line, text) != NULL;
+    }
+    fclose(file);
+    return found;
 }

@@ -38,6 +38,15 @@ int64_t ss_test_user_create(ss_pg_t *pg, const char *nickname);
 pid_t ss_test_process_start(const char *relative_path, const char *const *environment);
 /* Sends signal_number and waits for the process to end (bounded). */
 void ss_test_process_stop(pid_t pid, int signal_number);
+/*
+ * Waits up to timeout_ms for the process to exit by itself and returns its exit status (128 +
+ * signal when killed); fails the test (after SIGKILL) when it is still running.
+ */
+int ss_test_process_exit_wait(pid_t pid, int timeout_ms);
+/* The size of /tmp/ss-test-<name>.log now (0 when missing), to search only what comes after. */
+long ss_test_log_size(const char *name);
+/* Whether /tmp/ss-test-<name>.log holds text past byte from. */
+bool ss_test_log_contains(const char *name, long from, const char *text);
 
 /* The schemas of the source tree, loaded once per process. */
 const ss_avro_registry_t *ss_test_registry(void);
