@@ -2,9 +2,11 @@
 #include "ss/topology.h"
 
 #include "ss/kafka.h"
+#include "ss/topics.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #define SQL_PARTITIONS_RECORD                                                                      \
     "INSERT INTO topic_partitions (topic, partitions) VALUES ($1, $2::int)"                        \
@@ -71,4 +73,37 @@ ss_err_t ss_topology_offset_check(const char *topic, int32_t partition, int64_t 
         errstr[0] = '\0';
     }
     return SS_OK;
+}
+
+const char *ss_topology_key_field(const char *topic)
+{
+    static const struct {
+        const char *topic;
+        const char *field;
+    } fields[] = {{SS_TOPIC_CMD_USER, SS_TOPIC_CMD_USER_KEY_FIELD},
+                  {SS_TOPIC_CMD_STOCK, SS_TOPIC_CMD_STOCK_KEY_FIELD},
+                  {SS_TOPIC_CMD_COUPON, SS_TOPIC_CMD_COUPON_KEY_FIELD}};
+    for (size_t i = 0; topic != NULL && i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(topic, fields[i].topic) == 0) {
+            return fields[i].field;
+        }
+    }
+    return NULL;
+}
+
+bool ss_topology_key_matches(const json_t *value, const char *field, const char *key, char *reason,
+                             size_t reason_size)
+{
+    const json_t *id = json_object_get(value, field);
+    char text[32] = "";
+    if (json_is_integer(id)) {
+        snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    }
+    if (text[0] != '\0' && key != NULL && strcmp(text, key) == 0) {
+        return true;
+    }
+    snprintf(reason, reason_size,
+             "record key \"%.64s\" is not its %s (%s): it was routed to the wrong owner",
+             key != NULL ? key : "", field, text[0] != '\0' ? text : "missing");
+    return false;
 }

@@ -358,6 +358,12 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
         return;
     }
     record->request_id = json_string_value(json_object_get(record->value, "request_id"));
+    /* Single writer per key: a command keyed for another entity is not ours to apply. */
+    const char *key_field = ss_topology_key_field(worker->config.topic);
+    if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
+                                                      slot->reason, sizeof(slot->reason))) {
+        slot->dead = true;
+    }
 }
 
 static void records_release(ss_worker_record_t *records, size_t count)

@@ -373,6 +373,29 @@ static void offsets_reset(void)
     }
 }
 
+/*
+ * A stored offset ahead of the log's end (the sales topic recreated while Redis kept it) halts
+ * the worker at assignment instead of skipping every new sale (issue 10, point 10).
+ */
+static void test_an_offset_past_the_log_end_halts_the_worker(void **state)
+{
+    (void)state;
+    worker_stop(SIGTERM);
+    char key[SS_RANK_KEY_SIZE], errstr[ERRSTR_SIZE];
+    assert_int_equal(ss_rank_offset_key(0, key, sizeof(key), errstr, sizeof(errstr)), SS_OK);
+    const char *set_argv[] = {"SET", key, "1000000000000"};
+    freeReplyObject(redis_command(3, set_argv));
+    long from = ss_test_log_size("ss-rank-worker");
+    worker_start();
+    assert_int_not_equal(ss_test_process_exit_wait(fixture.worker, WAIT_MS), 0);
+    fixture.worker = 0;
+    assert_true(ss_test_log_contains("ss-rank-worker", from, "is past the log's end"));
+    offsets_reset();
+    worker_start();
+    barriers_all(); /* the replay of each partition has reached its end */
+    expect_fixture_scores();
+}
+
 static void test_replay_from_offset_zero_adds_nothing(void **state)
 {
     (void)state;
@@ -704,6 +727,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sales_count_per_utc_day_and_failed_orders_never_count),
         cmocka_unit_test(test_replay_from_offset_zero_adds_nothing),
+        cmocka_unit_test(test_an_offset_past_the_log_end_halts_the_worker),
         cmocka_unit_test(test_offset_moved_under_a_running_worker_fences_and_resynchronises),
         cmocka_unit_test(test_resent_event_ids_with_new_offsets_add_nothing),
         cmocka_unit_test(test_kill_9_in_mid_stream_counts_every_event_once),

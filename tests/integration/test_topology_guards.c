@@ -6,7 +6,12 @@
  *     how to migrate;
  *   - a stored offset ahead of the log's end (the topic recreated or truncated while
  *     PostgreSQL kept the offset) halts the worker at the claim instead of skipping every new
- *     command as already applied.
+ *     command as already applied;
+ *   - a command whose record key is not its entity's id (routed to the wrong owner) is
+ *     dead-lettered and answered, never applied;
+ *   - a balance changed by another writer between a batch's load and its write (what two
+ *     owners of one user would do) rolls the batch back and applies it again on the stored
+ *     value, instead of overwriting the other write.
  * Each test puts back what it changed, also when it fails (the teardown).
  */
 #include <setjmp.h>
@@ -16,12 +21,15 @@
 
 #include "ss_test_stack.h"
 
+#include "ss/clock.h"
 #include "ss/topics.h"
 #include "ss/topology.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #define USER_WORKER "workers/user/ss-user-worker"
 #define USER_WORKER_LOG "ss-user-worker"
@@ -133,12 +141,98 @@ static void test_a_stored_offset_past_the_log_end_halts_the_worker(void **state)
                      saved_offset + 1000000000);
 }
 
+/* Produces a ChargeBalance of amount to user_id under record key key_id. */
+static void charge_produce(int64_t user_id, int64_t key_id, int64_t amount, const char *request_id)
+{
+    json_t *record = json_pack("{s:s, s:i, s:I, s:I, s:I}", "request_id", request_id,
+                               "reply_partition", -1, "user_id", (json_int_t)user_id, "amount",
+                               (json_int_t)amount, "requested_at", (json_int_t)ss_clock_now_ms());
+    char key[32];
+    snprintf(key, sizeof(key), "%" PRId64, key_id);
+    ss_test_produce(SS_TOPIC_CMD_USER, key, "ChargeBalance", record);
+    json_decref(record);
+}
+
+static int64_t result_wait(const char *request_id)
+{
+    const char *params[] = {request_id};
+    ss_test_wait_scalar(pg, "SELECT count(*) FROM request_results WHERE request_id = $1", 1, params,
+                        1, EXIT_WAIT_MS);
+    return ss_test_pg_scalar(pg, "SELECT http_status FROM request_results WHERE request_id = $1", 1,
+                             params);
+}
+
+static int64_t balance_of(int64_t user)
+{
+    char text[24];
+    snprintf(text, sizeof(text), "%" PRId64, user);
+    const char *params[] = {text};
+    return ss_test_pg_scalar(pg, "SELECT balance FROM users WHERE id = $1", 1, params);
+}
+
+static void request_id_make(char *out, size_t out_size, const char *what)
+{
+    snprintf(out, out_size, "topology-%s-%s", what, ss_test_run_id());
+}
+
+static void test_a_command_keyed_for_another_entity_is_dead_lettered(void **state)
+{
+    (void)state;
+    int64_t owner = ss_test_user_create(pg, "topology-owner");
+    int64_t other = ss_test_user_create(pg, "topology-other");
+    const char *const worker_env[] = {"SS_LOG_LEVEL=warn", NULL};
+    long from = ss_test_log_size(USER_WORKER_LOG);
+    pid_t worker = ss_test_process_start(USER_WORKER, worker_env);
+    char misrouted[128], fine[128];
+    request_id_make(misrouted, sizeof(misrouted), "misrouted");
+    request_id_make(fine, sizeof(fine), "fine");
+    charge_produce(owner, other, 100, misrouted);
+    charge_produce(owner, owner, 7, fine);
+    assert_int_equal(result_wait(misrouted), 500);
+    assert_int_equal(result_wait(fine), 200);
+    assert_int_equal(balance_of(owner), 7);
+    assert_int_equal(balance_of(other), 0);
+    assert_true(ss_test_log_contains(USER_WORKER_LOG, from, "routed to the wrong owner"));
+    ss_test_process_stop(worker, SIGTERM);
+}
+
+static void test_a_balance_written_by_another_writer_is_not_overwritten(void **state)
+{
+    (void)state;
+    int64_t user = ss_test_user_create(pg, "topology-two-writers");
+    const char *const worker_env[] = {"SS_LOG_LEVEL=warn", NULL};
+    long from = ss_test_log_size(USER_WORKER_LOG);
+    pid_t worker = ss_test_process_start(USER_WORKER, worker_env);
+    char warm[128], charge[128];
+    request_id_make(warm, sizeof(warm), "warm");
+    request_id_make(charge, sizeof(charge), "raced");
+    charge_produce(user, user, 1, warm);
+    assert_int_equal(result_wait(warm), 200); /* the worker owns the user's partition */
+    /* The other writer: holds the row while the worker loads 1 and tries to write 1001. */
+    ss_pg_t *other = ss_test_pg_connect();
+    char text[24];
+    snprintf(text, sizeof(text), "%" PRId64, user);
+    const char *params[] = {text};
+    ss_test_pg_exec(other, "BEGIN", 0, NULL);
+    ss_test_pg_exec(other, "UPDATE users SET balance = balance + 500 WHERE id = $1", 1, params);
+    charge_produce(user, user, 1000, charge);
+    usleep(1500 * 1000);
+    ss_test_pg_exec(other, "COMMIT", 0, NULL);
+    ss_pg_destroy(other);
+    assert_int_equal(result_wait(charge), 200);
+    assert_int_equal(balance_of(user), 1 + 500 + 1000);
+    assert_true(ss_test_log_contains(USER_WORKER_LOG, from, "changed under this batch"));
+    ss_test_process_stop(worker, SIGTERM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_a_changed_partition_count_stops_workers_and_ingress,
                                   restore),
         cmocka_unit_test_teardown(test_a_stored_offset_past_the_log_end_halts_the_worker, restore),
+        cmocka_unit_test(test_a_command_keyed_for_another_entity_is_dead_lettered),
+        cmocka_unit_test(test_a_balance_written_by_another_writer_is_not_overwritten),
     };
     return cmocka_run_group_tests(tests, setup, group_teardown);
 }

@@ -31,8 +31,9 @@
     " RETURNING id, coupon_id, user_id"
 #define SQL_COUPONS_UPDATE                                                                         \
     "UPDATE coupons c SET issued_count = v.issued_count, status = v.status"                        \
-    " FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, issued_count, status)"          \
-    " WHERE c.id = v.id"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])"                           \
+    " AS v(id, issued_count, status, loaded_issued_count)"                                         \
+    " WHERE c.id = v.id AND c.issued_count = v.loaded_issued_count RETURNING c.id"
 
 /* The pair set is at most half full: at least twice as many slots as entries. */
 #define PAIR_SLOTS_MIN 16
@@ -73,7 +74,7 @@ ss_err_t ss_coupon_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_s
         {"coupon_users_load", SQL_USERS_LOAD, 1},
         {"coupon_pairs_load", SQL_PAIRS_LOAD, 2},
         {"coupon_issued_insert", SQL_ISSUED_INSERT, 3},
-        {"coupon_coupons_update", SQL_COUPONS_UPDATE, 3},
+        {"coupon_coupons_update", SQL_COUPONS_UPDATE, 4},
     };
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
         ss_err_t err = ss_pg_prepare(pg, statements[i].name, statements[i].sql,
@@ -197,6 +198,7 @@ static ss_err_t coupon_row_read(PGresult *rows, int row, ss_coupon_state_t *coup
     }
     if (err == SS_OK) {
         err = ss_pg_get_int64(rows, row, 4, &coupon->rules.issued_count, errstr, errstr_size);
+        coupon->loaded_issued_count = coupon->rules.issued_count;
     }
     if (err == SS_OK) {
         err = ss_pg_get_text(rows, row, 5, &status, errstr, errstr_size);
@@ -472,10 +474,11 @@ static ss_err_t issued_insert(ss_coupon_batch_t *batch, ss_worker_batch_t *worke
 static ss_err_t coupons_update(ss_coupon_batch_t *batch, ss_pg_t *pg, char *errstr,
                                size_t errstr_size)
 {
-    ss_pg_array_t ids, issued_counts, statuses;
+    ss_pg_array_t ids, issued_counts, statuses, loaded;
     ss_pg_array_init(&ids);
     ss_pg_array_init(&issued_counts);
     ss_pg_array_init(&statuses);
+    ss_pg_array_init(&loaded);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->coupon_count && err == SS_OK; i++) {
         const ss_coupon_state_t *coupon = &batch->coupons[i];
@@ -493,12 +496,27 @@ static ss_err_t coupons_update(ss_coupon_batch_t *batch, ss_pg_t *pg, char *errs
             err = ss_pg_array_append_text(
                 &statuses, ss_rules_coupon_status_name(coupon->rules.status), errstr, errstr_size);
         }
+        if (err == SS_OK) {
+            err =
+                ss_pg_array_append_int64(&loaded, coupon->loaded_issued_count, errstr, errstr_size);
+        }
     }
-    if (err == SS_OK && ss_pg_array_count(&ids) > 0) {
+    size_t dirty = ss_pg_array_count(&ids);
+    PGresult *rows = NULL;
+    if (err == SS_OK && dirty > 0) {
         const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&issued_counts),
-                                ss_pg_array_text(&statuses)};
-        err = ss_pg_query(pg, "coupon_coupons_update", NULL, 3, params, NULL, errstr, errstr_size);
+                                ss_pg_array_text(&statuses), ss_pg_array_text(&loaded)};
+        err = ss_pg_query(pg, "coupon_coupons_update", NULL, 4, params, &rows, errstr, errstr_size);
     }
+    if (err == SS_OK && dirty > 0 && (size_t)PQntuples(rows) != dirty) {
+        /* Single writer per coupon: another writer issued some since this batch loaded. */
+        err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
+                         "%zu of %zu coupons changed issued_count under this batch (another"
+                         " writer?): rolled back, to be applied again on what is stored",
+                         dirty - (size_t)PQntuples(rows), dirty);
+    }
+    PQclear(rows);
+    ss_pg_array_free(&loaded);
     ss_pg_array_free(&ids);
     ss_pg_array_free(&issued_counts);
     ss_pg_array_free(&statuses);

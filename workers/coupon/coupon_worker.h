@@ -37,10 +37,11 @@
 /* One coupon as loaded for the batch and changed in memory. */
 typedef struct ss_coupon_state {
     int64_t coupon_id;
-    int row;                 /* its row in the batch's coupon result (for the name) */
-    ss_rules_coupon_t rules; /* status, quantity, issued_count, expired_at_ms */
-    int64_t rate_units;      /* discount rate in 1/SS_RULES_RATE_SCALE, 1..10000 */
-    bool dirty;              /* issued_count or status changed: write it back */
+    int row;                     /* its row in the batch's coupon result (for the name) */
+    ss_rules_coupon_t rules;     /* status, quantity, issued_count, expired_at_ms */
+    int64_t rate_units;          /* discount rate in 1/SS_RULES_RATE_SCALE, 1..10000 */
+    int64_t loaded_issued_count; /* as loaded: the write is conditional on it (single writer) */
+    bool dirty;                  /* issued_count or status changed: write it back */
 } ss_coupon_state_t;
 
 /* An entry of the (coupon, user) set: issued before the batch or by one of its records. */

@@ -23,8 +23,9 @@
 #define SQL_PRODUCTS_UPDATE                                                                        \
     "UPDATE products p SET stock = v.stock, sell_status = v.sell_status, updated_at = now(),"      \
     " stock_version = p.stock_version + 1"                                                         \
-    " FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, stock, sell_status)"            \
-    " WHERE p.id = v.id RETURNING p.id, p.stock, p.stock_version"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[])"                           \
+    " AS v(id, stock, sell_status, loaded_stock)"                                                  \
+    " WHERE p.id = v.id AND p.stock = v.loaded_stock RETURNING p.id, p.stock, p.stock_version"
 #define SQL_RESERVATIONS_UPSERT                                                                    \
     "INSERT INTO stock_reservations (order_id, product_id, quantity, status, reason)"              \
     " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[])"         \
@@ -66,7 +67,7 @@ ss_err_t ss_stock_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_si
     } statements[] = {
         {"stock_products_load", SQL_PRODUCTS_LOAD, 1},
         {"stock_reservations_load", SQL_RESERVATIONS_LOAD, 2},
-        {"stock_products_update", SQL_PRODUCTS_UPDATE, 3},
+        {"stock_products_update", SQL_PRODUCTS_UPDATE, 4},
         {"stock_reservations_upsert", SQL_RESERVATIONS_UPSERT, 5},
     };
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
@@ -206,6 +207,7 @@ static ss_err_t product_row_read(ss_stock_batch_t *batch, const PGresult *rows, 
                           (long long)product_id, (long long)product->stock, status_text);
     }
     product->loaded_status = product->status;
+    product->loaded_stock = product->stock;
     product->found = true;
     return SS_OK;
 }
@@ -395,14 +397,25 @@ static ss_err_t products_write(ss_stock_batch_t *batch, ss_pg_t *pg, char *errst
             err = ss_pg_array_append_text(
                 &columns[2], ss_rules_product_status_name(product->status), errstr, errstr_size);
         }
+        if (err == SS_OK) {
+            err = ss_pg_array_append_int64(&columns[3], product->loaded_stock, errstr, errstr_size);
+        }
     }
-    if (err != SS_OK || ss_pg_array_count(&columns[0]) == 0) {
+    size_t dirty = ss_pg_array_count(&columns[0]);
+    if (err != SS_OK || dirty == 0) {
         return err;
     }
     const char *params[] = {ss_pg_array_text(&columns[0]), ss_pg_array_text(&columns[1]),
-                            ss_pg_array_text(&columns[2])};
+                            ss_pg_array_text(&columns[2]), ss_pg_array_text(&columns[3])};
     PGresult *rows = NULL;
-    err = ss_pg_query(pg, "stock_products_update", NULL, 3, params, &rows, errstr, errstr_size);
+    err = ss_pg_query(pg, "stock_products_update", NULL, 4, params, &rows, errstr, errstr_size);
+    if (err == SS_OK && (size_t)PQntuples(rows) != dirty) {
+        /* Single writer per product: another writer changed a stock since this batch loaded. */
+        err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
+                         "%zu of %zu products changed stock under this batch (another writer?):"
+                         " rolled back, to be applied again on what is stored",
+                         dirty - (size_t)PQntuples(rows), dirty);
+    }
     if (err == SS_OK) {
         err = overlay_collect(batch, rows, errstr, errstr_size);
     }

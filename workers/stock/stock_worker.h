@@ -46,6 +46,7 @@ typedef struct ss_stock_product {
     const char *name; /* borrowed from the load result */
     int64_t price;
     int64_t stock;
+    int64_t loaded_stock; /* as loaded: the write is conditional on it (single writer) */
     ss_product_status_t status;
     ss_product_status_t loaded_status; /* as loaded: a change moves the catalogue version */
     bool dirty;

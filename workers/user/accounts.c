@@ -18,8 +18,9 @@
     " WHERE o.user_id = u.id AND o.status = 'PENDING'), 0)::bigint"                                \
     " FROM users u WHERE u.id = ANY($1::bigint[]) ORDER BY u.id"
 #define SQL_ACCOUNTS_UPDATE                                                                        \
-    "UPDATE users u SET balance = v.balance FROM unnest($1::bigint[], $2::bigint[])"               \
-    " AS v(id, balance) WHERE u.id = v.id"
+    "UPDATE users u SET balance = v.balance"                                                       \
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, balance, loaded)"             \
+    " WHERE u.id = v.id AND u.balance = v.loaded RETURNING u.id"
 #define SQL_HISTORY_INSERT                                                                         \
     "INSERT INTO balance_history (user_id, type, amount, balance_after, request_id, order_id)"     \
     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],"      \
@@ -65,7 +66,7 @@ ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_siz
         ss_pg_prepare(pg, "user_accounts_load", SQL_ACCOUNTS_LOAD, 1, errstr, errstr_size);
     if (err == SS_OK) {
         err =
-            ss_pg_prepare(pg, "user_accounts_update", SQL_ACCOUNTS_UPDATE, 2, errstr, errstr_size);
+            ss_pg_prepare(pg, "user_accounts_update", SQL_ACCOUNTS_UPDATE, 3, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_pg_prepare(pg, "user_history_insert", SQL_HISTORY_INSERT, 6, errstr, errstr_size);
@@ -129,6 +130,7 @@ ss_err_t ss_user_accounts_load(ss_user_batch_t *batch, ss_pg_t *pg,
         err = ss_pg_get_int64(rows, row, 0, &account->user_id, errstr, errstr_size);
         if (err == SS_OK) {
             err = ss_pg_get_int64(rows, row, 1, &account->balance, errstr, errstr_size);
+            account->loaded_balance = account->balance;
         }
         if (err == SS_OK) {
             err = ss_pg_get_int64(rows, row, 2, &account->held, errstr, errstr_size);
@@ -197,9 +199,10 @@ ss_err_t ss_user_history_add(ss_user_batch_t *batch, const ss_user_account_t *ac
 static ss_err_t balances_write(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr,
                                size_t errstr_size)
 {
-    ss_pg_array_t ids, balances;
+    ss_pg_array_t ids, balances, loaded;
     ss_pg_array_init(&ids);
     ss_pg_array_init(&balances);
+    ss_pg_array_init(&loaded);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->account_count && err == SS_OK; i++) {
         const ss_user_account_t *account = &batch->accounts[i];
@@ -208,14 +211,30 @@ static ss_err_t balances_write(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr
             if (err == SS_OK) {
                 err = ss_pg_array_append_int64(&balances, account->balance, errstr, errstr_size);
             }
+            if (err == SS_OK) {
+                err =
+                    ss_pg_array_append_int64(&loaded, account->loaded_balance, errstr, errstr_size);
+            }
         }
     }
-    if (err == SS_OK && ss_pg_array_count(&ids) > 0) {
-        const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&balances)};
-        err = ss_pg_query(pg, "user_accounts_update", NULL, 2, params, NULL, errstr, errstr_size);
+    size_t dirty = ss_pg_array_count(&ids);
+    PGresult *rows = NULL;
+    if (err == SS_OK && dirty > 0) {
+        const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&balances),
+                                ss_pg_array_text(&loaded)};
+        err = ss_pg_query(pg, "user_accounts_update", NULL, 3, params, &rows, errstr, errstr_size);
     }
+    if (err == SS_OK && dirty > 0 && (size_t)PQntuples(rows) != dirty) {
+        /* Single writer per user: another writer changed a balance since this batch loaded. */
+        err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
+                         "%zu of %zu balances changed under this batch (another writer?): rolled"
+                         " back, to be applied again on what is stored",
+                         dirty - (size_t)PQntuples(rows), dirty);
+    }
+    PQclear(rows);
     ss_pg_array_free(&ids);
     ss_pg_array_free(&balances);
+    ss_pg_array_free(&loaded);
     return err;
 }
 

@@ -12,6 +12,13 @@
 #define SS_TOPIC_CMD_STOCK "ss.cmd.stock"
 /* Commands keyed by coupon id: IssueCoupon, ChangeCouponStatus. */
 #define SS_TOPIC_CMD_COUPON "ss.cmd.coupon"
+/*
+ * The field of every record on a command topic that its key must equal: the entity whose one
+ * owner applies it. A record whose key says otherwise was routed to the wrong owner.
+ */
+#define SS_TOPIC_CMD_USER_KEY_FIELD "user_id"
+#define SS_TOPIC_CMD_STOCK_KEY_FIELD "product_id"
+#define SS_TOPIC_CMD_COUPON_KEY_FIELD "coupon_id"
 /* CommandResult, on the partition of the ingress instance that asked. */
 #define SS_TOPIC_RESULTS "ss.results"
 /* OrderPaid and OrderFailed keyed by order id. */

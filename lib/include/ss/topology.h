@@ -17,6 +17,8 @@
 #include "ss/error.h"
 #include "ss/pg.h"
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -36,5 +38,15 @@ ss_err_t ss_topology_partitions_check(ss_pg_t *pg, const char *bootstrap, const 
  */
 ss_err_t ss_topology_offset_check(const char *topic, int32_t partition, int64_t next_offset,
                                   int64_t low, int64_t high, char *errstr, size_t errstr_size);
+
+/* The field a command topic's record keys must equal (ss/topics.h), or NULL for other topics. */
+const char *ss_topology_key_field(const char *topic);
+
+/*
+ * Pure: whether the record key is the text of value's integer field (a decoded command). When
+ * not, reason says both; a value without the field never matches.
+ */
+bool ss_topology_key_matches(const json_t *value, const char *field, const char *key, char *reason,
+                             size_t reason_size);
 
 #endif
