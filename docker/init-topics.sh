@@ -3,8 +3,9 @@
 # One-shot job of docker/compose.yaml (service init-topics, run in the apache/kafka image, which
 # has the Kafka CLI but no JDK for scripts/kafka/CreateTopics.java): creates the topics declared
 # in topics.tsv (name, partitions, retention_ms, tab-separated; '#' comments) if missing, grows a
-# topic whose declared partition count is larger, reports one that is larger than declared, and
-# sets retention.ms to the declared value. Same rules as CreateTopics.java. POSIX sh.
+# topic whose declared partition count is larger (never a command topic, ss.cmd.*: that fails),
+# reports one that is larger than declared, and sets retention.ms to the declared value. Same
+# rules as CreateTopics.java. POSIX sh.
 #
 # usage: init-topics.sh <bootstrap> <topics.tsv>
 set -eu
@@ -38,6 +39,10 @@ grep -v -e '^#' -e '^[[:space:]]*$' "$tsv" | while IFS="$tab" read -r name parti
         sed -n 's/.*PartitionCount:[[:space:]]*\([0-9][0-9]*\).*/\1/p' | head -n 1)"
     if [ -z "$actual" ]; then
         say "cannot describe $name"
+        exit 1
+    elif [ "$actual" -lt "$partitions" ] && [ "${name#ss.cmd.}" != "$name" ]; then
+        say "$name has $actual partitions, $partitions declared: a command topic is never grown" \
+            "automatically (a key would get two owners); see docs/architecture.md"
         exit 1
     elif [ "$actual" -lt "$partitions" ]; then
         say "$name has $actual partitions, $partitions declared: increasing"

@@ -587,6 +587,7 @@ cmd_env() {
         "MOCK_PLATFORM_URL=http://127.0.0.1:$MOCK_PLATFORM_PORT" \
         "PLATFORM_URL=${PLATFORM_URL:-http://127.0.0.1:$MOCK_PLATFORM_PORT}" \
         "SS_STATE_DIR=$STATE" \
+        "SS_KAFKA_LIBS=$KAFKA_JARS" \
         "SS_KAFKA_PORT=$KAFKA_PORT" \
         "SS_PG_PORT=$PG_PORT" \
         "SS_REDIS_PORT=$REDIS_PORT" \

@@ -363,6 +363,9 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
+        SS_LOG_WARN(worker->handler.name,
+                    "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
+                    message->partition, message->offset, slot->reason);
     }
 }
 

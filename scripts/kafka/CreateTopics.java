@@ -9,9 +9,13 @@
  * declared partitions, replication factor 1 and retention.ms. An existing topic is left alone,
  * except that: a declared partition count larger than the actual one is applied with
  * createPartitions (Kafka cannot shrink a topic, so a smaller declared count is only reported),
- * and a differing retention.ms is reported and set to the declared value.
+ * and a differing retention.ms is reported and set to the declared value. A command topic
+ * (ss.cmd.*) is never grown: a key's partition is murmur2(key) % count, so growing it while its
+ * old records drain gives a key two owners. That is refused (exit 1, nothing changed) with the
+ * manual procedure of docs/architecture.md to follow instead.
  *
- * Exit status: 0 all topics exist as declared (or larger), 1 a Kafka or file error, 2 usage.
+ * Exit status: 0 all topics exist as declared (or larger), 1 a Kafka or file error or a command
+ * topic declared larger than it is, 2 usage.
  */
 
 import java.io.IOException;
@@ -46,6 +50,7 @@ public final class CreateTopics {
     private static final int LINES_MAX = 10000;
     private static final long CALL_TIMEOUT_S = 60;
     private static final short REPLICATION_FACTOR = 1;
+    private static final String COMMAND_TOPIC_PREFIX = "ss.cmd.";
 
     private record Declared(String name, int partitions, long retentionMs) {}
 
@@ -157,9 +162,16 @@ public final class CreateTopics {
             Collection<String> names = declared.keySet();
             Map<String, TopicDescription> described = await(admin.describeTopics(names).allTopicNames());
             Map<String, NewPartitions> grow = new HashMap<>();
+            List<String> refused = new ArrayList<>();
             for (Declared d : declared.values()) {
                 int actual = described.get(d.name()).partitions().size();
-                if (actual < d.partitions()) {
+                if (actual < d.partitions() && d.name().startsWith(COMMAND_TOPIC_PREFIX)) {
+                    refused.add(String.format("%s has %d partitions, %d declared: a command topic is"
+                            + " never grown automatically (a key's new commands would go to another"
+                            + " partition while its old ones drain, giving it two owners). Follow"
+                            + " \"Changing a command topic's partition count\" in docs/architecture.md,"
+                            + " or declare %d again", d.name(), actual, d.partitions(), actual));
+                } else if (actual < d.partitions()) {
                     System.out.printf("%s has %d partitions, %d declared: increasing%n",
                             d.name(), actual, d.partitions());
                     grow.put(d.name(), NewPartitions.increaseTo(d.partitions()));
@@ -167,6 +179,10 @@ public final class CreateTopics {
                     System.out.printf("%s has %d partitions, %d declared: Kafka cannot shrink a topic, left as is%n",
                             d.name(), actual, d.partitions());
                 }
+            }
+            if (!refused.isEmpty()) {
+                refused.forEach(System.err::println);
+                return 1;
             }
             if (!grow.isEmpty()) {
                 await(admin.createPartitions(grow).all());

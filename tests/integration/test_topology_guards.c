@@ -7,6 +7,7 @@
  *   - a stored offset ahead of the log's end (the topic recreated or truncated while
  *     PostgreSQL kept the offset) halts the worker at the claim instead of skipping every new
  *     command as already applied;
+ *   - the topic script (scripts/kafka/CreateTopics.java) refuses to grow a command topic;
  *   - a command whose record key is not its entity's id (routed to the wrong owner) is
  *     dead-lettered and answered, never applied;
  *   - a balance changed by another writer between a batch's load and its write (what two
@@ -22,13 +23,16 @@
 #include "ss_test_stack.h"
 
 #include "ss/clock.h"
+#include "ss/kafka.h"
 #include "ss/topics.h"
 #include "ss/topology.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define USER_WORKER "workers/user/ss-user-worker"
@@ -37,6 +41,7 @@
 #define EXIT_WAIT_MS 60000
 
 static ss_pg_t *pg;
+static pid_t worker_pid; /* a user worker a test started, stopped by worker_teardown */
 static int64_t saved_offset = -1;
 
 static int setup(void **state)
@@ -141,6 +146,36 @@ static void test_a_stored_offset_past_the_log_end_halts_the_worker(void **state)
                      saved_offset + 1000000000);
 }
 
+static void test_the_topic_script_refuses_to_grow_a_command_topic(void **state)
+{
+    (void)state;
+    char errstr[512];
+    int32_t before = 0, after = 0;
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SS_TOPIC_CMD_USER,
+                                                    &before, 10000, errstr, sizeof(errstr)),
+                     SS_OK);
+    char tsv[] = "/tmp/ss-test-topics-XXXXXX";
+    int fd = mkstemp(tsv);
+    assert_true(fd >= 0);
+    dprintf(fd, "%s\t%d\t604800000\tgrown by the test\n", SS_TOPIC_CMD_USER, before * 2);
+    close(fd);
+    char command[2048];
+    snprintf(command, sizeof(command),
+             "java -cp '%s/*' '%s/scripts/kafka/CreateTopics.java' '%s' '%s'"
+             " >>/tmp/ss-test-topics.log 2>&1",
+             ss_test_env("SS_KAFKA_LIBS", ""), SS_SOURCE_DIR, ss_test_kafka_bootstrap(), tsv);
+    long from = ss_test_log_size("topics");
+    int status = system(command);
+    unlink(tsv);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_true(ss_test_log_contains("topics", from, "never grown automatically"));
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SS_TOPIC_CMD_USER,
+                                                    &after, 10000, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(after, before);
+}
+
 /* Produces a ChargeBalance of amount to user_id under record key key_id. */
 static void charge_produce(int64_t user_id, int64_t key_id, int64_t amount, const char *request_id)
 {
@@ -182,7 +217,7 @@ static void test_a_command_keyed_for_another_entity_is_dead_lettered(void **stat
     int64_t other = ss_test_user_create(pg, "topology-other");
     const char *const worker_env[] = {"SS_LOG_LEVEL=warn", NULL};
     long from = ss_test_log_size(USER_WORKER_LOG);
-    pid_t worker = ss_test_process_start(USER_WORKER, worker_env);
+    worker_pid = ss_test_process_start(USER_WORKER, worker_env);
     char misrouted[128], fine[128];
     request_id_make(misrouted, sizeof(misrouted), "misrouted");
     request_id_make(fine, sizeof(fine), "fine");
@@ -193,7 +228,6 @@ static void test_a_command_keyed_for_another_entity_is_dead_lettered(void **stat
     assert_int_equal(balance_of(owner), 7);
     assert_int_equal(balance_of(other), 0);
     assert_true(ss_test_log_contains(USER_WORKER_LOG, from, "routed to the wrong owner"));
-    ss_test_process_stop(worker, SIGTERM);
 }
 
 static void test_a_balance_written_by_another_writer_is_not_overwritten(void **state)
@@ -202,7 +236,7 @@ static void test_a_balance_written_by_another_writer_is_not_overwritten(void **s
     int64_t user = ss_test_user_create(pg, "topology-two-writers");
     const char *const worker_env[] = {"SS_LOG_LEVEL=warn", NULL};
     long from = ss_test_log_size(USER_WORKER_LOG);
-    pid_t worker = ss_test_process_start(USER_WORKER, worker_env);
+    worker_pid = ss_test_process_start(USER_WORKER, worker_env);
     char warm[128], charge[128];
     request_id_make(warm, sizeof(warm), "warm");
     request_id_make(charge, sizeof(charge), "raced");
@@ -216,13 +250,26 @@ static void test_a_balance_written_by_another_writer_is_not_overwritten(void **s
     ss_test_pg_exec(other, "BEGIN", 0, NULL);
     ss_test_pg_exec(other, "UPDATE users SET balance = balance + 500 WHERE id = $1", 1, params);
     charge_produce(user, user, 1000, charge);
-    usleep(1500 * 1000);
+    /* Commit only once the worker's conditional UPDATE waits for the row. */
+    ss_test_wait_scalar(pg,
+                        "SELECT least(count(*), 1) FROM pg_stat_activity WHERE wait_event_type ="
+                        " 'Lock' AND query LIKE 'UPDATE users u SET balance%'",
+                        0, NULL, 1, EXIT_WAIT_MS);
     ss_test_pg_exec(other, "COMMIT", 0, NULL);
     ss_pg_destroy(other);
     assert_int_equal(result_wait(charge), 200);
     assert_int_equal(balance_of(user), 1 + 500 + 1000);
     assert_true(ss_test_log_contains(USER_WORKER_LOG, from, "changed under this batch"));
-    ss_test_process_stop(worker, SIGTERM);
+}
+
+static int worker_teardown(void **state)
+{
+    (void)state;
+    if (worker_pid > 0) {
+        ss_test_process_stop(worker_pid, SIGTERM);
+        worker_pid = 0;
+    }
+    return 0;
 }
 
 int main(void)
@@ -231,8 +278,11 @@ int main(void)
         cmocka_unit_test_teardown(test_a_changed_partition_count_stops_workers_and_ingress,
                                   restore),
         cmocka_unit_test_teardown(test_a_stored_offset_past_the_log_end_halts_the_worker, restore),
-        cmocka_unit_test(test_a_command_keyed_for_another_entity_is_dead_lettered),
-        cmocka_unit_test(test_a_balance_written_by_another_writer_is_not_overwritten),
+        cmocka_unit_test(test_the_topic_script_refuses_to_grow_a_command_topic),
+        cmocka_unit_test_teardown(test_a_command_keyed_for_another_entity_is_dead_lettered,
+                                  worker_teardown),
+        cmocka_unit_test_teardown(test_a_balance_written_by_another_writer_is_not_overwritten,
+                                  worker_teardown),
     };
     return cmocka_run_group_tests(tests, setup, group_teardown);
 }
