@@ -631,7 +631,9 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
 static ss_err_t topology_check(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_ERR_RETRIABLE;
-    for (int attempt = 0; attempt < SS_WORKER_TOPOLOGY_ATTEMPTS_MAX && ss_err_is_retriable(err);
+    /* A topic not found yet may be being created (compose's init job): waited for too. */
+    for (int attempt = 0; attempt < SS_WORKER_TOPOLOGY_ATTEMPTS_MAX &&
+                          (ss_err_is_retriable(err) || err == SS_ERR_NOT_FOUND);
          attempt++) {
         if (attempt > 0) {
             SS_LOG_WARN(worker->handler.name, "topology check postponed error=\"%s\"", errstr);
