@@ -205,8 +205,14 @@ kafka_pid() {
     fi
 }
 
+# The cache is complete when its marker and every jar the scripts name are there (a cache from
+# before kafka-tools was added is fetched again).
+kafka_jars_complete() {
+    [[ -f "$KAFKA_HOME/.complete" && -f "$KAFKA_JARS/kafka-tools-$KAFKA_VERSION.jar" ]]
+}
+
 kafka_fetch_jars() {
-    if [[ -f "$KAFKA_HOME/.complete" ]]; then
+    if kafka_jars_complete; then
         return 0
     fi
     command -v mvn >/dev/null || fail kafka "$LOGS/maven.log" "mvn not found: run scripts/install-deps.sh"
@@ -214,7 +220,7 @@ kafka_fetch_jars() {
     (
         exec 8>"$CACHE/kafka-$KAFKA_VERSION.lock"
         flock -w "$LOCK_WAIT_S" 8 || exit 1
-        if [[ -f "$KAFKA_HOME/.complete" ]]; then
+        if kafka_jars_complete; then
             exit 0
         fi
         ss_say "fetching Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME"
@@ -222,7 +228,7 @@ kafka_fetch_jars() {
         rm -rf "$tmp"
         mvn -B -f "$REPO/scripts/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
             dependency:copy-dependencies -DoutputDirectory="$tmp/libs" >"$LOGS/maven.log" 2>&1 || exit 1
-        [[ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]] || exit 1
+        [[ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" && -f "$tmp/libs/kafka-tools-$KAFKA_VERSION.jar" ]] || exit 1
         rm -rf "$KAFKA_HOME"
         mv "$tmp" "$KAFKA_HOME"
         touch "$KAFKA_HOME/.complete"

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "ss_test_kafka.h"
 #include "ss_test_stack.h"
 
 #include "ss/clock.h"
@@ -370,6 +371,34 @@ static void offsets_reset(void)
         assert_int_equal(ss_rank_offset_key(p, key, sizeof(key), errstr, sizeof(errstr)), SS_OK);
         const char *argv[] = {"SET", key, "0"};
         freeReplyObject(redis_command(3, argv));
+    }
+}
+
+/* The Redis-held offsets reach the worker's Kafka group, for lag in Kafka's tools. */
+static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **state)
+{
+    (void)state;
+    barriers_all(); /* the worker holds its partitions and has applied everything */
+    char errstr[ERRSTR_SIZE];
+    int32_t partitions = 0;
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SALES_TOPIC,
+                                                    &partitions, 10000, errstr, sizeof(errstr)),
+                     SS_OK);
+    for (int32_t p = 0; p < partitions; p++) {
+        int64_t stored = SS_RANK_OFFSET_NONE;
+        assert_int_equal(ss_rank_offset_read(fixture.redis, p, &stored, errstr, sizeof(errstr)),
+                         SS_OK);
+        if (stored <= 0) {
+            continue; /* nothing consumed there: nothing to publish */
+        }
+        int64_t committed = -1;
+        for (int i = 0; i < 100 && committed != stored; i++) {
+            committed = ss_test_group_committed(RANK_TEST_GROUP, SALES_TOPIC, p);
+            if (committed != stored) {
+                usleep(100 * 1000);
+            }
+        }
+        assert_int_equal(committed, stored);
     }
 }
 
@@ -728,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_sales_count_per_utc_day_and_failed_orders_never_count),
         cmocka_unit_test(test_replay_from_offset_zero_adds_nothing),
         cmocka_unit_test(test_an_offset_past_the_log_end_halts_the_worker),
+        cmocka_unit_test(test_offsets_are_published_to_the_kafka_group_for_lag_tools),
         cmocka_unit_test(test_offset_moved_under_a_running_worker_fences_and_resynchronises),
         cmocka_unit_test(test_resent_event_ids_with_new_offsets_add_nothing),
         cmocka_unit_test(test_kill_9_in_mid_stream_counts_every_event_once),

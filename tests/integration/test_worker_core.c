@@ -555,6 +555,16 @@ static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **s
         }
         assert_int_equal(committed, stored);
     }
+    /* And Kafka's own tool shows them, with the lag. */
+    char command[1024];
+    snprintf(command, sizeof(command),
+             "'%s/scripts/kafka-consumer-groups.sh' --describe --group ss-user-worker"
+             " >>/tmp/ss-test-consumer-groups.log 2>&1",
+             SS_SOURCE_DIR);
+    long from = ss_test_log_size("consumer-groups");
+    assert_int_equal(system(command), 0);
+    assert_true(ss_test_log_contains("consumer-groups", from, "LOG-END-OFFSET"));
+    assert_true(ss_test_log_contains("consumer-groups", from, " ss.cmd.user "));
     fixture_end(&f);
 }
 

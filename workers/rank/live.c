@@ -21,6 +21,8 @@
 #define RANK_BACKOFF_MIN_MS 10
 #define RANK_ERRSTR_SIZE 512
 #define RANK_WATERMARKS_TIMEOUT_MS 5000
+/* How often the Redis-held offsets are copied to the Kafka group (for kafka-consumer-groups). */
+#define RANK_OFFSETS_PUBLISH_MS 1000
 /* Doublings of the backoff counted at most (the backoff is capped anyway). */
 #define RANK_BACKOFF_STEPS_MAX 30
 
@@ -280,6 +282,38 @@ static size_t rank_gather(ss_rank_worker_t *worker, size_t count, ss_kafka_messa
     return gathered;
 }
 
+/*
+ * Copies the owned partitions' Redis offsets to the consumer group at most every
+ * RANK_OFFSETS_PUBLISH_MS, so Kafka's tools show the lag. Informational: nothing reads them
+ * back, an assignment always starts from Redis.
+ */
+static void rank_offsets_publish(ss_rank_worker_t *worker)
+{
+    int64_t now_ms = ss_clock_monotonic_ms();
+    if (now_ms - worker->offsets_published_ms < RANK_OFFSETS_PUBLISH_MS) {
+        return;
+    }
+    worker->offsets_published_ms = now_ms;
+    int32_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
+    int64_t offsets[SS_RANK_WORKER_PARTITIONS_MAX];
+    size_t count = 0;
+    for (int32_t p = 0; p < SS_RANK_WORKER_PARTITIONS_MAX; p++) {
+        ss_rank_partition_t *state = &worker->partitions[p];
+        if (state->owned && !state->resync && state->expected > 0 &&
+            state->expected != state->published) {
+            partitions[count] = p;
+            offsets[count++] = state->expected;
+            state->published = state->expected;
+        }
+    }
+    char errstr[RANK_ERRSTR_SIZE];
+    if (count > 0 &&
+        ss_kafka_consumer_commit_async(worker->consumer, worker->config.topic, partitions, offsets,
+                                       count, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(SS_RANK_COMPONENT, "offsets not published to the group error=\"%s\"", errstr);
+    }
+}
+
 static ss_err_t rank_poll_round(ss_rank_worker_t *worker, ss_kafka_message_t **group, char *errstr,
                                 size_t errstr_size)
 {
@@ -304,6 +338,9 @@ static ss_err_t rank_poll_round(ss_rank_worker_t *worker, ss_kafka_message_t **g
         }
     }
     ss_kafka_messages_release(worker->messages, count);
+    if (err == SS_OK) {
+        rank_offsets_publish(worker);
+    }
     return err;
 }
 

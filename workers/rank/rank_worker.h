@@ -69,6 +69,7 @@ typedef struct ss_rank_partition {
     bool resync;          /* the stored offset must be read again (and seeked to) */
     int64_t expected;     /* stored next offset as last seen, or SS_RANK_OFFSET_NONE */
     int64_t resync_at_ms; /* monotonic time of the next resync attempt */
+    int64_t published;    /* the offset last committed to the Kafka group, for lag tools */
     int resync_attempts;
 } ss_rank_partition_t;
 
@@ -86,8 +87,9 @@ typedef struct ss_rank_worker {
     int64_t *sale_offsets; /* the record offset of each sale */
     bool *taken;           /* which polled messages were grouped already */
     ss_rank_partition_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
-    int64_t next_batch_ms; /* wall clock of the next catch-up */
-    int batch_failures;    /* consecutive failed catch-ups, for the backoff */
+    int64_t next_batch_ms;        /* wall clock of the next catch-up */
+    int batch_failures;           /* consecutive failed catch-ups, for the backoff */
+    int64_t offsets_published_ms; /* monotonic time of the last offsets publish */
 } ss_rank_worker_t;
 
 /*
