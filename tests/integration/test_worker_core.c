@@ -568,6 +568,40 @@ static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **s
     fixture_end(&f);
 }
 
+/* ---- a fenced partition ------------------------------------------------------------------ */
+
+/*
+ * Every partition's epoch moves on under a running worker, as when another member claimed them:
+ * its next batches are fenced (nothing applied), and since Kafka still assigns it the
+ * partitions it claims them again after SS_PARTITION_RECLAIM_DELAY_MS and answers everything,
+ * each command once (issue 8, defect 5).
+ */
+static void test_a_fenced_partition_is_claimed_again_while_kafka_still_assigns_it(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_init(&f, "fence");
+    const char *const environment[] = {"SS_LOG_LEVEL=info", NULL};
+    workers_start(1, environment);
+    int number = 0;
+    for (; number < 40; number++) {
+        command_send(&f, number);
+    }
+    assert_int_equal(answers_wait(&f, WAIT_MS), 40);
+    long from = ss_test_log_size("ss-user-worker");
+    ss_test_pg_exec(f.pg,
+                    "UPDATE partition_state SET epoch = epoch + 1"
+                    " WHERE consumer_group = 'ss-user-worker' AND topic = 'ss.cmd.user'",
+                    0, NULL);
+    for (; number < 80; number++) {
+        command_send(&f, number);
+    }
+    answered_check(&f);
+    assert_true(ss_test_log_contains("ss-user-worker", from, "partition fenced"));
+    assert_true(ss_test_log_contains("ss-user-worker", from, "partition claimed"));
+    fixture_end(&f);
+}
+
 /* ---- fatal producer error --------------------------------------------------------------- */
 
 static void test_fatal_producer_error_ends_the_worker_with_a_failure_status(void **state)
@@ -606,6 +640,8 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_offsets_are_published_to_the_kafka_group_for_lag_tools,
                                   teardown),
+        cmocka_unit_test_teardown(
+            test_a_fenced_partition_is_claimed_again_while_kafka_still_assigns_it, teardown),
         cmocka_unit_test_teardown(test_broker_outage_longer_than_the_message_timeout_loses_nothing,
                                   teardown),
     };
