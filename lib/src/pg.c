@@ -36,7 +36,9 @@ typedef struct pg_statement {
 
 struct ss_pg {
     PGconn *conn;
-    bool broken; /* set on a failure that leaves the protocol state unknown */
+    bool broken;           /* set on a failure that leaves the protocol state unknown */
+    int result_timeout_ms; /* 0: wait for results as long as it takes */
+    bool timed_out;        /* the last query or exec gave up waiting (SS_ERR_TIMEOUT) */
     char last_sqlstate[6];
     pg_statement_t statements[SS_PG_STATEMENTS_MAX];
     size_t statement_count;
@@ -158,7 +160,7 @@ static ss_err_t pg_fail(ss_pg_t *pg, const PGresult *result, const char *action,
     }
 
     ss_err_t err;
-    if (pg_connection_bad(pg)) {
+    if (pg->broken || pg_connection_bad(pg)) {
         pg->broken = true;
         err = SS_ERR_RETRIABLE;
     } else if (sqlstate != NULL) {
@@ -450,6 +452,96 @@ PGconn *ss_pg_conn(ss_pg_t *pg)
     return pg->conn;
 }
 
+bool ss_pg_timed_out(const ss_pg_t *pg)
+{
+    SS_ASSERT(pg != NULL);
+    return pg->timed_out;
+}
+
+void ss_pg_set_result_timeout(ss_pg_t *pg, int timeout_ms)
+{
+    SS_ASSERT(pg != NULL);
+    SS_ASSERT(timeout_ms >= 0);
+    pg->result_timeout_ms = timeout_ms;
+}
+
+static int64_t pg_now_ms(void);
+
+/*
+ * Collects the answer to what was just sent, like PQexec does (the last result; an error wins
+ * over the results after it), waiting at most result_timeout_ms in all. NULL when the wait
+ * timed out (*timed_out) or the connection failed; the connection is then broken, since an
+ * answer may still be on its way.
+ */
+static PGresult *pg_result_wait(ss_pg_t *pg, bool *timed_out)
+{
+    int64_t deadline_ms = pg_now_ms() + pg->result_timeout_ms;
+    PGresult *kept = NULL;
+    *timed_out = false;
+    for (;;) {
+        while (!PQisBusy(pg->conn)) {
+            PGresult *next = PQgetResult(pg->conn);
+            if (next == NULL) {
+                return kept;
+            }
+            if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+                PQclear(next);
+            } else {
+                PQclear(kept);
+                kept = next;
+            }
+        }
+        int64_t left_ms = deadline_ms - pg_now_ms();
+        struct pollfd pollfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        int rc = left_ms > 0 && pollfd.fd >= 0 ? poll(&pollfd, 1, (int)left_ms) : -1;
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc == 0 || left_ms <= 0) {
+            *timed_out = true;
+        }
+        if (rc <= 0 || PQconsumeInput(pg->conn) != 1) {
+            PQclear(kept);
+            pg->broken = true;
+            return NULL;
+        }
+    }
+}
+
+/* The answer to a query (statement NULL: sql with params), bounded when a timeout is set. */
+static PGresult *pg_run(ss_pg_t *pg, const pg_statement_t *statement, const char *sql,
+                        int param_count, const char *const *values, bool *timed_out)
+{
+    *timed_out = false;
+    if (pg->result_timeout_ms == 0) {
+        if (statement != NULL) {
+            return PQexecPrepared(pg->conn, statement->name, param_count, values, NULL, NULL, 0);
+        }
+        if (param_count < 0) {
+            return PQexec(pg->conn, sql);
+        }
+        return PQexecParams(pg->conn, sql, param_count, NULL, values, NULL, NULL, 0);
+    }
+    int sent;
+    if (statement != NULL) {
+        sent = PQsendQueryPrepared(pg->conn, statement->name, param_count, values, NULL, NULL, 0);
+    } else if (param_count < 0) {
+        sent = PQsendQuery(pg->conn, sql);
+    } else {
+        sent = PQsendQueryParams(pg->conn, sql, param_count, NULL, values, NULL, NULL, 0);
+    }
+    return sent == 1 ? pg_result_wait(pg, timed_out) : NULL;
+}
+
+static ss_err_t pg_fail_timeout(ss_pg_t *pg, const char *label, char *errstr, size_t errstr_size)
+{
+    pg->last_sqlstate[0] = '\0';
+    pg->timed_out = true;
+    return ss_err_set(SS_ERR_TIMEOUT, errstr, errstr_size,
+                      "could not execute %s: no answer from postgresql within %d ms", label,
+                      pg->result_timeout_ms);
+}
+
 /* ---- statements -------------------------------------------------------------------------- */
 
 ss_err_t ss_pg_prepare(ss_pg_t *pg, const char *name, const char *sql, int param_count,
@@ -553,7 +645,12 @@ ss_err_t ss_pg_exec(ss_pg_t *pg, const char *sql, char *errstr, size_t errstr_si
     if (ss_pg_is_broken(pg)) {
         return pg_fail_broken(pg, label, errstr, errstr_size);
     }
-    PGresult *result = PQexec(pg->conn, sql);
+    bool timed_out = false;
+    pg->timed_out = false;
+    PGresult *result = pg_run(pg, NULL, sql, -1, NULL, &timed_out);
+    if (timed_out) {
+        return pg_fail_timeout(pg, label, errstr, errstr_size);
+    }
     ExecStatusType status = result != NULL ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
         ss_err_t err = pg_fail(pg, result, "execute", label, errstr, errstr_size);
@@ -590,13 +687,11 @@ ss_err_t ss_pg_query(ss_pg_t *pg, const char *statement_name, const char *sql, i
         return pg_fail_broken(pg, label, errstr, errstr_size);
     }
 
-    PGresult *result;
-    if (statement != NULL) {
-        result = PQexecPrepared(pg->conn, statement->name, param_count, (const char *const *)values,
-                                NULL, NULL, 0);
-    } else {
-        result = PQexecParams(pg->conn, sql, param_count, NULL, (const char *const *)values, NULL,
-                              NULL, 0);
+    bool timed_out = false;
+    pg->timed_out = false;
+    PGresult *result = pg_run(pg, statement, sql, param_count, values, &timed_out);
+    if (timed_out) {
+        return pg_fail_timeout(pg, label, errstr, errstr_size);
     }
     ExecStatusType status = result != NULL ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {

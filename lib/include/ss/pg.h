@@ -98,6 +98,19 @@ const char *ss_pg_last_sqlstate(const ss_pg_t *pg);
  */
 PGconn *ss_pg_conn(ss_pg_t *pg);
 
+/*
+ * Bounds how long ss_pg_query() and ss_pg_exec() wait for the server's answer (0, the default:
+ * as long as it takes). A server that hangs or a network that drops everything then costs the
+ * caller at most timeout_ms: the call returns SS_ERR_TIMEOUT and the connection is broken (an
+ * answer may still be on its way), so it must be reset or destroyed. Pair it with a server-side
+ * statement_timeout a little shorter, so a merely slow query ends cleanly on the server first.
+ * Prepare and pipeline calls are not bounded by it.
+ */
+void ss_pg_set_result_timeout(ss_pg_t *pg, int timeout_ms);
+
+/* True when the last ss_pg_query() or ss_pg_exec() gave up waiting (SS_ERR_TIMEOUT). */
+bool ss_pg_timed_out(const ss_pg_t *pg);
+
 /* ---- statements -------------------------------------------------------------------------- */
 
 /*
