@@ -293,9 +293,83 @@ ss_err_t ss_pg_connect(const char *dsn, const char *application_name, int connec
                                  errstr_size);
 }
 
+static int64_t pg_now_ms(void);
+
+/*
+ * Drives a connection started with PQconnectStartParams to its end, waiting at most timeout_ms
+ * in all (libpq's own connect_timeout counts whole seconds, at least 2). False on failure or
+ * timeout, with the reason in message.
+ */
+static bool pg_connect_wait(PGconn *conn, int timeout_ms, char *message, size_t message_size)
+{
+    int64_t deadline_ms = pg_now_ms() + timeout_ms;
+    PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
+    while (polling != PGRES_POLLING_OK) {
+        if (polling == PGRES_POLLING_FAILED) {
+            pg_copy_message(message, message_size, PQerrorMessage(conn));
+            return false;
+        }
+        int64_t left_ms = deadline_ms - pg_now_ms();
+        struct pollfd pollfd = {.fd = PQsocket(conn),
+                                .events = polling == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        int rc = left_ms > 0 && pollfd.fd >= 0 ? poll(&pollfd, 1, (int)left_ms) : 0;
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc <= 0) {
+            snprintf(message, message_size, "no answer within %d ms", timeout_ms);
+            return false;
+        }
+        polling = PQconnectPoll(conn);
+    }
+    return true;
+}
+
+static ss_err_t pg_connect(const char *dsn, const char *application_name, int connect_timeout_ms,
+                           const char *server_options, ss_pg_t **out, char *errstr,
+                           size_t errstr_size);
+
 ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, int connect_timeout_s,
                                const char *server_options, ss_pg_t **out, char *errstr,
                                size_t errstr_size)
+{
+    if (connect_timeout_s < 1 || connect_timeout_s > 3600) {
+        if (out != NULL) {
+            *out = NULL;
+        }
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "could not connect to postgresql: connect timeout %d s is outside "
+                          "1..3600",
+                          connect_timeout_s);
+    }
+    return pg_connect(dsn, application_name, connect_timeout_s * 1000, server_options, out, errstr,
+                      errstr_size);
+}
+
+ss_err_t ss_pg_connect_ms(const char *dsn, const char *application_name, int connect_timeout_ms,
+                          const char *server_options, ss_pg_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    if (connect_timeout_ms < 1 || connect_timeout_ms > 3600000) {
+        if (out != NULL) {
+            *out = NULL;
+        }
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "could not connect to postgresql: connect timeout %d ms is outside "
+                          "1..3600000",
+                          connect_timeout_ms);
+    }
+    return pg_connect(dsn, application_name, -connect_timeout_ms, server_options, out, errstr,
+                      errstr_size);
+}
+
+/*
+ * Connects. connect_timeout_ms > 0: libpq's blocking connect with connect_timeout in whole
+ * seconds; < 0: a non-blocking connect bounded by -connect_timeout_ms milliseconds.
+ */
+static ss_err_t pg_connect(const char *dsn, const char *application_name, int connect_timeout_ms,
+                           const char *server_options, ss_pg_t **out, char *errstr,
+                           size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     ss_pg_t *pg = NULL;
@@ -313,12 +387,8 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                           "could not connect to postgresql: empty dsn");
     }
-    if (connect_timeout_s < 1 || connect_timeout_s > 3600) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "could not connect to postgresql: connect timeout %d s is outside "
-                          "1..3600",
-                          connect_timeout_s);
-    }
+    bool bounded_ms = connect_timeout_ms < 0;
+    int timeout_ms = bounded_ms ? -connect_timeout_ms : connect_timeout_ms;
     options = PQconninfoParse(dsn, &parse_error);
     if (options == NULL) {
         pg_copy_message(message, sizeof(message),
@@ -336,7 +406,7 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
     }
 
     /* dsn first: the keywords after it override what it says. */
-    snprintf(timeout_text, sizeof(timeout_text), "%d", connect_timeout_s);
+    snprintf(timeout_text, sizeof(timeout_text), "%d", (timeout_ms + 999) / 1000);
     const char *keywords[] = {"dbname",
                               "connect_timeout",
                               "keepalives",
@@ -349,15 +419,24 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
     /* A NULL value leaves that keyword to the dsn (libpq skips it). */
     const char *values[] = {
         dsn, timeout_text, "1", "30", "10", "3", application_name, server_options, NULL};
-    pg->conn = PQconnectdbParams(keywords, values, 1);
+    pg->conn = bounded_ms ? PQconnectStartParams(keywords, values, 1)
+                          : PQconnectdbParams(keywords, values, 1);
     if (pg->conn == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size,
                          "could not connect to postgresql: no memory");
         goto cleanup;
     }
     PQsetNoticeProcessor(pg->conn, pg_silent_notice_processor, NULL);
-    if (PQstatus(pg->conn) != CONNECTION_OK) {
-        pg_copy_message(message, sizeof(message), PQerrorMessage(pg->conn));
+    bool connected =
+        PQstatus(pg->conn) != CONNECTION_BAD &&
+        (!bounded_ms || pg_connect_wait(pg->conn, timeout_ms, message, sizeof(message)));
+    if (connected && PQstatus(pg->conn) != CONNECTION_OK) {
+        connected = false;
+    }
+    if (!connected) {
+        if (!bounded_ms || PQstatus(pg->conn) == CONNECTION_BAD) {
+            pg_copy_message(message, sizeof(message), PQerrorMessage(pg->conn));
+        }
         err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
                          "could not connect to postgresql: %s", message);
         goto cleanup;

@@ -17,8 +17,6 @@
 #define INGRESS_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
 #define INGRESS_DEFAULT_REDIS_URL "redis://127.0.0.1:16379/0"
 #define INGRESS_APPLICATION_NAME "ss-ingress"
-/* libpq counts connect_timeout in whole seconds and treats anything below 2 as 2. */
-#define INGRESS_PG_CONNECT_TIMEOUT_S_MIN 2
 /* How much longer than statement_timeout the ingress waits for an answer before giving up. */
 #define INGRESS_PG_RESULT_MARGIN_MS 250
 #define INGRESS_PG_OPTIONS_MAX 64
@@ -70,8 +68,8 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          0, 86400000, "tests only: raise a fatal producer error this long after start",
          &config->fault_producer_fatal_after_ms},
         {"--pg-timeout-ms", "SS_INGRESS_PG_TIMEOUT_MS", SS_CONFIG_INT, "1000", 100, 60000,
-         "PostgreSQL statement_timeout of the ingress; an answer is awaited 250 ms longer, and "
-         "a connect at most this rounded up to whole seconds (libpq: at least 2 s)",
+         "PostgreSQL statement_timeout of the ingress and its connect timeout; an answer is "
+         "awaited 250 ms longer, then the connection is dropped",
          &config->pg_timeout_ms},
         {"--pg-retry-ms", "SS_INGRESS_PG_RETRY_MS", SS_CONFIG_INT, "1000", 100, 600000,
          "after PostgreSQL was found unreachable, reads and commands answer 503 at once for this "
@@ -98,16 +96,13 @@ static ss_err_t pg_pool_create(void *opaque, void **resource_out, char *errstr, 
 {
     const ss_ingress_t *ingress = opaque;
     const ss_ingress_config_t *config = ingress->config;
-    long long timeout_s = (config->pg_timeout_ms + 999) / 1000;
-    if (timeout_s < INGRESS_PG_CONNECT_TIMEOUT_S_MIN) {
-        timeout_s = INGRESS_PG_CONNECT_TIMEOUT_S_MIN;
-    }
     char server_options[INGRESS_PG_OPTIONS_MAX];
     snprintf(server_options, sizeof(server_options), "-c statement_timeout=%lld",
              config->pg_timeout_ms);
     ss_pg_t *pg = NULL;
-    ss_err_t err = ss_pg_connect_options(config->pg_dsn, INGRESS_APPLICATION_NAME, (int)timeout_s,
-                                         server_options, &pg, errstr, errstr_size);
+    ss_err_t err =
+        ss_pg_connect_ms(config->pg_dsn, INGRESS_APPLICATION_NAME, (int)config->pg_timeout_ms,
+                         server_options, &pg, errstr, errstr_size);
     if (err == SS_OK) {
         ss_pg_set_result_timeout(pg, (int)config->pg_timeout_ms + INGRESS_PG_RESULT_MARGIN_MS);
     }

@@ -67,6 +67,16 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
                                const char *server_options, ss_pg_t **out, char *errstr,
                                size_t errstr_size);
 
+/*
+ * The same with the connect bounded in milliseconds (1..3600000) instead of libpq's whole
+ * seconds (at least 2): the connect runs non-blocking and gives up, SS_ERR_RETRIABLE, when the
+ * server has not completed it (TCP, authentication, startup) within connect_timeout_ms. Note
+ * that ss_pg_reset() reconnects with libpq's blocking connect (connect_timeout rounded up).
+ */
+ss_err_t ss_pg_connect_ms(const char *dsn, const char *application_name, int connect_timeout_ms,
+                          const char *server_options, ss_pg_t **out, char *errstr,
+                          size_t errstr_size);
+
 /* Closes the connection and frees everything. NULL is a no-op. */
 void ss_pg_destroy(ss_pg_t *pg);
 
