@@ -122,7 +122,7 @@ static void *relay_run(void *opaque)
 
 static int connect_target(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
@@ -135,7 +135,8 @@ static int connect_target(int port)
 /* A listening socket on 127.0.0.1:port (0: any); -1 on failure. */
 static int listen_on(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* CLOEXEC: a process the test forks later must not keep the port listening. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -159,7 +160,7 @@ static void accept_apply_mode(ss_test_pg_proxy_t *proxy)
     } else if (mode != SS_TEST_PG_PROXY_REFUSE && proxy->listen_fd < 0) {
         proxy->listen_fd = listen_on(proxy->port);
     }
-    if (mode != SS_TEST_PG_PROXY_REFUSE || proxy->listen_fd < 0) {
+    if ((mode == SS_TEST_PG_PROXY_REFUSE) == (proxy->listen_fd < 0)) {
         atomic_store(&proxy->applied_mode, mode);
     }
 }
@@ -178,7 +179,7 @@ static void *accept_run(void *opaque)
         if (poll(&listener, 1, 20) <= 0) {
             continue;
         }
-        int client = accept(proxy->listen_fd, NULL, NULL);
+        int client = accept4(proxy->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         int server = client >= 0 ? connect_target(proxy->target_port) : -1;
         relay_t *relay = server >= 0 ? malloc(sizeof(*relay)) : NULL;
         pthread_t thread;
