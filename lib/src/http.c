@@ -17,6 +17,17 @@
  *  6. The completion callback (answered, client gone, daemon stopped) drops the transport's
  *     reference.
  *
+ * The read deadline (ss_http_server_config_t.request_read_timeout_ms) is not built into MHD,
+ * whose connection timeout restarts with every byte. MHD_OPTION_NOTIFY_CONNECTION gives each
+ * connection an entry in a watch table (its socket and the deadline of the request it is
+ * reading); the access handler clears the deadline once the request is read whole, the
+ * completion callback arms it again for the next request of a kept-alive connection, and a
+ * watchdog thread shutdown()s the socket of an entry past its deadline. shutdown, not close:
+ * the socket stays MHD's, its thread sees end-of-stream and closes the connection the usual way
+ * (so every callback still runs once). The entry is removed by the CLOSED notification, which
+ * MHD sends before it closes the socket, under the table's mutex, so the watchdog never touches
+ * a socket number that could already belong to another connection.
+ *
  * Locks: each request has a mutex guarding its state, answer and suspension flags; the server
  * has a mutex guarding the list of suspended requests and the stopping flag. The order is
  * request, then server. MHD_suspend_connection and MHD_resume_connection are called with these
@@ -62,6 +73,9 @@
 #define HTTP_DEFAULT_CONNECTIONS_MAX 1024u
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 30u
 #define HTTP_DEFAULT_STOP_GRACE_MS 2000u
+#define HTTP_DEFAULT_REQUEST_READ_TIMEOUT_MS 10000u
+/* The watchdog looks this often at most (and a quarter of the deadline when that is shorter). */
+#define HTTP_WATCHDOG_TICK_MS_MAX 100u
 
 static const char http_body_not_found[] =
     "{\"code\":404,\"message\":\"no such endpoint\",\"error\":\"NOT_FOUND\"}";
@@ -166,8 +180,24 @@ struct ss_http_router {
     void *context;
 };
 
+/* One open connection in the watch table. */
+typedef struct http_watch {
+    bool in_use;
+    MHD_socket socket;
+    int64_t deadline_ms; /* monotonic; 0 while no request is being read (handled, answered) */
+} http_watch_t;
+
 struct ss_http_server {
     struct MHD_Daemon *daemon;
+    /* The watch table (connections_max entries), under watch_mutex. */
+    pthread_mutex_t watch_mutex;
+    http_watch_t *watches;
+    size_t watches_count;
+    unsigned request_read_timeout_ms;
+    pthread_t watchdog;
+    bool watchdog_started;
+    atomic_bool watchdog_stopping;
+    atomic_long read_deadline_cuts; /* connections closed by the watchdog */
     ss_http_router_t *router;
     size_t body_bytes_max;
     unsigned connections_max;
@@ -1337,6 +1367,101 @@ void ss_http_router_dispatch(const ss_http_router_t *router, ss_http_request_t *
     }
 }
 
+/* ---- the read deadline -------------------------------------------------------------------------
+ */
+
+static int64_t http_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* NOTIFY_CONNECTION: a connection was accepted (an entry, deadline armed) or closed (freed). */
+static void server_on_connection(void *cls, struct MHD_Connection *connection,
+                                 void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+    ss_http_server_t *server = cls;
+    pthread_mutex_lock(&server->watch_mutex);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        http_watch_t *free_watch = NULL;
+        for (size_t i = 0; info != NULL && i < server->watches_count && free_watch == NULL; i++) {
+            free_watch = server->watches[i].in_use ? NULL : &server->watches[i];
+        }
+        if (free_watch != NULL) {
+            *free_watch =
+                (http_watch_t){.in_use = true,
+                               .socket = info->connect_fd,
+                               .deadline_ms = http_now_ms() + server->request_read_timeout_ms};
+        }
+        *socket_context = free_watch;
+    } else if (*socket_context != NULL) {
+        http_watch_t *watch = *socket_context;
+        watch->in_use = false;
+        watch->socket = MHD_INVALID_SOCKET;
+        *socket_context = NULL;
+    }
+    pthread_mutex_unlock(&server->watch_mutex);
+}
+
+/* Arms (a request is being read from now on) or clears the deadline of connection. */
+static void server_watch_set(ss_http_server_t *server, struct MHD_Connection *connection,
+                             bool armed)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info == NULL || info->socket_context == NULL) {
+        return;
+    }
+    http_watch_t *watch = info->socket_context;
+    pthread_mutex_lock(&server->watch_mutex);
+    if (watch->in_use) {
+        watch->deadline_ms = armed ? http_now_ms() + server->request_read_timeout_ms : 0;
+    }
+    pthread_mutex_unlock(&server->watch_mutex);
+}
+
+/* Shuts down the socket of every connection past its read deadline; returns how many. */
+static size_t server_watch_sweep(ss_http_server_t *server, int64_t now_ms)
+{
+    size_t cut = 0;
+    pthread_mutex_lock(&server->watch_mutex);
+    for (size_t i = 0; i < server->watches_count; i++) {
+        http_watch_t *watch = &server->watches[i];
+        if (watch->in_use && watch->deadline_ms != 0 && now_ms >= watch->deadline_ms) {
+            (void)shutdown(watch->socket, SHUT_RDWR);
+            watch->deadline_ms = 0;
+            cut++;
+        }
+    }
+    pthread_mutex_unlock(&server->watch_mutex);
+    return cut;
+}
+
+static void *server_watchdog_main(void *opaque)
+{
+    ss_http_server_t *server = opaque;
+    unsigned tick_ms = server->request_read_timeout_ms / 4;
+    tick_ms = tick_ms < 1                           ? 1
+              : tick_ms > HTTP_WATCHDOG_TICK_MS_MAX ? HTTP_WATCHDOG_TICK_MS_MAX
+                                                    : tick_ms;
+    while (!atomic_load(&server->watchdog_stopping)) {
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = (long)tick_ms * 1000000L};
+        nanosleep(&pause, NULL);
+        size_t cut = server_watch_sweep(server, http_now_ms());
+        if (cut > 0) {
+            atomic_fetch_add(&server->read_deadline_cuts, (long)cut);
+            SS_LOG_WARN("http",
+                        "closed connections that did not send a whole request in time "
+                        "count=%zu timeout_ms=%u",
+                        cut, server->request_read_timeout_ms);
+        }
+    }
+    return NULL;
+}
+
 /* ---- libmicrohttpd glue ------------------------------------------------------------------------
  */
 
@@ -1357,7 +1482,6 @@ static void server_on_completed(void *cls, struct MHD_Connection *connection, vo
                                 enum MHD_RequestTerminationCode toe)
 {
     ss_http_server_t *server = cls;
-    (void)connection;
     (void)toe;
     ss_http_request_t *req = *con_cls;
     if (req == NULL) {
@@ -1366,6 +1490,8 @@ static void server_on_completed(void *cls, struct MHD_Connection *connection, vo
     *con_cls = NULL;
     request_finish_transport(req);
     atomic_fetch_sub(&server->live_requests, 1);
+    /* A kept-alive connection's next request must arrive whole within the deadline too. */
+    server_watch_set(server, connection, true);
 }
 
 static enum MHD_Result header_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -1482,6 +1608,7 @@ static enum MHD_Result server_on_access(void *cls, struct MHD_Connection *connec
     http_state_t state = req->state;
     request_unlock(req);
     if (state == HTTP_STATE_RECEIVING) {
+        server_watch_set(server, connection, false); /* read whole: the deadline is met */
         ss_http_router_dispatch(server->router, req);
         request_lock(req);
         if (req->state == HTTP_STATE_SUSPENDED) {
@@ -1586,6 +1713,19 @@ ss_err_t ss_http_server_start(const ss_http_server_config_t *config, ss_http_ser
         config->connections_max != 0 ? config->connections_max : HTTP_DEFAULT_CONNECTIONS_MAX;
     server->stop_grace_ms =
         config->stop_grace_ms != 0 ? config->stop_grace_ms : HTTP_DEFAULT_STOP_GRACE_MS;
+    server->request_read_timeout_ms = config->request_read_timeout_ms != 0
+                                          ? config->request_read_timeout_ms
+                                          : HTTP_DEFAULT_REQUEST_READ_TIMEOUT_MS;
+    atomic_init(&server->watchdog_stopping, false);
+    atomic_init(&server->read_deadline_cuts, 0);
+    server->watches_count = server->connections_max;
+    server->watches = calloc(server->watches_count, sizeof(*server->watches));
+    if (server->watches == NULL || pthread_mutex_init(&server->watch_mutex, NULL) != 0) {
+        free(server->watches);
+        server->watches = NULL;
+        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the watch table");
+        goto cleanup;
+    }
     atomic_init(&server->stopping, false);
     atomic_init(&server->live_requests, 0);
     if (pthread_mutex_init(&server->mutex, NULL) != 0) {
@@ -1619,8 +1759,10 @@ ss_err_t ss_http_server_start(const ss_http_server_config_t *config, ss_http_ser
         flags, config->port, NULL, NULL, server_on_access, server, MHD_OPTION_EXTERNAL_LOGGER,
         server_on_log, server, MHD_OPTION_SOCK_ADDR, &sockaddr.any, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)server->connections_max, MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, server, MHD_OPTION_URI_LOG_CALLBACK,
-        server_on_uri, server, MHD_OPTION_ARRAY, pool_options, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, config->connections_per_address_max,
+        MHD_OPTION_NOTIFY_COMPLETED, server_on_completed, server, MHD_OPTION_NOTIFY_CONNECTION,
+        server_on_connection, server, MHD_OPTION_URI_LOG_CALLBACK, server_on_uri, server,
+        MHD_OPTION_ARRAY, pool_options, MHD_OPTION_END);
     if (server->daemon == NULL) {
         int saved = errno;
         err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
@@ -1632,6 +1774,12 @@ ss_err_t ss_http_server_start(const ss_http_server_config_t *config, ss_http_ser
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info != NULL && info->port != 0 ? info->port : config->port;
+    server->watchdog_started =
+        pthread_create(&server->watchdog, NULL, server_watchdog_main, server) == 0;
+    if (!server->watchdog_started) {
+        err = ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "could not start the http watchdog");
+        goto cleanup;
+    }
     *out = server;
     server = NULL;
 
@@ -1643,6 +1791,10 @@ cleanup:
         ss_http_router_destroy(server->router);
         if (mutex_ready) {
             pthread_mutex_destroy(&server->mutex);
+        }
+        if (server->watches != NULL) {
+            pthread_mutex_destroy(&server->watch_mutex);
+            free(server->watches);
         }
         free(server);
     }
@@ -1709,6 +1861,11 @@ void ss_http_server_stop(ss_http_server_t *server)
     }
     MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
+    atomic_store(&server->watchdog_stopping, true);
+    if (server->watchdog_started) {
+        pthread_join(server->watchdog, NULL);
+        server->watchdog_started = false;
+    }
     if (server->quiesced_socket != MHD_INVALID_SOCKET) {
         close(server->quiesced_socket);
         server->quiesced_socket = MHD_INVALID_SOCKET;
@@ -1724,5 +1881,7 @@ void ss_http_server_destroy(ss_http_server_t *server)
     ss_http_server_stop(server);
     ss_http_router_destroy(server->router);
     pthread_mutex_destroy(&server->mutex);
+    pthread_mutex_destroy(&server->watch_mutex);
+    free(server->watches);
     free(server);
 }

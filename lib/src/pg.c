@@ -36,7 +36,9 @@ typedef struct pg_statement {
 
 struct ss_pg {
     PGconn *conn;
-    bool broken; /* set on a failure that leaves the protocol state unknown */
+    bool broken;           /* set on a failure that leaves the protocol state unknown */
+    int result_timeout_ms; /* 0: wait for results as long as it takes */
+    bool timed_out;        /* the last query or exec gave up waiting (SS_ERR_TIMEOUT) */
     char last_sqlstate[6];
     pg_statement_t statements[SS_PG_STATEMENTS_MAX];
     size_t statement_count;
@@ -158,7 +160,7 @@ static ss_err_t pg_fail(ss_pg_t *pg, const PGresult *result, const char *action,
     }
 
     ss_err_t err;
-    if (pg_connection_bad(pg)) {
+    if (pg->broken || pg_connection_bad(pg)) {
         pg->broken = true;
         err = SS_ERR_RETRIABLE;
     } else if (sqlstate != NULL) {
@@ -291,9 +293,83 @@ ss_err_t ss_pg_connect(const char *dsn, const char *application_name, int connec
                                  errstr_size);
 }
 
+static int64_t pg_now_ms(void);
+
+/*
+ * Drives a connection started with PQconnectStartParams to its end, waiting at most timeout_ms
+ * in all (libpq's own connect_timeout counts whole seconds, at least 2). False on failure or
+ * timeout, with the reason in message.
+ */
+static bool pg_connect_wait(PGconn *conn, int timeout_ms, char *message, size_t message_size)
+{
+    int64_t deadline_ms = pg_now_ms() + timeout_ms;
+    PostgresPollingStatusType polling = PGRES_POLLING_WRITING;
+    while (polling != PGRES_POLLING_OK) {
+        if (polling == PGRES_POLLING_FAILED) {
+            pg_copy_message(message, message_size, PQerrorMessage(conn));
+            return false;
+        }
+        int64_t left_ms = deadline_ms - pg_now_ms();
+        struct pollfd pollfd = {.fd = PQsocket(conn),
+                                .events = polling == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        int rc = left_ms > 0 && pollfd.fd >= 0 ? poll(&pollfd, 1, (int)left_ms) : 0;
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc <= 0) {
+            snprintf(message, message_size, "no answer within %d ms", timeout_ms);
+            return false;
+        }
+        polling = PQconnectPoll(conn);
+    }
+    return true;
+}
+
+static ss_err_t pg_connect(const char *dsn, const char *application_name, int connect_timeout_ms,
+                           const char *server_options, ss_pg_t **out, char *errstr,
+                           size_t errstr_size);
+
 ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, int connect_timeout_s,
                                const char *server_options, ss_pg_t **out, char *errstr,
                                size_t errstr_size)
+{
+    if (connect_timeout_s < 1 || connect_timeout_s > 3600) {
+        if (out != NULL) {
+            *out = NULL;
+        }
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "could not connect to postgresql: connect timeout %d s is outside "
+                          "1..3600",
+                          connect_timeout_s);
+    }
+    return pg_connect(dsn, application_name, connect_timeout_s * 1000, server_options, out, errstr,
+                      errstr_size);
+}
+
+ss_err_t ss_pg_connect_ms(const char *dsn, const char *application_name, int connect_timeout_ms,
+                          const char *server_options, ss_pg_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    if (connect_timeout_ms < 1 || connect_timeout_ms > 3600000) {
+        if (out != NULL) {
+            *out = NULL;
+        }
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "could not connect to postgresql: connect timeout %d ms is outside "
+                          "1..3600000",
+                          connect_timeout_ms);
+    }
+    return pg_connect(dsn, application_name, -connect_timeout_ms, server_options, out, errstr,
+                      errstr_size);
+}
+
+/*
+ * Connects. connect_timeout_ms > 0: libpq's blocking connect with connect_timeout in whole
+ * seconds; < 0: a non-blocking connect bounded by -connect_timeout_ms milliseconds.
+ */
+static ss_err_t pg_connect(const char *dsn, const char *application_name, int connect_timeout_ms,
+                           const char *server_options, ss_pg_t **out, char *errstr,
+                           size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     ss_pg_t *pg = NULL;
@@ -311,12 +387,8 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                           "could not connect to postgresql: empty dsn");
     }
-    if (connect_timeout_s < 1 || connect_timeout_s > 3600) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "could not connect to postgresql: connect timeout %d s is outside "
-                          "1..3600",
-                          connect_timeout_s);
-    }
+    bool bounded_ms = connect_timeout_ms < 0;
+    int timeout_ms = bounded_ms ? -connect_timeout_ms : connect_timeout_ms;
     options = PQconninfoParse(dsn, &parse_error);
     if (options == NULL) {
         pg_copy_message(message, sizeof(message),
@@ -334,7 +406,7 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
     }
 
     /* dsn first: the keywords after it override what it says. */
-    snprintf(timeout_text, sizeof(timeout_text), "%d", connect_timeout_s);
+    snprintf(timeout_text, sizeof(timeout_text), "%d", (timeout_ms + 999) / 1000);
     const char *keywords[] = {"dbname",
                               "connect_timeout",
                               "keepalives",
@@ -347,15 +419,24 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
     /* A NULL value leaves that keyword to the dsn (libpq skips it). */
     const char *values[] = {
         dsn, timeout_text, "1", "30", "10", "3", application_name, server_options, NULL};
-    pg->conn = PQconnectdbParams(keywords, values, 1);
+    pg->conn = bounded_ms ? PQconnectStartParams(keywords, values, 1)
+                          : PQconnectdbParams(keywords, values, 1);
     if (pg->conn == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size,
                          "could not connect to postgresql: no memory");
         goto cleanup;
     }
     PQsetNoticeProcessor(pg->conn, pg_silent_notice_processor, NULL);
-    if (PQstatus(pg->conn) != CONNECTION_OK) {
-        pg_copy_message(message, sizeof(message), PQerrorMessage(pg->conn));
+    bool connected =
+        PQstatus(pg->conn) != CONNECTION_BAD &&
+        (!bounded_ms || pg_connect_wait(pg->conn, timeout_ms, message, sizeof(message)));
+    if (connected && PQstatus(pg->conn) != CONNECTION_OK) {
+        connected = false;
+    }
+    if (!connected) {
+        if (!bounded_ms || PQstatus(pg->conn) == CONNECTION_BAD) {
+            pg_copy_message(message, sizeof(message), PQerrorMessage(pg->conn));
+        }
         err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
                          "could not connect to postgresql: %s", message);
         goto cleanup;
@@ -448,6 +529,96 @@ PGconn *ss_pg_conn(ss_pg_t *pg)
 {
     SS_ASSERT(pg != NULL);
     return pg->conn;
+}
+
+bool ss_pg_timed_out(const ss_pg_t *pg)
+{
+    SS_ASSERT(pg != NULL);
+    return pg->timed_out;
+}
+
+void ss_pg_set_result_timeout(ss_pg_t *pg, int timeout_ms)
+{
+    SS_ASSERT(pg != NULL);
+    SS_ASSERT(timeout_ms >= 0);
+    pg->result_timeout_ms = timeout_ms;
+}
+
+static int64_t pg_now_ms(void);
+
+/*
+ * Collects the answer to what was just sent, like PQexec does (the last result; an error wins
+ * over the results after it), waiting at most result_timeout_ms in all. NULL when the wait
+ * timed out (*timed_out) or the connection failed; the connection is then broken, since an
+ * answer may still be on its way.
+ */
+static PGresult *pg_result_wait(ss_pg_t *pg, bool *timed_out)
+{
+    int64_t deadline_ms = pg_now_ms() + pg->result_timeout_ms;
+    PGresult *kept = NULL;
+    *timed_out = false;
+    for (;;) {
+        while (!PQisBusy(pg->conn)) {
+            PGresult *next = PQgetResult(pg->conn);
+            if (next == NULL) {
+                return kept;
+            }
+            if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+                PQclear(next);
+            } else {
+                PQclear(kept);
+                kept = next;
+            }
+        }
+        int64_t left_ms = deadline_ms - pg_now_ms();
+        struct pollfd pollfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+        int rc = left_ms > 0 && pollfd.fd >= 0 ? poll(&pollfd, 1, (int)left_ms) : -1;
+        if (rc < 0 && errno == EINTR) {
+            continue;
+        }
+        if (rc == 0 || left_ms <= 0) {
+            *timed_out = true;
+        }
+        if (rc <= 0 || PQconsumeInput(pg->conn) != 1) {
+            PQclear(kept);
+            pg->broken = true;
+            return NULL;
+        }
+    }
+}
+
+/* The answer to a query (statement NULL: sql with params), bounded when a timeout is set. */
+static PGresult *pg_run(ss_pg_t *pg, const pg_statement_t *statement, const char *sql,
+                        int param_count, const char *const *values, bool *timed_out)
+{
+    *timed_out = false;
+    if (pg->result_timeout_ms == 0) {
+        if (statement != NULL) {
+            return PQexecPrepared(pg->conn, statement->name, param_count, values, NULL, NULL, 0);
+        }
+        if (param_count < 0) {
+            return PQexec(pg->conn, sql);
+        }
+        return PQexecParams(pg->conn, sql, param_count, NULL, values, NULL, NULL, 0);
+    }
+    int sent;
+    if (statement != NULL) {
+        sent = PQsendQueryPrepared(pg->conn, statement->name, param_count, values, NULL, NULL, 0);
+    } else if (param_count < 0) {
+        sent = PQsendQuery(pg->conn, sql);
+    } else {
+        sent = PQsendQueryParams(pg->conn, sql, param_count, NULL, values, NULL, NULL, 0);
+    }
+    return sent == 1 ? pg_result_wait(pg, timed_out) : NULL;
+}
+
+static ss_err_t pg_fail_timeout(ss_pg_t *pg, const char *label, char *errstr, size_t errstr_size)
+{
+    pg->last_sqlstate[0] = '\0';
+    pg->timed_out = true;
+    return ss_err_set(SS_ERR_TIMEOUT, errstr, errstr_size,
+                      "could not execute %s: no answer from postgresql within %d ms", label,
+                      pg->result_timeout_ms);
 }
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -553,7 +724,12 @@ ss_err_t ss_pg_exec(ss_pg_t *pg, const char *sql, char *errstr, size_t errstr_si
     if (ss_pg_is_broken(pg)) {
         return pg_fail_broken(pg, label, errstr, errstr_size);
     }
-    PGresult *result = PQexec(pg->conn, sql);
+    bool timed_out = false;
+    pg->timed_out = false;
+    PGresult *result = pg_run(pg, NULL, sql, -1, NULL, &timed_out);
+    if (timed_out) {
+        return pg_fail_timeout(pg, label, errstr, errstr_size);
+    }
     ExecStatusType status = result != NULL ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
         ss_err_t err = pg_fail(pg, result, "execute", label, errstr, errstr_size);
@@ -590,13 +766,11 @@ ss_err_t ss_pg_query(ss_pg_t *pg, const char *statement_name, const char *sql, i
         return pg_fail_broken(pg, label, errstr, errstr_size);
     }
 
-    PGresult *result;
-    if (statement != NULL) {
-        result = PQexecPrepared(pg->conn, statement->name, param_count, (const char *const *)values,
-                                NULL, NULL, 0);
-    } else {
-        result = PQexecParams(pg->conn, sql, param_count, NULL, (const char *const *)values, NULL,
-                              NULL, 0);
+    bool timed_out = false;
+    pg->timed_out = false;
+    PGresult *result = pg_run(pg, statement, sql, param_count, values, &timed_out);
+    if (timed_out) {
+        return pg_fail_timeout(pg, label, errstr, errstr_size);
     }
     ExecStatusType status = result != NULL ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {

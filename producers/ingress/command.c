@@ -28,7 +28,6 @@
 #define COMMAND_RESULTS_POLL_MS 20
 #define COMMAND_DEADLINE_TICK_MS 5
 #define COMMAND_EXPIRED_BATCH_MAX 1024
-#define COMMAND_PG_CONNECT_TIMEOUT_S 5
 /* On shutdown: how long sent commands may take to be acknowledged by the broker. */
 #define COMMAND_DRAIN_FLUSH_MS 5000
 /* On shutdown: how long acknowledged commands may wait for their results before 202. */
@@ -58,8 +57,6 @@ struct ss_ingress_commands {
     ss_avro_registry_t *registry;
     ss_kafka_producer_t *producer;
     ss_kafka_consumer_t *results;
-    ss_pg_t *pg;             /* for request_pending rows, under pg_lock */
-    pthread_mutex_t pg_lock; /* the deadline thread and async submits share pg */
     pthread_mutex_t lock;
     pending_slot_t *slots;
     uint64_t next_sequence; /* under lock */
@@ -144,36 +141,34 @@ static void request_answer(ss_http_request_t *req, int status, const char *body,
 
 /* ---- PostgreSQL rows of requests (pending, never delivered) -------------------------------- */
 
-/* Runs sql with the request ids of sequences as $1 (text[]) and extra as $2; one reconnect. */
+/*
+ * Runs sql with the request ids of sequences as $1 (text[]) and extra as $2, on a connection of
+ * the ingress's pool (bounded; a pooled connection the server dropped is replaced once).
+ */
 static ss_err_t ids_write(ss_ingress_commands_t *commands, const char *sql,
                           const uint64_t *sequences, size_t count, const char *extra)
 {
+    const ss_ingress_commands_pg_t *pg_access = &commands->config.pg;
     ss_pg_array_t ids;
     ss_pg_array_init(&ids);
-    char errstr[256];
+    char errstr[256] = "";
     for (size_t i = 0; i < count; i++) {
         char request_id[COMMAND_REQUEST_ID_MAX];
         request_id_format(commands, sequences[i], request_id, sizeof(request_id));
         ss_pg_array_append_text(&ids, request_id, errstr, sizeof(errstr));
     }
     const char *params[] = {ss_pg_array_text(&ids), extra};
-    ss_err_t err = SS_ERR_RETRIABLE;
-    pthread_mutex_lock(&commands->pg_lock);
-    for (int attempt = 0; attempt < 2 && ss_err_is_retriable(err); attempt++) {
-        if (commands->pg == NULL || ss_pg_is_broken(commands->pg)) {
-            ss_pg_destroy(commands->pg);
-            commands->pg = NULL;
-            err =
-                ss_pg_connect(commands->config.pg_dsn, "ss-ingress-deadline",
-                              COMMAND_PG_CONNECT_TIMEOUT_S, &commands->pg, errstr, sizeof(errstr));
-            if (err != SS_OK) {
-                continue;
-            }
+    ss_err_t err = params[0] != NULL ? SS_ERR_RETRIABLE : SS_ERR_NOMEM;
+    for (int attempt = 0; attempt < 2 && err == SS_ERR_RETRIABLE; attempt++) {
+        ss_pg_t *pg = NULL;
+        err = pg_access->acquire(pg_access->opaque, &pg, errstr, sizeof(errstr));
+        if (err != SS_OK) {
+            break;
         }
-        err = ss_pg_query(commands->pg, NULL, sql, extra != NULL ? 2 : 1, params, NULL, errstr,
-                          sizeof(errstr));
+        err =
+            ss_pg_query(pg, NULL, sql, extra != NULL ? 2 : 1, params, NULL, errstr, sizeof(errstr));
+        pg_access->release(pg_access->opaque, pg);
     }
-    pthread_mutex_unlock(&commands->pg_lock);
     if (err != SS_OK) {
         SS_LOG_WARN(COMMAND_COMPONENT, "could not record requests count=%zu error=\"%s\"", count,
                     errstr);
@@ -561,6 +556,12 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
         json_decref(record);
         return;
     }
+    if (!commands->config.pg.available(commands->config.pg.opaque)) {
+        /* Not sent either: without PostgreSQL no 202 could be backed by a pending row. */
+        respond_now(req, SS_API_ERROR_UNAVAILABLE, "postgresql is unavailable, retry later");
+        json_decref(record);
+        return;
+    }
     if (idempotency_attach(req, ss_avro_schema_has_field(schema, "idempotency") ? scope : NULL,
                            record) != SS_OK) {
         json_decref(record);
@@ -634,6 +635,8 @@ ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
 {
     *out = NULL;
     SS_ASSERT(config->pending_max > 0 && config->deadline_ms > 0);
+    SS_ASSERT(config->pg.acquire != NULL && config->pg.release != NULL &&
+              config->pg.available != NULL);
     ss_ingress_commands_t *commands = calloc(1, sizeof(*commands));
     if (commands == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate commands");
@@ -641,7 +644,6 @@ ss_err_t ss_ingress_commands_start(const ss_ingress_commands_config_t *config,
     commands->config = *config;
     commands->start_ms = ss_clock_now_ms();
     pthread_mutex_init(&commands->lock, NULL);
-    pthread_mutex_init(&commands->pg_lock, NULL);
     pthread_mutex_init(&commands->undelivered_lock, NULL);
     commands->slots = calloc(config->pending_max, sizeof(*commands->slots));
     ss_err_t err = commands->slots != NULL
@@ -725,10 +727,8 @@ void ss_ingress_commands_destroy(ss_ingress_commands_t *commands)
     ss_kafka_consumer_destroy(commands->results);
     ss_kafka_producer_destroy(commands->producer);
     ss_avro_registry_destroy(commands->registry);
-    ss_pg_destroy(commands->pg);
     free(commands->slots);
     pthread_mutex_destroy(&commands->lock);
-    pthread_mutex_destroy(&commands->pg_lock);
     pthread_mutex_destroy(&commands->undelivered_lock);
     free(commands->undelivered);
     free(commands);

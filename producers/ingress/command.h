@@ -8,7 +8,15 @@
  * and the HTTP request is suspended (no thread is held). It is answered by whichever comes
  * first: the worker's CommandResult on this instance's partition of ss.results, the deadline
  * (202 with a Location to GET /api/v1/requests/{id}, after the id is recorded in
- * request_pending), or a failed delivery (503). `Prefer: respond-async` answers 202 at once.
+ * request_pending), or a failed delivery (503). `Prefer: respond-async` records the id in
+ * request_pending first and answers 202 as soon as the command is handed to the producer.
+ *
+ * PostgreSQL down: a command is refused with 503 before it is sent while the ingress knows
+ * PostgreSQL to be unreachable (pg.available), and an async one whose pending row cannot be
+ * written is refused before it is sent. A command already sent is never answered with an
+ * error: at its deadline it gets 202 even if its pending row could not be written then (a
+ * warning is logged; GET /requests/{id} answers 503 while PostgreSQL is down, and DONE once the
+ * worker applied it).
  *
  * Pending requests live in a fixed ring of slots indexed by sequence: looking a result up is
  * an array access, and a ring full of unanswered requests refuses new ones with 503 (the bound
@@ -21,6 +29,7 @@
 #include "ss/error.h"
 #include "ss/http.h"
 #include "ss/kafka.h"
+#include "ss/pg.h"
 #include "ss/topics.h"
 
 #include <jansson.h>
@@ -30,14 +39,26 @@
 
 typedef struct ss_ingress_commands ss_ingress_commands_t;
 
+/*
+ * How commands reach PostgreSQL for their request_pending rows: the ingress's pool, bounded
+ * (see ss_ingress_pg_acquire). available says whether PostgreSQL is worth trying now; while
+ * it is not, new commands are refused with 503 before they are sent.
+ */
+typedef struct ss_ingress_commands_pg {
+    ss_err_t (*acquire)(void *opaque, ss_pg_t **out, char *errstr, size_t errstr_size);
+    void (*release)(void *opaque, ss_pg_t *pg);
+    bool (*available)(void *opaque);
+    void *opaque; /* borrowed; outlives the commands */
+} ss_ingress_commands_pg_t;
+
 typedef struct ss_ingress_commands_config {
     const char *kafka_bootstrap;
-    const char *pg_dsn;     /* for request_pending rows written at the deadline */
-    const char *schema_dir; /* NULL: the source tree's schemas/ */
-    int instance;           /* this ingress's partition of ss.results */
-    int deadline_ms;        /* how long a request waits for its result */
-    size_t pending_max;     /* slots in the ring, e.g. 65536 */
-    int linger_ms;          /* producer linger */
+    ss_ingress_commands_pg_t pg; /* for request_pending rows */
+    const char *schema_dir;      /* NULL: the source tree's schemas/ */
+    int instance;                /* this ingress's partition of ss.results */
+    int deadline_ms;             /* how long a request waits for its result */
+    size_t pending_max;          /* slots in the ring, e.g. 65536 */
+    int linger_ms;               /* producer linger */
     int message_timeout_ms; /* how long a command may wait to reach Kafka (message.timeout.ms) */
 } ss_ingress_commands_config_t;
 

@@ -6,7 +6,8 @@
  * pooled PostgreSQL and Redis connection each, so "ready" means the ingress itself can reach
  * them. A pooled connection that turns out dead (the server restarted) is dropped and the probe
  * tries once more with a fresh one, so a restart does not read as an outage. Each attempt is
- * bounded by dependency_timeout_ms (PostgreSQL's connect by libpq's 2 s minimum).
+ * bounded by dependency_timeout_ms (PostgreSQL by pg_timeout_ms, and not tried at all while the
+ * ingress knows it to be down: see pg_breaker in ingress.h).
  */
 #include "ingress.h"
 

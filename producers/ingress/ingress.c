@@ -5,6 +5,7 @@
 #include "ingress.h"
 
 #include "ss/assert.h"
+#include "ss/clock.h"
 #include "ss/json.h"
 #include "ss/log.h"
 #include "ss/topics.h"
@@ -18,8 +19,9 @@
 #define INGRESS_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
 #define INGRESS_DEFAULT_REDIS_URL "redis://127.0.0.1:16379/0"
 #define INGRESS_APPLICATION_NAME "ss-ingress"
-/* libpq counts connect_timeout in whole seconds and treats anything below 2 as 2. */
-#define INGRESS_PG_CONNECT_TIMEOUT_S_MIN 2
+/* How much longer than statement_timeout the ingress waits for an answer before giving up. */
+#define INGRESS_PG_RESULT_MARGIN_MS 250
+#define INGRESS_PG_OPTIONS_MAX 64
 #define INGRESS_PRODUCER_LINGER_MS 2
 #define INGRESS_TOPOLOGY_TIMEOUT_MS 3000
 
@@ -73,6 +75,24 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
          0, 86400000, "tests only: raise a fatal producer error this long after start",
          &config->fault_producer_fatal_after_ms},
+        {"--pg-timeout-ms", "SS_INGRESS_PG_TIMEOUT_MS", SS_CONFIG_INT, "1000", 100, 60000,
+         "PostgreSQL statement_timeout of the ingress and its connect timeout; an answer is "
+         "awaited 250 ms longer, then the connection is dropped",
+         &config->pg_timeout_ms},
+        {"--pg-retry-ms", "SS_INGRESS_PG_RETRY_MS", SS_CONFIG_INT, "1000", 100, 600000,
+         "after PostgreSQL was found unreachable, reads and commands answer 503 at once for this "
+         "long, then one request tries again",
+         &config->pg_retry_ms},
+        {"--connections-max", "SS_INGRESS_CONNECTIONS_MAX", SS_CONFIG_INT, "1024", 16, 65536,
+         "open HTTP connections at most (suspended requests count)", &config->connections_max},
+        {"--connections-per-address-max", "SS_INGRESS_CONNECTIONS_PER_ADDRESS_MAX", SS_CONFIG_INT,
+         "512", 1, 65536, "open HTTP connections from one client address at most",
+         &config->connections_per_address_max},
+        {"--request-read-timeout-ms", "SS_INGRESS_REQUEST_READ_TIMEOUT_MS", SS_CONFIG_INT, "10000",
+         100, 600000,
+         "a request must be received whole within this time of its connection opening (or of "
+         "the previous answer on a kept-alive connection), else the connection is closed",
+         &config->request_read_timeout_ms},
     };
     memcpy(options, table, sizeof(table));
 }
@@ -83,13 +103,17 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
 static ss_err_t pg_pool_create(void *opaque, void **resource_out, char *errstr, size_t errstr_size)
 {
     const ss_ingress_t *ingress = opaque;
-    long long timeout_s = (ingress->config->dependency_timeout_ms + 999) / 1000;
-    if (timeout_s < INGRESS_PG_CONNECT_TIMEOUT_S_MIN) {
-        timeout_s = INGRESS_PG_CONNECT_TIMEOUT_S_MIN;
-    }
+    const ss_ingress_config_t *config = ingress->config;
+    char server_options[INGRESS_PG_OPTIONS_MAX];
+    snprintf(server_options, sizeof(server_options), "-c statement_timeout=%lld",
+             config->pg_timeout_ms);
     ss_pg_t *pg = NULL;
-    ss_err_t err = ss_pg_connect(ingress->config->pg_dsn, INGRESS_APPLICATION_NAME, (int)timeout_s,
-                                 &pg, errstr, errstr_size);
+    ss_err_t err =
+        ss_pg_connect_ms(config->pg_dsn, INGRESS_APPLICATION_NAME, (int)config->pg_timeout_ms,
+                         server_options, &pg, errstr, errstr_size);
+    if (err == SS_OK) {
+        ss_pg_set_result_timeout(pg, (int)config->pg_timeout_ms + INGRESS_PG_RESULT_MARGIN_MS);
+    }
     *resource_out = pg;
     return err;
 }
@@ -121,18 +145,39 @@ static void redis_pool_destroy(void *opaque, void *resource)
 ss_err_t ss_ingress_pg_acquire(ss_ingress_t *ingress, ss_pg_t **out, char *errstr,
                                size_t errstr_size)
 {
+    *out = NULL;
+    if (!ss_breaker_allow(&ingress->pg_breaker, ss_clock_monotonic_ms())) {
+        return ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
+                          "postgresql was unreachable moments ago; not trying again yet");
+    }
     void *resource = NULL;
     ss_err_t err = ss_pool_acquire(ingress->pg_pool, (int)ingress->config->dependency_timeout_ms,
                                    &resource, errstr, errstr_size);
+    if (err == SS_ERR_RETRIABLE) {
+        /* The connect failed: the server refuses, or did not answer within connect_timeout. */
+        ss_breaker_failure(&ingress->pg_breaker, ss_clock_monotonic_ms());
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "postgresql unreachable error=\"%s\"", errstr);
+    }
     *out = err == SS_OK ? resource : NULL;
     return err;
 }
 
 void ss_ingress_pg_release(ss_ingress_t *ingress, ss_pg_t *pg)
 {
-    if (pg != NULL) {
-        ss_pool_release(ingress->pg_pool, pg, ss_pg_is_broken(pg) || ss_pg_in_transaction(pg));
+    if (pg == NULL) {
+        return;
     }
+    bool broken = ss_pg_is_broken(pg);
+    if (ss_pg_timed_out(pg)) {
+        /* The server hangs: the next requests answer 503 at once for pg_retry_ms. */
+        ss_breaker_failure(&ingress->pg_breaker, ss_clock_monotonic_ms());
+        SS_LOG_WARN(SS_INGRESS_COMPONENT, "postgresql did not answer within timeout_ms=%lld",
+                    ingress->config->pg_timeout_ms + INGRESS_PG_RESULT_MARGIN_MS);
+    } else if (!broken) {
+        ss_breaker_success(&ingress->pg_breaker);
+    }
+    /* Broken otherwise (a pooled connection the server dropped): the next connect decides. */
+    ss_pool_release(ingress->pg_pool, pg, broken || ss_pg_in_transaction(pg));
 }
 
 ss_err_t ss_ingress_redis_acquire(ss_ingress_t *ingress, ss_redis_t **out, char *errstr,
@@ -151,6 +196,23 @@ void ss_ingress_redis_release(ss_ingress_t *ingress, ss_redis_t *redis)
         ss_pool_release(ingress->redis_pool, redis,
                         ss_redis_is_broken(redis) || ss_redis_pipeline_pending(redis) > 0);
     }
+}
+
+/* The commands' view of the pool (command.h). */
+static ss_err_t commands_pg_acquire(void *opaque, ss_pg_t **out, char *errstr, size_t errstr_size)
+{
+    return ss_ingress_pg_acquire(opaque, out, errstr, errstr_size);
+}
+
+static void commands_pg_release(void *opaque, ss_pg_t *pg)
+{
+    ss_ingress_pg_release(opaque, pg);
+}
+
+static bool commands_pg_available(void *opaque)
+{
+    ss_ingress_t *ingress = opaque;
+    return ss_breaker_is_available(&ingress->pg_breaker, ss_clock_monotonic_ms());
 }
 
 /* ---- the context ------------------------------------------------------------------------------
@@ -190,6 +252,7 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the ingress");
     }
     ingress->config = config;
+    ss_breaker_init(&ingress->pg_breaker, config->pg_retry_ms);
     char openapi_error[256];
     if (ss_ingress_openapi_load(config->openapi_path, &ingress->openapi_document, openapi_error,
                                 sizeof(openapi_error)) != SS_OK) {
@@ -197,9 +260,22 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
                     openapi_error);
     }
 
+    err = ss_pool_create((size_t)config->pool_size, pg_pool_create, pg_pool_destroy, ingress,
+                         &ingress->pg_pool, errstr, errstr_size);
+    if (err != SS_OK) {
+        goto cleanup;
+    }
+    err = ss_pool_create((size_t)config->pool_size, redis_pool_create, redis_pool_destroy, ingress,
+                         &ingress->redis_pool, errstr, errstr_size);
+    if (err != SS_OK) {
+        goto cleanup;
+    }
     ss_ingress_commands_config_t commands_config = {
         .kafka_bootstrap = config->kafka_bootstrap,
-        .pg_dsn = config->pg_dsn,
+        .pg = {.acquire = commands_pg_acquire,
+               .release = commands_pg_release,
+               .available = commands_pg_available,
+               .opaque = ingress},
         .schema_dir = config->schema_dir,
         .instance = (int)config->instance,
         .deadline_ms = (int)config->request_deadline_ms,
@@ -212,16 +288,7 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
         goto cleanup;
     }
     ingress->producer = ss_ingress_commands_producer(ingress->commands);
-    err = ss_pool_create((size_t)config->pool_size, pg_pool_create, pg_pool_destroy, ingress,
-                         &ingress->pg_pool, errstr, errstr_size);
-    if (err != SS_OK) {
-        goto cleanup;
-    }
-    err = ss_pool_create((size_t)config->pool_size, redis_pool_create, redis_pool_destroy, ingress,
-                         &ingress->redis_pool, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = topology_check(ingress, errstr, errstr_size);
-    }
+    err = topology_check(ingress, errstr, errstr_size);
     if (err != SS_OK) {
         goto cleanup;
     }
@@ -238,9 +305,10 @@ void ss_ingress_destroy(ss_ingress_t *ingress)
     if (ingress == NULL) {
         return;
     }
+    ss_ingress_commands_destroy(ingress->commands); /* its threads use the pools */
     ss_pool_destroy(ingress->redis_pool);
     ss_pool_destroy(ingress->pg_pool);
-    ss_ingress_commands_destroy(ingress->commands);
+    ss_breaker_destroy(&ingress->pg_breaker);
     free(ingress->openapi_document);
     free(ingress);
 }
@@ -302,6 +370,9 @@ ss_err_t ss_ingress_server_start(ss_ingress_t *ingress, ss_http_server_t **out, 
         .bind_address = ingress->config->host,
         .port = (uint16_t)ingress->config->port,
         .threads = (unsigned)ingress->config->threads,
+        .connections_max = (unsigned)ingress->config->connections_max,
+        .connections_per_address_max = (unsigned)ingress->config->connections_per_address_max,
+        .request_read_timeout_ms = (unsigned)ingress->config->request_read_timeout_ms,
         .routes = routes,
         .routes_count = routes_count,
         .context = ingress,

@@ -22,6 +22,7 @@
 #include "command.h"
 
 #include "ss/api_error.h"
+#include "ss/breaker.h"
 #include "ss/config.h"
 #include "ss/error.h"
 #include "ss/http.h"
@@ -59,9 +60,14 @@ typedef struct ss_ingress_config {
     long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
     long long producer_message_timeout_ms;   /* SS_PRODUCER_MESSAGE_TIMEOUT_MS */
     long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
+    long long pg_timeout_ms;   /* SS_INGRESS_PG_TIMEOUT_MS: statement_timeout, answer wait */
+    long long pg_retry_ms;     /* SS_INGRESS_PG_RETRY_MS: PostgreSQL down: 503 at once this long */
+    long long connections_max; /* SS_INGRESS_CONNECTIONS_MAX */
+    long long connections_per_address_max; /* SS_INGRESS_CONNECTIONS_PER_ADDRESS_MAX */
+    long long request_read_timeout_ms;     /* SS_INGRESS_REQUEST_READ_TIMEOUT_MS */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 18
+#define SS_INGRESS_CONFIG_OPTION_COUNT 23
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -75,7 +81,13 @@ typedef struct ss_ingress {
     ss_kafka_producer_t *producer;     /* the commands' idempotent producer (borrowed) */
     ss_pool_t *pg_pool;                /* resources are ss_pg_t * */
     ss_pool_t *redis_pool;             /* resources are ss_redis_t * */
-    char *openapi_document;            /* read at start-up; NULL when it could not be (owned) */
+    /*
+     * Open while PostgreSQL was last found unreachable or hanging: ss_ingress_pg_acquire() then
+     * fails at once (SS_ERR_RETRIABLE, answered 503) instead of every HTTP thread waiting out
+     * its own timeout. Fed by acquire (connect failures) and release (broken connections).
+     */
+    ss_breaker_t pg_breaker;
+    char *openapi_document; /* read at start-up; NULL when it could not be (owned) */
     /*
      * Set once by the main loop (ss_ingress_producer_failed) when the producer failed fatally:
      * nothing can be published any more and the process is about to exit non-zero. The text is
@@ -179,7 +191,11 @@ ss_err_t ss_ingress_path_id(ss_http_request_t *req, const char *name, int64_t *i
 /*
  * Borrow a connection for at most dependency_timeout_ms of waiting; give it back with the
  * matching release, which destroys it when it is broken. SS_ERR_TIMEOUT when the pool stays
- * exhausted, the connect error otherwise (SS_ERR_RETRIABLE: the server is unreachable).
+ * exhausted, the connect error otherwise (SS_ERR_RETRIABLE: the server is unreachable), and
+ * SS_ERR_RETRIABLE at once while pg_breaker is open. A PostgreSQL connection answers within
+ * pg_timeout_ms (server-side statement_timeout) or fails with SS_ERR_TIMEOUT 250 ms later
+ * (client side) and is then broken. A connect that fails or an answer that timed out opens
+ * pg_breaker; a sound connection released closes it.
  */
 ss_err_t ss_ingress_pg_acquire(ss_ingress_t *ingress, ss_pg_t **out, char *errstr,
                                size_t errstr_size);

@@ -369,6 +369,22 @@ static void received_get(ss_http_request_t *req, void *context)
     mock_respond(req, 200, body);
 }
 
+/* One key's entry (what /received lists for it), or 404: a check that needs no whole list. */
+static void received_one(ss_http_request_t *req, void *context)
+{
+    ss_mock_platform_t *mock = context;
+    const char *key = ss_http_request_param(req, "key");
+    char *body = NULL;
+    pthread_mutex_lock(&mock->mutex);
+    json_t *entry = key != NULL ? json_object_get(mock->index, key) : NULL;
+    if (entry != NULL) {
+        body = json_dumps(entry, JSON_COMPACT);
+    }
+    pthread_mutex_unlock(&mock->mutex);
+    mock_respond(req, entry != NULL ? 200 : 404,
+                 entry != NULL ? body : mock_error_body("nothing received under that key"));
+}
+
 static void received_delete(ss_http_request_t *req, void *context)
 {
     ss_mock_platform_t *mock = context;
@@ -397,6 +413,7 @@ const ss_http_route_t ss_mock_platform_routes[] = {
     {SS_HTTP_METHOD_POST, "/orders", orders_post},
     {SS_HTTP_METHOD_POST, "/control", control_post},
     {SS_HTTP_METHOD_GET, "/received", received_get},
+    {SS_HTTP_METHOD_GET, "/received/{key}", received_one},
     {SS_HTTP_METHOD_DELETE, "/received", received_delete},
     {SS_HTTP_METHOD_GET, "/health", health_get},
 };

@@ -13,6 +13,7 @@
  *                     "attempts"}: per key in first-seen order, deliveries = POSTs answered 2xx,
  *                     attempts = every POST (also those failed on purpose); body is null until
  *                     one was accepted. unique counts keys with a body, total the deliveries.
+ *   GET    /received/{key}  that key's entry as in the list, or 404.
  *   DELETE /received  forgets everything received.
  *   GET    /health    200.
  *

@@ -29,7 +29,10 @@
 static const char commit_message[] = {'Q', 0, 0, 0, 11, 'C', 'O', 'M', 'M', 'I', 'T', 0};
 
 struct ss_test_pg_proxy {
-    int listen_fd;
+    int listen_fd; /* the accept thread's; -1 while refusing */
+    atomic_int mode;
+    atomic_int applied_mode; /* the mode the accept thread acts on */
+    atomic_uint generation;  /* bumped on REFUSE: relays of older generations end */
     int port;
     int target_port;
     atomic_bool armed;
@@ -42,6 +45,7 @@ typedef struct relay {
     ss_test_pg_proxy_t *proxy;
     int client_fd;
     int server_fd;
+    unsigned generation;
 } relay_t;
 
 static bool holds_commit(const char *data, size_t length)
@@ -78,7 +82,19 @@ static void *relay_run(void *opaque)
                             {.fd = relay->server_fd, .events = POLLIN}};
     bool open = buffer != NULL;
     while (open && !atomic_load(&relay->proxy->stopping)) {
+        if (atomic_load(&relay->proxy->generation) != relay->generation) {
+            break; /* REFUSE: the server is "down", its connections are gone */
+        }
         if (poll(fds, 2, 100) <= 0) {
+            continue;
+        }
+        if (atomic_load(&relay->proxy->mode) == SS_TEST_PG_PROXY_BLACK_HOLE) {
+            /* Take the client's bytes and drop them; nothing from the server goes out. */
+            if ((fds[0].revents != 0 && read(relay->client_fd, buffer, PROXY_BUFFER_SIZE) <= 0)) {
+                break;
+            }
+            struct timespec pause = {0, 20 * 1000000L};
+            nanosleep(&pause, NULL);
             continue;
         }
         ssize_t length = 0;
@@ -106,7 +122,7 @@ static void *relay_run(void *opaque)
 
 static int connect_target(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
@@ -116,15 +132,54 @@ static int connect_target(int port)
     return fd;
 }
 
+/* A listening socket on 127.0.0.1:port (0: any); -1 on failure. */
+static int listen_on(int port)
+{
+    /* CLOEXEC: a process the test forks later must not keep the port listening. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, 64) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return fd;
+}
+
+/* Applies REFUSE (stop listening) or its end (listen again on the same port). */
+static void accept_apply_mode(ss_test_pg_proxy_t *proxy)
+{
+    int mode = atomic_load(&proxy->mode);
+    if (mode == SS_TEST_PG_PROXY_REFUSE && proxy->listen_fd >= 0) {
+        close(proxy->listen_fd);
+        proxy->listen_fd = -1;
+    } else if (mode != SS_TEST_PG_PROXY_REFUSE && proxy->listen_fd < 0) {
+        proxy->listen_fd = listen_on(proxy->port);
+    }
+    if ((mode == SS_TEST_PG_PROXY_REFUSE) == (proxy->listen_fd < 0)) {
+        atomic_store(&proxy->applied_mode, mode);
+    }
+}
+
 static void *accept_run(void *opaque)
 {
     ss_test_pg_proxy_t *proxy = opaque;
-    struct pollfd listener = {.fd = proxy->listen_fd, .events = POLLIN};
     while (!atomic_load(&proxy->stopping)) {
-        if (poll(&listener, 1, 100) <= 0) {
+        accept_apply_mode(proxy);
+        struct pollfd listener = {.fd = proxy->listen_fd, .events = POLLIN};
+        if (proxy->listen_fd < 0) {
+            struct timespec pause = {0, 20 * 1000000L};
+            nanosleep(&pause, NULL);
             continue;
         }
-        int client = accept(proxy->listen_fd, NULL, NULL);
+        if (poll(&listener, 1, 20) <= 0) {
+            continue;
+        }
+        int client = accept4(proxy->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         int server = client >= 0 ? connect_target(proxy->target_port) : -1;
         relay_t *relay = server >= 0 ? malloc(sizeof(*relay)) : NULL;
         pthread_t thread;
@@ -133,7 +188,10 @@ static void *accept_run(void *opaque)
             close(server);
             continue;
         }
-        *relay = (relay_t){.proxy = proxy, .client_fd = client, .server_fd = server};
+        *relay = (relay_t){.proxy = proxy,
+                           .client_fd = client,
+                           .server_fd = server,
+                           .generation = atomic_load(&proxy->generation)};
         if (pthread_create(&thread, NULL, relay_run, relay) == 0) {
             pthread_detach(thread);
         }
@@ -146,13 +204,10 @@ ss_test_pg_proxy_t *ss_test_pg_proxy_start(int target_port)
     ss_test_pg_proxy_t *proxy = calloc(1, sizeof(*proxy));
     assert_non_null(proxy);
     proxy->target_port = target_port;
-    proxy->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    proxy->listen_fd = listen_on(0);
     assert_true(proxy->listen_fd >= 0);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in address;
     socklen_t length = sizeof(address);
-    assert_int_equal(bind(proxy->listen_fd, (struct sockaddr *)&address, sizeof(address)), 0);
-    assert_int_equal(listen(proxy->listen_fd, 16), 0);
     assert_int_equal(getsockname(proxy->listen_fd, (struct sockaddr *)&address, &length), 0);
     proxy->port = ntohs(address.sin_port);
     assert_int_equal(pthread_create(&proxy->accept_thread, NULL, accept_run, proxy), 0);
@@ -174,6 +229,27 @@ int ss_test_pg_proxy_cuts(ss_test_pg_proxy_t *proxy)
     return atomic_load(&proxy->cuts);
 }
 
+void ss_test_pg_proxy_set_mode(ss_test_pg_proxy_t *proxy, ss_test_pg_proxy_mode_t mode)
+{
+    if (mode == SS_TEST_PG_PROXY_REFUSE) {
+        atomic_fetch_add(&proxy->generation, 1);
+    }
+    atomic_store(&proxy->mode, (int)mode);
+}
+
+void ss_test_pg_proxy_wait(ss_test_pg_proxy_t *proxy)
+{
+    for (int i = 0; i < 200 && atomic_load(&proxy->applied_mode) != atomic_load(&proxy->mode);
+         i++) {
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(atomic_load(&proxy->applied_mode), atomic_load(&proxy->mode));
+    /* Relays notice a mode within one poll (100 ms). */
+    struct timespec settle = {0, 150 * 1000000L};
+    nanosleep(&settle, NULL);
+}
+
 void ss_test_pg_proxy_stop(ss_test_pg_proxy_t *proxy)
 {
     if (proxy == NULL) {
@@ -181,7 +257,9 @@ void ss_test_pg_proxy_stop(ss_test_pg_proxy_t *proxy)
     }
     atomic_store(&proxy->stopping, true);
     pthread_join(proxy->accept_thread, NULL);
-    close(proxy->listen_fd);
+    if (proxy->listen_fd >= 0) {
+        close(proxy->listen_fd);
+    }
     /* Relay threads notice within 100 ms; the proxy is freed after them. */
     struct timespec wait = {0, 300 * 1000000L};
     nanosleep(&wait, NULL);

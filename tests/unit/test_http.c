@@ -14,14 +14,17 @@
 #include "ss/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEST_PARKED_MAX 256
@@ -662,7 +665,12 @@ typedef struct server_fixture {
     char base_url[64];
 } server_fixture_t;
 
-static int server_setup_with(void **state, unsigned threads)
+/* Limits of the limits fixture: small, so the tests are quick. */
+#define TEST_READ_TIMEOUT_MS 300
+#define TEST_PER_ADDRESS_MAX 2
+
+static int server_setup_config(void **state, unsigned threads, unsigned read_timeout_ms,
+                               unsigned per_address_max)
 {
     server_fixture_t *fixture = calloc(1, sizeof(*fixture));
     assert_non_null(fixture);
@@ -671,6 +679,8 @@ static int server_setup_with(void **state, unsigned threads)
         .bind_address = "127.0.0.1",
         .port = 0,
         .threads = threads,
+        .request_read_timeout_ms = read_timeout_ms,
+        .connections_per_address_max = per_address_max,
         .routes = test_routes,
         .routes_count = TEST_ROUTES_COUNT,
         .context = &fixture->context,
@@ -689,12 +699,17 @@ static int server_setup_with(void **state, unsigned threads)
 
 static int server_setup(void **state)
 {
-    return server_setup_with(state, 4);
+    return server_setup_config(state, 4, 0, 0);
 }
 
 static int server_setup_one_thread(void **state)
 {
-    return server_setup_with(state, 1);
+    return server_setup_config(state, 1, 0, 0);
+}
+
+static int server_setup_limits(void **state)
+{
+    return server_setup_config(state, 2, TEST_READ_TIMEOUT_MS, TEST_PER_ADDRESS_MAX);
 }
 
 static int server_teardown(void **state)
@@ -1075,6 +1090,120 @@ static void test_client_gone_while_suspended_is_freed_exactly_once(void **state)
     assert_int_equal(fixture->context.freed_count, 1);
 }
 
+/* ---- limits: the read deadline and the per-address cap ------------------------------------ */
+
+static int64_t test_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int raw_connect(const server_fixture_t *fixture)
+{
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons(ss_http_server_port(fixture->server))};
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &address.sin_addr), 1);
+    assert_int_equal(connect(sock, (struct sockaddr *)&address, sizeof(address)), 0);
+    return sock;
+}
+
+static bool raw_send(int sock, const char *text)
+{
+    size_t length = strlen(text);
+    return send(sock, text, length, MSG_NOSIGNAL) == (ssize_t)length;
+}
+
+/* Waits up to wait_ms for the server to end sock: true when it did (EOF or reset). */
+static bool raw_closed_within(int sock, int wait_ms)
+{
+    struct pollfd pollfd = {.fd = sock, .events = POLLIN};
+    if (poll(&pollfd, 1, wait_ms) <= 0) {
+        return false;
+    }
+    char buffer[1024];
+    ssize_t n = recv(sock, buffer, sizeof(buffer), MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void test_a_trickled_request_is_cut_at_the_read_deadline(void **state)
+{
+    server_fixture_t *fixture = *state;
+    int sock = raw_connect(fixture);
+    int64_t start_ms = test_now_ms();
+    assert_true(raw_send(sock, "GET / HTTP/1.1\r\nHost: test\r\nX-Slow: "));
+    int64_t cut_ms = -1;
+    while (cut_ms < 0 && test_now_ms() - start_ms < TEST_READ_TIMEOUT_MS * 10) {
+        /* A byte every 50 ms: the idle timer never fires, only the deadline can. */
+        if (raw_closed_within(sock, 50) || !raw_send(sock, "a")) {
+            cut_ms = test_now_ms() - start_ms;
+        }
+    }
+    close(sock);
+    assert_true(cut_ms >= TEST_READ_TIMEOUT_MS - 50);
+    assert_true(cut_ms < TEST_READ_TIMEOUT_MS + 500);
+}
+
+static void test_a_kept_alive_connection_gets_a_new_deadline_per_request(void **state)
+{
+    server_fixture_t *fixture = *state;
+    int sock = raw_connect(fixture);
+    const char request[] = "GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+    /* Three requests spread over more than one deadline, each one quick. */
+    for (int i = 0; i < 3; i++) {
+        assert_true(raw_send(sock, request));
+        char answer[2048];
+        ssize_t n = recv(sock, answer, sizeof(answer) - 1, 0);
+        assert_true(n > 0);
+        answer[n] = '\0';
+        assert_non_null(strstr(answer, "HTTP/1.1 200"));
+        struct timespec pause = {0, (TEST_READ_TIMEOUT_MS / 2) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    /* Then idle past the deadline: the connection is closed. */
+    assert_true(raw_closed_within(sock, TEST_READ_TIMEOUT_MS + 500));
+    close(sock);
+}
+
+static void test_a_suspended_request_outlives_the_read_deadline(void **state)
+{
+    server_fixture_t *fixture = *state;
+    int sock = raw_connect(fixture);
+    assert_true(raw_send(sock, "GET /park HTTP/1.1\r\nHost: test\r\n\r\n"));
+    context_wait_parked(&fixture->context, 1);
+    /* Read whole, now waiting for its answer: the deadline no longer applies. */
+    assert_false(raw_closed_within(sock, TEST_READ_TIMEOUT_MS * 2));
+    ss_http_request_t *req = fixture->context.parked[0];
+    assert_true(ss_http_request_complete(req, 200, "{\"late\":true}", NULL, 0));
+    ss_http_request_release(req);
+    char answer[2048];
+    ssize_t n = recv(sock, answer, sizeof(answer) - 1, 0);
+    assert_true(n > 0);
+    answer[n] = '\0';
+    assert_non_null(strstr(answer, "HTTP/1.1 200"));
+    assert_non_null(strstr(answer, "{\"late\":true}"));
+    close(sock);
+}
+
+static void test_connections_over_the_per_address_cap_are_closed_at_accept(void **state)
+{
+    server_fixture_t *fixture = *state;
+    int held[TEST_PER_ADDRESS_MAX];
+    for (int i = 0; i < TEST_PER_ADDRESS_MAX; i++) {
+        held[i] = raw_connect(fixture);
+        assert_true(raw_send(held[i], "GET / HTTP/1.1\r\n"));
+    }
+    int over = raw_connect(fixture);
+    assert_true(raw_closed_within(over, 200));
+    close(over);
+    for (int i = 0; i < TEST_PER_ADDRESS_MAX; i++) {
+        assert_false(raw_closed_within(held[i], 0));
+        close(held[i]);
+    }
+}
+
 static void test_start_refuses_a_bad_config(void **state)
 {
     (void)state;
@@ -1179,6 +1308,16 @@ int main(void)
         cmocka_unit_test(test_invalid_route_tables_are_refused),
         cmocka_unit_test(test_method_names_round_trip),
         cmocka_unit_test(test_start_refuses_a_bad_config),
+        cmocka_unit_test_setup_teardown(test_a_trickled_request_is_cut_at_the_read_deadline,
+                                        server_setup_limits, server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_kept_alive_connection_gets_a_new_deadline_per_request, server_setup_limits,
+            server_teardown),
+        cmocka_unit_test_setup_teardown(test_a_suspended_request_outlives_the_read_deadline,
+                                        server_setup_limits, server_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_connections_over_the_per_address_cap_are_closed_at_accept, server_setup_limits,
+            server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_unknown_path_with_json_404,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_wrong_method_with_405_and_allow,

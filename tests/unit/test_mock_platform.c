@@ -111,6 +111,25 @@ static json_t *received_entry(json_t *answer, size_t index)
     return json_array_get(json_object_get(answer, "orders"), index);
 }
 
+static void test_one_key_is_looked_up_alone(void **state)
+{
+    fixture_t *fixture = *state;
+    assert_int_equal(order_post(fixture, "order-7", "{\"orderId\":7}"), 201);
+    assert_int_equal(order_post(fixture, "order-7", "{\"orderId\":7}"), 200);
+    char answer[512];
+    assert_int_equal(
+        request(fixture, "GET", "/received/order-7", NULL, NULL, answer, sizeof(answer)), 200);
+    json_error_t error;
+    json_t *entry = json_loads(answer, 0, &error);
+    assert_non_null(entry);
+    assert_string_equal(json_string_value(json_object_get(entry, "key")), "order-7");
+    assert_int_equal(json_integer_value(json_object_get(entry, "deliveries")), 2);
+    assert_non_null(json_object_get(entry, "body"));
+    json_decref(entry);
+    assert_int_equal(
+        request(fixture, "GET", "/received/order-8", NULL, NULL, answer, sizeof(answer)), 404);
+}
+
 static void test_first_body_per_key_is_stored_and_repeats_are_counted(void **state)
 {
     fixture_t *fixture = *state;
@@ -297,6 +316,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_new_key_beyond_the_bound_is_refused_with_507,
                                         fixture_setup_two_orders, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_health_is_200, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_one_key_is_looked_up_alone, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

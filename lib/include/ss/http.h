@@ -14,6 +14,8 @@
  *   500 INTERNAL           a handler returned without responding or suspending, or a response
  *                          could not be built
  *   503 UNAVAILABLE        the server is stopping (suspended requests; Retry-After: 1)
+ * and closes, without an answer, a connection over connections_per_address_max (at accept) or
+ * one whose request is not received whole within request_read_timeout_ms (see the config).
  *
  * Routing: a pattern is "/" or "/seg/seg/..." where a segment is a literal or `{name}`
  * (a non-empty path segment, captured percent-decoded; validating it, e.g. as a numeric id,
@@ -139,11 +141,19 @@ void ss_http_router_dispatch(const ss_http_router_t *router, ss_http_request_t *
 /* ---- server -------------------------------------------------------------------------------- */
 
 typedef struct ss_http_server_config {
-    const char *bind_address;      /* numeric IPv4 or IPv6 address; NULL means "127.0.0.1" */
-    uint16_t port;                 /* 0 picks a free port: see ss_http_server_port() */
-    unsigned threads;              /* polling threads, 1..SS_HTTP_THREADS_MAX */
-    unsigned connections_max;      /* open connections (suspended ones count); 0 means 1024 */
-    unsigned idle_timeout_s;       /* a connection idle this long is closed; 0 means 30 */
+    const char *bind_address; /* numeric IPv4 or IPv6 address; NULL means "127.0.0.1" */
+    uint16_t port;            /* 0 picks a free port: see ss_http_server_port() */
+    unsigned threads;         /* polling threads, 1..SS_HTTP_THREADS_MAX */
+    unsigned connections_max; /* open connections (suspended ones count); 0 means 1024 */
+    unsigned connections_per_address_max; /* open connections per client address; 0: no cap */
+    unsigned idle_timeout_s;              /* a connection idle this long is closed; 0 means 30 */
+    /*
+     * A request must be received whole (headers and body) within this time of its connection
+     * being accepted, or, on a kept-alive connection, of the previous answer going out; else
+     * the connection is closed without an answer (every byte restarts the idle timer, not this
+     * one, so a client trickling bytes cannot hold a connection). 0 means 10000.
+     */
+    unsigned request_read_timeout_ms;
     size_t body_bytes_max;         /* 0 means SS_HTTP_BODY_BYTES_MAX, which is also the most */
     unsigned stop_grace_ms;        /* how long stop waits for answers in flight; 0 means 2000 */
     const ss_http_route_t *routes; /* copied, see ss_http_router_create() */
@@ -153,11 +163,11 @@ typedef struct ss_http_server_config {
 
 /*
  * Binds and starts serving on config->threads threads (epoll when libmicrohttpd has it, keep-
- * alive, suspend/resume enabled). The config is copied. SS_ERR_INVALID for a bad config or
- * route table, SS_ERR_RETRIABLE when the address cannot be bound (in use), SS_ERR_NOMEM.
- * On SS_OK the caller ends it with ss_http_server_stop() (optional) and
- * ss_http_server_destroy(). libmicrohttpd's own error messages go to ss/log.h (component
- * "http").
+ * alive, suspend/resume enabled), plus one watchdog thread that enforces the read deadline. The
+ * config is copied. SS_ERR_INVALID for a bad config or route table, SS_ERR_RETRIABLE when the
+ * address cannot be bound (in use), SS_ERR_NOMEM. On SS_OK the caller ends it with
+ * ss_http_server_stop() (optional) and ss_http_server_destroy(). libmicrohttpd's own error messages
+ * go to ss/log.h (component "http").
  */
 ss_err_t ss_http_server_start(const ss_http_server_config_t *config, ss_http_server_t **out,
                               char *errstr, size_t errstr_size);

@@ -67,6 +67,16 @@ ss_err_t ss_pg_connect_options(const char *dsn, const char *application_name, in
                                const char *server_options, ss_pg_t **out, char *errstr,
                                size_t errstr_size);
 
+/*
+ * The same with the connect bounded in milliseconds (1..3600000) instead of libpq's whole
+ * seconds (at least 2): the connect runs non-blocking and gives up, SS_ERR_RETRIABLE, when the
+ * server has not completed it (TCP, authentication, startup) within connect_timeout_ms. Note
+ * that ss_pg_reset() reconnects with libpq's blocking connect (connect_timeout rounded up).
+ */
+ss_err_t ss_pg_connect_ms(const char *dsn, const char *application_name, int connect_timeout_ms,
+                          const char *server_options, ss_pg_t **out, char *errstr,
+                          size_t errstr_size);
+
 /* Closes the connection and frees everything. NULL is a no-op. */
 void ss_pg_destroy(ss_pg_t *pg);
 
@@ -97,6 +107,19 @@ const char *ss_pg_last_sqlstate(const ss_pg_t *pg);
  * wrap (PQescapeIdentifier, PQbackendPID ...). The pointer changes after ss_pg_reset().
  */
 PGconn *ss_pg_conn(ss_pg_t *pg);
+
+/*
+ * Bounds how long ss_pg_query() and ss_pg_exec() wait for the server's answer (0, the default:
+ * as long as it takes). A server that hangs or a network that drops everything then costs the
+ * caller at most timeout_ms: the call returns SS_ERR_TIMEOUT and the connection is broken (an
+ * answer may still be on its way), so it must be reset or destroyed. Pair it with a server-side
+ * statement_timeout a little shorter, so a merely slow query ends cleanly on the server first.
+ * Prepare and pipeline calls are not bounded by it.
+ */
+void ss_pg_set_result_timeout(ss_pg_t *pg, int timeout_ms);
+
+/* True when the last ss_pg_query() or ss_pg_exec() gave up waiting (SS_ERR_TIMEOUT). */
+bool ss_pg_timed_out(const ss_pg_t *pg);
 
 /* ---- statements -------------------------------------------------------------------------- */
 
