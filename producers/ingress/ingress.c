@@ -4,6 +4,8 @@
  */
 #include "ingress.h"
 
+#include "ss/retention.h"
+
 #include "ss/assert.h"
 #include "ss/json.h"
 #include "ss/log.h"
@@ -65,6 +67,19 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
          0, 86400000, "tests only: raise a fatal producer error this long after start",
          &config->fault_producer_fatal_after_ms},
+        {"--pending-retention-s", "SS_PENDING_RETENTION_S", SS_CONFIG_INT,
+         SS_RETENTION_PENDING_S_DEFAULT, SS_RETENTION_S_MIN, SS_RETENTION_S_MAX,
+         "a request answered 202 reads as PENDING this long at most; its row goes once the result"
+         " exists",
+         &config->pending_retention_s},
+        {"--retention-interval-ms", "SS_RETENTION_INTERVAL_MS", SS_CONFIG_INT,
+         SS_RETENTION_INTERVAL_MS_DEFAULT, SS_RETENTION_INTERVAL_MS_MIN,
+         SS_RETENTION_INTERVAL_MS_MAX,
+         "how often request_pending is pruned (at once again while a batch was full)",
+         &config->retention_interval_ms},
+        {"--retention-rows-max", "SS_RETENTION_ROWS_MAX", SS_CONFIG_INT,
+         SS_RETENTION_ROWS_MAX_DEFAULT, 1, SS_RETENTION_ROWS_MAX_LIMIT,
+         "rows one pruning statement removes or looks at, at most", &config->retention_rows_max},
     };
     memcpy(options, table, sizeof(table));
 }

@@ -58,9 +58,12 @@ typedef struct ss_ingress_config {
     char *openapi_path;              /* SS_OPENAPI_PATH: the document GET /openapi.json serves */
     long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
     long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
+    long long pending_retention_s; /* SS_PENDING_RETENTION_S: request_pending rows (retention.h) */
+    long long retention_interval_ms; /* SS_RETENTION_INTERVAL_MS: the pruning timer */
+    long long retention_rows_max;    /* SS_RETENTION_ROWS_MAX: rows one statement removes */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 17
+#define SS_INGRESS_CONFIG_OPTION_COUNT 20
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);

@@ -1,10 +1,12 @@
 /*
  * ss-ingress: the HTTP front door. main only wires configuration, signals and the loop: it
- * builds the ingress context, starts the HTTP server, serves producer deliveries until SIGTERM
- * or SIGINT, then stops the server gracefully (suspended requests get 503) and tears down. A
- * fatal producer error ends the process with a failure status after /ready has said why.
+ * builds the ingress context, starts the HTTP server, serves producer deliveries and runs the
+ * request_pending retention job (retention.h) until SIGTERM or SIGINT, then stops the server
+ * gracefully (suspended requests get 503) and tears down. A fatal producer error ends the process
+ * with a failure status after /ready has said why.
  */
 #include "ingress.h"
+#include "retention.h"
 
 #include "ss/clock.h"
 #include "ss/log.h"
@@ -27,8 +29,10 @@ static ss_err_t serve(ss_ingress_t *ingress, char *errstr, size_t errstr_size)
     const ss_ingress_config_t *config = ingress->config;
     int64_t started_ms = ss_clock_monotonic_ms();
     int64_t failed_ms = 0;
+    ss_ingress_retention_t retention = {0};
     while (!ss_signal_stop_requested) {
         ss_kafka_producer_poll(ingress->producer, MAIN_POLL_MS);
+        ss_ingress_retention_run(ingress, &retention);
         int64_t now_ms = ss_clock_monotonic_ms();
         if (config->fault_producer_fatal_after_ms > 0 && failed_ms == 0 &&
             now_ms - started_ms >= config->fault_producer_fatal_after_ms) {
