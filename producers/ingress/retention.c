@@ -17,9 +17,9 @@
 #include <string.h>
 
 #define SQL_PENDING_EXPIRE                                                                         \
-    "DELETE FROM request_pending WHERE request_id IN (SELECT request_id FROM request_pending"      \
+    "DELETE FROM request_pending WHERE ctid = ANY(ARRAY(SELECT ctid FROM request_pending"          \
     " WHERE created_at < now() - $1::bigint * interval '1 second' ORDER BY created_at LIMIT"       \
-    " $2::bigint FOR UPDATE SKIP LOCKED)"
+    " $2::bigint FOR UPDATE SKIP LOCKED))"
 #define SQL_PENDING_SWEEP                                                                          \
     "WITH candidates AS (SELECT request_id, created_at FROM request_pending"                       \
     " WHERE (created_at, request_id) > ($1::timestamptz, $2::text)"                                \
