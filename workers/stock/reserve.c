@@ -2,7 +2,9 @@
  * ReserveStock and ReleaseStock, the order saga's commands from the user worker. Both are
  * idempotent per (order, product) through stock_reservations: a pair's row records the
  * outcome, and a command meeting a row repeats that outcome instead of deciding again, so a
- * replayed or re-sent command never takes or gives back stock twice. Replies (StockReserved,
+ * replayed or re-sent command never takes or gives back stock twice. Once a pair's row is
+ * pruned (retain.c), the horizon stands in for it: a command for an order below the horizon
+ * that finds no row was decided long ago and changes nothing. Replies (StockReserved,
  * StockRejected) go to the user's partition of ss.cmd.user, which owns the order.
  */
 #include "stock_worker.h"
