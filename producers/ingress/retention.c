@@ -4,7 +4,8 @@
  * SS_RETENTION_ROWS_MAX rows after its cursor, in (created_at, request_id) order through
  * request_pending_created_idx, deletes those whose result exists and resumes after them next
  * time, so rows still waiting for a result cost one look per sweep, never a full scan each run.
- * Several ingress instances may run it at once: a row deleted twice is deleted once.
+ * Several ingress instances may run it at once: a row deleted twice is deleted once. It runs on
+ * its own thread; the state below is that thread's alone between start and stop.
  */
 #include "retention.h"
 
@@ -15,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* How often the thread looks at its stop flag between runs. */
+#define RETENTION_NAP_MS 100
 
 #define SQL_PENDING_EXPIRE                                                                         \
     "DELETE FROM request_pending WHERE ctid = ANY(ARRAY(SELECT ctid FROM request_pending"          \
@@ -85,12 +90,10 @@ static ss_err_t prune(ss_pg_t *pg, ss_ingress_retention_t *retention,
     return err;
 }
 
-void ss_ingress_retention_run(ss_ingress_t *ingress, ss_ingress_retention_t *retention)
+static void run_once(ss_ingress_retention_t *retention)
 {
+    ss_ingress_t *ingress = retention->ingress;
     const ss_ingress_config_t *config = ingress->config;
-    if (!ss_retention_due(&retention->timer, ss_clock_monotonic_ms())) {
-        return;
-    }
     char errstr[256];
     ss_pg_t *pg = NULL;
     bool more = false;
@@ -104,4 +107,44 @@ void ss_ingress_retention_run(ss_ingress_t *ingress, ss_ingress_retention_t *ret
     }
     ss_retention_ran(&retention->timer, ss_clock_monotonic_ms(), config->retention_interval_ms,
                      more);
+}
+
+/* The thread: a run when due, otherwise a short nap that looks at the stop flag. */
+static void *job_main(void *opaque)
+{
+    ss_ingress_retention_t *retention = opaque;
+    struct timespec nap = {.tv_sec = 0, .tv_nsec = RETENTION_NAP_MS * 1000000L};
+    while (!atomic_load(&retention->stop)) {
+        if (ss_retention_due(&retention->timer, ss_clock_monotonic_ms())) {
+            run_once(retention);
+        } else {
+            nanosleep(&nap, NULL);
+        }
+    }
+    return NULL;
+}
+
+ss_err_t ss_ingress_retention_start(ss_ingress_retention_t *retention, ss_ingress_t *ingress,
+                                    char *errstr, size_t errstr_size)
+{
+    memset(retention, 0, sizeof(*retention));
+    retention->ingress = ingress;
+    atomic_init(&retention->stop, false);
+    int failed = pthread_create(&retention->thread, NULL, job_main, retention);
+    if (failed != 0) {
+        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
+                          "could not start the retention thread: %s", strerror(failed));
+    }
+    retention->started = true;
+    return SS_OK;
+}
+
+void ss_ingress_retention_stop(ss_ingress_retention_t *retention)
+{
+    if (!retention->started) {
+        return;
+    }
+    atomic_store(&retention->stop, true);
+    pthread_join(retention->thread, NULL);
+    retention->started = false;
 }
