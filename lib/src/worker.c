@@ -12,6 +12,7 @@
 
 #include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/retention.h"
 #include "ss/topology.h"
 
 #include <inttypes.h>
@@ -91,8 +92,33 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
         {"--batch-bytes-max", "SS_BATCH_BYTES_MAX", SS_CONFIG_INT, "1048576", 1024, 268435456,
          "record bytes one partition batch decodes at most; more records wait for the next batch",
          &config->batch_bytes_max},
+        {"--idempotency-retention-s", "SS_IDEMPOTENCY_RETENTION_S", SS_CONFIG_INT,
+         SS_RETENTION_IDEMPOTENCY_S_DEFAULT, SS_RETENTION_S_MIN, SS_RETENTION_S_MAX,
+         "an Idempotency-Key answers retries with the first outcome for at least this long, then"
+         " it is pruned",
+         &config->idempotency_retention_s},
+        {"--result-retention-s", "SS_RESULT_RETENTION_S", SS_CONFIG_INT,
+         SS_RETENTION_RESULT_S_DEFAULT, SS_RETENTION_S_MIN, SS_RETENTION_S_MAX,
+         "a command's result is readable through GET /requests/{id} this long, then pruned (at"
+         " least SS_IDEMPOTENCY_RETENTION_S)",
+         &config->result_retention_s},
+        {"--retention-interval-ms", "SS_RETENTION_INTERVAL_MS", SS_CONFIG_INT,
+         SS_RETENTION_INTERVAL_MS_DEFAULT, SS_RETENTION_INTERVAL_MS_MIN,
+         SS_RETENTION_INTERVAL_MS_MAX,
+         "how often the retention job prunes expired rows (at once again while a batch was full)",
+         &config->retention_interval_ms},
+        {"--retention-rows-max", "SS_RETENTION_ROWS_MAX", SS_CONFIG_INT,
+         SS_RETENTION_ROWS_MAX_DEFAULT, 1, SS_RETENTION_ROWS_MAX_LIMIT,
+         "rows one pruning DELETE removes at most (short transactions, few locks)",
+         &config->retention_rows_max},
     };
     memcpy(options, shared, sizeof(shared));
+}
+
+ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, size_t errstr_size)
+{
+    return ss_retention_check(config->idempotency_retention_s, config->result_retention_s, errstr,
+                              errstr_size);
 }
 
 static void sleep_ms(long long ms)
@@ -567,6 +593,16 @@ static void offsets_publish(ss_worker_t *worker)
     }
 }
 
+/* The retention job, when due; a failure is logged and tried again after the interval. */
+static void retention_run(ss_worker_t *worker)
+{
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    if (ss_worker_retention_run(worker, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(worker->handler.name, "retention job failed error=\"%s\"", errstr);
+        pg_recover(worker);
+    }
+}
+
 static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     fault_inject(worker);
@@ -584,6 +620,7 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
     err = claims_run(worker, errstr, errstr_size);
     if (err == SS_OK) {
         ss_worker_outbox_maintain(worker);
+        retention_run(worker);
     }
     static bool taken[SS_WORKER_BATCH_RECORDS_LIMIT];
     memset(taken, 0, count * sizeof(taken[0]));
@@ -728,6 +765,10 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                           "batch_records_max must be between 1 and %d",
                           SS_WORKER_BATCH_RECORDS_LIMIT);
+    }
+    ss_err_t checked = ss_worker_config_check(config, errstr, errstr_size);
+    if (checked != SS_OK) {
+        return checked;
     }
     ss_worker_t *worker = calloc(1, sizeof(*worker));
     if (worker == NULL) {

@@ -4,6 +4,7 @@
  *     -> worker_batch.c (one batch transaction: fence, idempotency, handler, results)
  *       -> worker_outbox.c (the outbox: its rows, producing them, the flight, the watermarks)
  *         -> worker_state.c (the pure per-partition state machine, ss/worker_state.h)
+ *   worker.c -> worker_retention.c (the retention job of the framework's tables, on a timer)
  * Ownership: ss_worker_t.partitions and .flight change only through ss/worker_state.h, and the
  * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker.c.
  */
@@ -11,6 +12,7 @@
 #define SS_WORKER_INTERNAL_H
 
 #include "ss/kafka.h"
+#include "ss/retention.h"
 #include "ss/topics.h"
 #include "ss/worker.h"
 #include "ss/worker_state.h"
@@ -118,6 +120,8 @@ struct ss_worker {
     char producer_fatal_error[SS_WORKER_ERRSTR_SIZE];
     int64_t started_ms;
     bool fault_injected;
+    /* worker_retention.c */
+    ss_retention_timer_t retention_timer;
 };
 
 /* worker_batch.c */
@@ -132,6 +136,12 @@ void ss_worker_batch_free(ss_worker_batch_t *batch);
 ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
                                        ss_worker_record_t *records, ss_worker_slot_t *slots,
                                        size_t count, char *errstr, size_t errstr_size);
+
+/*
+ * worker_retention.c: when due, prunes idempotency_keys and request_results (and the handler's
+ * own tables) in bounded deletes on worker->pg, outside any batch. Called from the loop.
+ */
+ss_err_t ss_worker_retention_run(ss_worker_t *worker, char *errstr, size_t errstr_size);
 
 /* worker_outbox.c */
 void ss_worker_source_name(const ss_worker_t *worker, int32_t partition, char *out,

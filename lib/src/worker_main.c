@@ -54,6 +54,9 @@ int ss_worker_main(int argc, char **argv, const ss_worker_program_t *program)
     }
     char errstr[SS_WORKER_ERRSTR_SIZE];
     ss_err_t err = ss_config_load(options, count, argc, argv, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_worker_config_check(&config, errstr, sizeof(errstr));
+    }
     int status = EXIT_SUCCESS;
     if (err == SS_ERR_HELP) {
         ss_config_usage(stdout, argv[0], program->summary, options, count);

@@ -48,5 +48,24 @@
 /* What a reference to a row that cannot be produced says about it. */
 #define SS_WORKER_SQL_OUTBOX_ROW                                                                   \
     "SELECT topic, partition, key, length(value), headers FROM outbox WHERE id = $1"
+/*
+ * Retention (worker_retention.c): $1 the retention in seconds, $2 the most rows to delete.
+ * Oldest first through the created_at indexes (008_retention.sql); SKIP LOCKED lets several
+ * workers prune at once without waiting on one another. The rows are insert-only, so the ctids
+ * the subquery locked are the rows deleted (a TID scan, whatever the table's size).
+ */
+#define SS_WORKER_SQL_KEYS_PRUNE                                                                   \
+    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"        \
+    " WHERE created_at < now() - $1::bigint * interval '1 second' ORDER BY created_at LIMIT"       \
+    " $2::bigint FOR UPDATE SKIP LOCKED))"
+/*
+ * A result is never pruned while a key that may point at it remains: a key's result is written
+ * with the key or later, so a result older than the oldest key has no key left.
+ */
+#define SS_WORKER_SQL_RESULTS_PRUNE                                                                \
+    "DELETE FROM request_results WHERE ctid = ANY(ARRAY(SELECT ctid FROM request_results"          \
+    " WHERE created_at < least(now() - $1::bigint * interval '1 second',"                          \
+    " (SELECT min(created_at) FROM idempotency_keys)) ORDER BY created_at LIMIT $2::bigint"        \
+    " FOR UPDATE SKIP LOCKED))"
 
 #endif

@@ -4,6 +4,8 @@
  */
 #include "ingress.h"
 
+#include "ss/retention.h"
+
 #include "ss/assert.h"
 #include "ss/clock.h"
 #include "ss/json.h"
@@ -93,6 +95,19 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          "a request must be received whole within this time of its connection opening (or of "
          "the previous answer on a kept-alive connection), else the connection is closed",
          &config->request_read_timeout_ms},
+        {"--pending-retention-s", "SS_PENDING_RETENTION_S", SS_CONFIG_INT,
+         SS_RETENTION_PENDING_S_DEFAULT, SS_RETENTION_S_MIN, SS_RETENTION_S_MAX,
+         "a request answered 202 reads as PENDING this long at most; its row goes once the result"
+         " exists",
+         &config->pending_retention_s},
+        {"--retention-interval-ms", "SS_RETENTION_INTERVAL_MS", SS_CONFIG_INT,
+         SS_RETENTION_INTERVAL_MS_DEFAULT, SS_RETENTION_INTERVAL_MS_MIN,
+         SS_RETENTION_INTERVAL_MS_MAX,
+         "how often request_pending is pruned (at once again while a batch was full)",
+         &config->retention_interval_ms},
+        {"--retention-rows-max", "SS_RETENTION_ROWS_MAX", SS_CONFIG_INT,
+         SS_RETENTION_ROWS_MAX_DEFAULT, 1, SS_RETENTION_ROWS_MAX_LIMIT,
+         "rows one pruning statement removes or looks at, at most", &config->retention_rows_max},
     };
     memcpy(options, table, sizeof(table));
 }

@@ -65,9 +65,12 @@ typedef struct ss_ingress_config {
     long long connections_max; /* SS_INGRESS_CONNECTIONS_MAX */
     long long connections_per_address_max; /* SS_INGRESS_CONNECTIONS_PER_ADDRESS_MAX */
     long long request_read_timeout_ms;     /* SS_INGRESS_REQUEST_READ_TIMEOUT_MS */
+    long long pending_retention_s; /* SS_PENDING_RETENTION_S: request_pending rows (retention.h) */
+    long long retention_interval_ms; /* SS_RETENTION_INTERVAL_MS: the pruning timer */
+    long long retention_rows_max;    /* SS_RETENTION_ROWS_MAX: rows one statement removes */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 23
+#define SS_INGRESS_CONFIG_OPTION_COUNT 26
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);

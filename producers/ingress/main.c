@@ -1,10 +1,12 @@
 /*
  * ss-ingress: the HTTP front door. main only wires configuration, signals and the loop: it
- * builds the ingress context, starts the HTTP server, serves producer deliveries until SIGTERM
- * or SIGINT, then stops the server gracefully (suspended requests get 503) and tears down. A
- * fatal producer error ends the process with a failure status after /ready has said why.
+ * builds the ingress context, starts the request_pending retention job (retention.h, its own
+ * thread) and the HTTP server, serves producer deliveries until SIGTERM or SIGINT, then stops
+ * the server gracefully (suspended requests get 503) and tears down. A fatal producer error ends
+ * the process with a failure status after /ready has said why.
  */
 #include "ingress.h"
+#include "retention.h"
 
 #include "ss/clock.h"
 #include "ss/log.h"
@@ -80,7 +82,11 @@ int main(int argc, char **argv)
 
     ss_ingress_t *ingress = NULL;
     ss_http_server_t *server = NULL;
+    ss_ingress_retention_t retention = {0};
     err = ss_ingress_create(&config, &ingress, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_ingress_retention_start(&retention, ingress, errstr, sizeof(errstr));
+    }
     if (err == SS_OK) {
         err = ss_ingress_server_start(ingress, &server, errstr, sizeof(errstr));
     }
@@ -96,6 +102,7 @@ int main(int argc, char **argv)
         SS_LOG_ERROR(SS_INGRESS_COMPONENT, "could not start error=\"%s\"", errstr);
     }
     ss_http_server_destroy(server);
+    ss_ingress_retention_stop(&retention);
     ss_ingress_destroy(ingress);
     ss_config_free(options, SS_INGRESS_CONFIG_OPTION_COUNT);
     if (err == SS_OK) {

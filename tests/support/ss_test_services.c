@@ -104,6 +104,11 @@ void ss_test_services_worker_start(ss_test_services_t *services, ss_test_service
     environment_stack(&env);
     environment_add(&env, "SS_CLIENT_ID=httptests-%d-%s-%d", services->config.instance,
                     worker_names[kind], index);
+    for (size_t i = 0; services->config.worker_environment != NULL &&
+                       services->config.worker_environment[i] != NULL;
+         i++) {
+        environment_add(&env, "%s", services->config.worker_environment[i]);
+    }
     services->worker_pids[kind][index] = ss_test_process_start(worker_binaries[kind], env.list);
 }
 

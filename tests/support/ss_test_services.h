@@ -40,6 +40,8 @@ typedef struct ss_test_services_config {
     int request_deadline_ms;            /* SS_REQUEST_DEADLINE_MS; 0: the ingress's default */
     /* More "NAME=value" entries for the ingress (NULL-terminated, borrowed), or NULL. */
     const char *const *ingress_environment;
+    /* More "NAME=value" entries for every worker (NULL-terminated, borrowed), or NULL. */
+    const char *const *worker_environment;
 } ss_test_services_config_t;
 
 typedef struct ss_test_services {

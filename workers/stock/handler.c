@@ -94,11 +94,20 @@ static void after_commit(void *opaque, int32_t partition)
     ss_stock_overlay_after_commit(&stock_worker->overlay, &stock_worker->batch);
 }
 
+static ss_err_t retain(void *opaque, ss_pg_t *pg, long long rows_max, bool *more, char *errstr,
+                       size_t errstr_size)
+{
+    ss_stock_worker_t *stock_worker = opaque;
+    return ss_stock_retention_run(&stock_worker->retention, pg, rows_max, more, errstr,
+                                  errstr_size);
+}
+
 void ss_stock_worker_handler(ss_stock_worker_t *stock_worker, ss_worker_handler_t *handler_out)
 {
     *handler_out = (ss_worker_handler_t){.name = SS_STOCK_COMPONENT,
                                          .opaque = stock_worker,
                                          .apply_batch = apply_batch,
                                          .partition_reset = partition_reset,
-                                         .after_commit = after_commit};
+                                         .after_commit = after_commit,
+                                         .retain = retain};
 }

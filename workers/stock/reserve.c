@@ -2,12 +2,15 @@
  * ReserveStock and ReleaseStock, the order saga's commands from the user worker. Both are
  * idempotent per (order, product) through stock_reservations: a pair's row records the
  * outcome, and a command meeting a row repeats that outcome instead of deciding again, so a
- * replayed or re-sent command never takes or gives back stock twice. Replies (StockReserved,
+ * replayed or re-sent command never takes or gives back stock twice. Once a pair's row is
+ * pruned (retain.c), the horizon stands in for it: a command for an order below the horizon
+ * that finds no row was decided long ago and changes nothing. Replies (StockReserved,
  * StockRejected) go to the user's partition of ss.cmd.user, which owns the order.
  */
 #include "stock_worker.h"
 
 #include "ss/assert.h"
+#include "ss/log.h"
 
 #include <stdio.h>
 
@@ -82,6 +85,19 @@ ss_err_t ss_stock_reserve_apply(ss_stock_batch_t *batch, ss_worker_batch_t *work
     case SS_STOCK_RESERVATION_NONE:
         break;
     }
+    if (command.order_id < batch->reservation_horizon) {
+        /*
+         * Its row was pruned (retain.c): this is a re-send of a command decided long ago, or a
+         * first delivery older than the retention. Either way it must not take stock again.
+         */
+        SS_LOG_WARN(SS_STOCK_COMPONENT,
+                    "reserve refused below the pruned horizon order_id=%lld product_id=%lld"
+                    " horizon=%lld",
+                    (long long)command.order_id, (long long)command.product_id,
+                    (long long)batch->reservation_horizon);
+        return reply_emit(worker_batch, &command, false, command.quantity,
+                          SS_API_ERROR_INVALID_REQUEST, errstr, errstr_size);
+    }
     ss_stock_product_t *product = ss_stock_product_find(batch, command.product_id);
     SS_ASSERT(product != NULL);
     int64_t stock_after = 0;
@@ -114,6 +130,10 @@ ss_err_t ss_stock_release_apply(ss_stock_batch_t *batch, const ss_worker_record_
     if (reservation->status == SS_STOCK_RESERVATION_REJECTED ||
         reservation->status == SS_STOCK_RESERVATION_RELEASED) {
         return SS_OK; /* nothing is held, or it was given back already */
+    }
+    if (reservation->status == SS_STOCK_RESERVATION_NONE &&
+        command.order_id < batch->reservation_horizon) {
+        return SS_OK; /* pruned: decided long ago, and a reserve below the horizon is refused */
     }
     if (reservation->status == SS_STOCK_RESERVATION_NONE) {
         /* Never reserved: remember the release so that a late reserve cannot take stock. */

@@ -20,6 +20,11 @@
     "SELECT r.order_id, r.product_id, r.quantity, r.status, r.reason"                              \
     " FROM unnest($1::bigint[], $2::bigint[]) AS k(order_id, product_id)"                          \
     " JOIN stock_reservations r ON r.order_id = k.order_id AND r.product_id = k.product_id"
+/*
+ * Read AFTER the reservations: the pruner deletes rows and raises the horizon in one
+ * transaction, so a batch that misses a pruned row always sees the horizon above it.
+ */
+#define SQL_HORIZON_LOAD "SELECT order_id_below FROM stock_reservation_horizon WHERE id = 1"
 #define SQL_PRODUCTS_UPDATE                                                                        \
     "UPDATE products p SET stock = v.stock, sell_status = v.sell_status, updated_at = now(),"      \
     " stock_version = p.stock_version + 1"                                                         \
@@ -67,6 +72,7 @@ ss_err_t ss_stock_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_si
     } statements[] = {
         {"stock_products_load", SQL_PRODUCTS_LOAD, 1},
         {"stock_reservations_load", SQL_RESERVATIONS_LOAD, 2},
+        {"stock_horizon_load", SQL_HORIZON_LOAD, 0},
         {"stock_products_update", SQL_PRODUCTS_UPDATE, 4},
         {"stock_reservations_upsert", SQL_RESERVATIONS_UPSERT, 5},
     };
@@ -284,6 +290,19 @@ static ss_err_t reservation_row_read(ss_stock_batch_t *batch, const PGresult *ro
     return SS_OK;
 }
 
+/* The order id below which every reservation was pruned (retain.c); 0 without the row. */
+static ss_err_t horizon_load(ss_stock_batch_t *batch, ss_pg_t *pg, char *errstr, size_t errstr_size)
+{
+    PGresult *rows = NULL;
+    ss_err_t err = ss_pg_query(pg, "stock_horizon_load", NULL, 0, NULL, &rows, errstr, errstr_size);
+    batch->reservation_horizon = 0;
+    if (err == SS_OK && PQntuples(rows) == 1) {
+        err = ss_pg_get_int64(rows, 0, 0, &batch->reservation_horizon, errstr, errstr_size);
+    }
+    PQclear(rows);
+    return err;
+}
+
 static ss_err_t reservations_load(ss_stock_batch_t *batch, ss_pg_t *pg, char *errstr,
                                   size_t errstr_size)
 {
@@ -309,7 +328,7 @@ static ss_err_t reservations_load(ss_stock_batch_t *batch, ss_pg_t *pg, char *er
         err = reservation_row_read(batch, rows, row, errstr, errstr_size);
     }
     PQclear(rows);
-    return err;
+    return err == SS_OK ? horizon_load(batch, pg, errstr, errstr_size) : err;
 }
 
 ss_err_t ss_stock_batch_load(ss_stock_batch_t *batch, ss_pg_t *pg,
@@ -320,6 +339,7 @@ ss_err_t ss_stock_batch_load(ss_stock_batch_t *batch, ss_pg_t *pg,
     batch->product_rows = NULL;
     batch->product_count = 0;
     batch->reservation_count = 0;
+    batch->reservation_horizon = 0;
     batch->overlay_count = 0;
     batch->catalog_changed = false;
     ss_err_t err = entries_reserve(batch, count, errstr, errstr_size);

@@ -77,6 +77,11 @@ typedef struct ss_stock_batch {
     ss_stock_reservation_t *reservations; /* sorted by (order_id, product_id), one per pair */
     size_t reservation_count;
     size_t reservation_capacity;
+    /*
+     * Every reservation of an order below this id was pruned (retain.c): a pair below it with
+     * no row was decided long ago, and is never decided again. Loaded with the reservations.
+     */
+    int64_t reservation_horizon;
     ss_pg_array_t columns[SS_STOCK_COLUMNS_MAX]; /* parameter builders, reset for every statement */
     ss_cache_stock_t *overlay; /* what the products UPDATE returned, for after the commit */
     size_t overlay_count;
@@ -102,9 +107,18 @@ typedef struct ss_stock_overlay {
     int64_t rewrites_done;
 } ss_stock_overlay_t;
 
+/* The stock_reservations retention job (retain.c; docs/architecture.md, "Retention"). */
+typedef struct ss_stock_retention {
+    long long retention_s; /* SS_RESERVATION_RETENTION_S */
+    int64_t *ids;          /* scan buffers, rows_max entries, allocated on first use */
+    bool *old;
+    size_t capacity;
+} ss_stock_retention_t;
+
 typedef struct ss_stock_worker {
     ss_stock_batch_t batch;
     ss_stock_overlay_t overlay;
+    ss_stock_retention_t retention;
 } ss_stock_worker_t;
 
 /* state.c */
@@ -160,6 +174,16 @@ void ss_stock_overlay_reset(ss_stock_overlay_t *overlay, ss_stock_batch_t *batch
  */
 ss_err_t ss_stock_overlay_rewrite(ss_stock_overlay_t *overlay, int64_t since_ms, char *errstr,
                                   size_t errstr_size);
+
+/* retain.c */
+void ss_stock_retention_free(ss_stock_retention_t *retention);
+/*
+ * One bounded step, in its own transaction on pg: scans up to rows_max reservations at or above
+ * the horizon in order_id order, raises the horizon over the old ones
+ * (ss_retention_horizon) and deletes them. Skips when another worker is pruning.
+ */
+ss_err_t ss_stock_retention_run(ss_stock_retention_t *retention, ss_pg_t *pg, long long rows_max,
+                                bool *more, char *errstr, size_t errstr_size);
 
 /* handler.c */
 void ss_stock_worker_handler(ss_stock_worker_t *stock_worker, ss_worker_handler_t *handler_out);

@@ -66,6 +66,14 @@ typedef struct ss_worker_handler {
      * Cannot fail the batch, which is committed; it only delays the publish.
      */
     void (*after_commit)(void *opaque, int32_t partition);
+    /*
+     * Optional (NULL: none). The handler's share of the retention job (ss/retention.h), on the
+     * framework's timer and connection, outside any batch: prunes at most rows_max rows of the
+     * tables the handler owns in its own short transaction, sets *more when a full batch says
+     * more rows are waiting. An error is logged and the job tried again after the interval.
+     */
+    ss_err_t (*retain)(void *opaque, ss_pg_t *pg, long long rows_max, bool *more, char *errstr,
+                       size_t errstr_size);
 } ss_worker_handler_t;
 
 /* Settings every worker binary shares; filled by ss_worker_config_options(). */
@@ -90,9 +98,19 @@ typedef struct ss_worker_config {
     long long
         record_bytes_max;      /* SS_RECORD_BYTES_MAX: larger records are dead letters, undecoded */
     long long batch_bytes_max; /* SS_BATCH_BYTES_MAX: a partition's batch holds at most this */
+    long long idempotency_retention_s; /* SS_IDEMPOTENCY_RETENTION_S: keys answer retries */
+    long long result_retention_s;      /* SS_RESULT_RETENTION_S: GET /requests/{id} */
+    long long retention_interval_ms;   /* SS_RETENTION_INTERVAL_MS: the pruning timer */
+    long long retention_rows_max;      /* SS_RETENTION_ROWS_MAX: rows one DELETE removes */
 } ss_worker_config_t;
 
-enum { SS_WORKER_CONFIG_OPTION_COUNT = 19 };
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 23 };
+
+/*
+ * The settings that must agree with one another (a result outlives its key): SS_ERR_INVALID
+ * naming them otherwise. ss_worker_main() refuses to start on it; ss_worker_new() checks too.
+ */
+ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, size_t errstr_size);
 
 /*
  * Fills options[0..SS_WORKER_CONFIG_OPTION_COUNT) with the shared worker options, targeting
