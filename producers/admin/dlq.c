@@ -9,6 +9,7 @@
 #include "ss/topics.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DLQ_SQL_REPLAY_STATE                                                                       \
@@ -23,9 +24,33 @@ typedef struct dlq_list {
     char errstr[512];
 } dlq_list_t;
 
-/* "replayable", "replayed" / "replay-unknown" (from dlq_replays), or "no". */
+#define DLQ_SQL_ANSWER "SELECT http_status, body FROM request_results WHERE request_id = $1"
+
+/* Whether the request already has an answer other than the dead-letter one (it was applied). */
+static bool request_answered(dlq_list_t *list, const char *request_id)
+{
+    const char *params[] = {request_id};
+    PGresult *result = NULL;
+    ss_err_t err = ss_pg_query(list->admin->pg, NULL, DLQ_SQL_ANSWER, 1, params, &result,
+                               list->errstr, sizeof(list->errstr));
+    if (err != SS_OK) {
+        list->err = err;
+        return false;
+    }
+    bool answered =
+        PQntuples(result) == 1 &&
+        !ss_admin_is_dead_letter_answer(atoi(PQgetvalue(result, 0, 0)), PQgetvalue(result, 0, 1));
+    PQclear(result);
+    return answered;
+}
+
+/*
+ * "replayable", "replayed" / "replay-unknown" (from dlq_replays), "answered" (replayable as a
+ * record, but its request already has an answer: a replay is refused), or "no".
+ */
 static const char *replay_state(dlq_list_t *list, const ss_kafka_message_t *message,
-                                bool replayable, char *state, size_t state_size)
+                                bool replayable, const char *request_id, char *state,
+                                size_t state_size)
 {
     snprintf(state, state_size, "%s", replayable ? "replayable" : "no");
     if (list->no_table) {
@@ -50,6 +75,8 @@ static const char *replay_state(dlq_list_t *list, const ss_kafka_message_t *mess
         const char *status = PQgetvalue(result, 0, 0);
         snprintf(state, state_size, "%s",
                  strcmp(status, "produced") == 0 ? "replayed" : "replay-unknown");
+    } else if (replayable && request_id[0] != '\0' && request_answered(list, request_id)) {
+        snprintf(state, state_size, "answered");
     }
     PQclear(result);
     return state;
@@ -64,7 +91,7 @@ static bool dlq_list_one(void *opaque, const ss_kafka_message_t *message)
     char state[32], where[48];
     ss_admin_record_view(message, headers, &record);
     ss_admin_dead_letter_read(list->admin->registry, &record, &letter);
-    replay_state(list, message, letter.replayable, state, sizeof(state));
+    replay_state(list, message, letter.replayable, letter.request_id, state, sizeof(state));
     snprintf(where, sizeof(where), "%" PRId32 "/%" PRId64, message->partition, message->offset);
     printf("%-10s %-24s %-18s %-28s %-14s %s\n", where,
            letter.source[0] != '\0' ? letter.source : "-",

@@ -304,7 +304,8 @@ static void test_a_replayed_dead_letter_applies_once_and_a_second_replay_is_refu
     snprintf(copy_reason, sizeof(copy_reason), "test: a copy %s", ss_test_run_id());
     dead_letter_produce(request_id, user_id, 700, copy_reason);
     int64_t copy_offset = listed_offset(copy_reason);
-    assert_true(output_line(request_id, line, sizeof(line)));
+    assert_true(output_line(copy_reason, line, sizeof(line)));
+    assert_non_null(strstr(line, "answered"));
     assert_int_equal(admin_run("dlq replay %" PRId64, copy_offset), 1);
     assert_non_null(strstr(output, "already has its answer (status 200)"));
     assert_int_equal(admin_run("dlq list"), 0);
