@@ -66,7 +66,7 @@ ss_err_t ss_admin_consumer(ss_admin_t *admin, const char *topic, int32_t partiti
 /*
  * Watermarks are asked through one consumer handle, whatever the topic: librdkafka's query
  * needs a handle, not an assignment. It is assigned the first partition asked about, at its end,
- * so it fetches nothing.
+ * so it fetches only what is produced meanwhile (tail closes it before it follows a topic).
  */
 ss_err_t ss_admin_watermarks(ss_admin_t *admin, const char *topic, int32_t partition,
                              int64_t *low_out, int64_t *high_out, char *errstr, size_t errstr_size)

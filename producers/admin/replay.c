@@ -34,6 +34,8 @@
 #define REPLAY_SQL_EARLIER                                                                         \
     "SELECT status, to_char(replayed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"     \
     " FROM dlq_replays WHERE dlq_partition = $1 AND dlq_offset = $2"
+/* Two replays of one request id (from two dead letters) run one after the other. */
+#define REPLAY_SQL_REQUEST_LOCK "SELECT pg_advisory_xact_lock(hashtext($1))"
 #define REPLAY_SQL_ANSWER                                                                          \
     "SELECT http_status, body FROM request_results WHERE request_id = $1 FOR UPDATE"
 #define REPLAY_SQL_IN_FLIGHT                                                                       \
@@ -62,6 +64,7 @@ typedef struct replay_item {
     size_t key_length, value_length;
     ss_kafka_header_t headers[SS_ADMIN_HEADERS_MAX]; /* without ss-dlq-*, copies */
     size_t header_count;
+    bool copy_failed; /* out of memory while copying: never produce a partial record */
     char partition_text[16], offset_text[24];
 } replay_item_t;
 
@@ -109,15 +112,21 @@ static bool replay_item_keep(void *opaque, const ss_kafka_message_t *message)
     item->key_length = message->key_length;
     item->value = bytes_copy(message->value, message->value_length);
     item->value_length = message->value_length;
+    item->copy_failed = (message->key != NULL && item->key == NULL) ||
+                        (message->value != NULL && item->value == NULL);
     for (size_t i = 0; i < record.header_count; i++) {
         if (strncmp(headers[i].name, REPLAY_DLQ_HEADER_PREFIX, strlen(REPLAY_DLQ_HEADER_PREFIX)) ==
             0) {
             continue;
         }
-        ss_kafka_header_t *copy = &item->headers[item->header_count++];
+        ss_kafka_header_t *copy = &item->headers[item->header_count];
         copy->name = strdup(headers[i].name);
         copy->value = bytes_copy(headers[i].value, headers[i].value_length);
         copy->value_length = headers[i].value_length;
+        item->header_count++;
+        if (copy->name == NULL || (headers[i].value != NULL && copy->value == NULL)) {
+            item->copy_failed = true;
+        }
     }
     return false;
 }
@@ -141,6 +150,10 @@ static ss_err_t replay_item_read(replay_t *replay, int64_t offset, replay_item_t
     err =
         ss_admin_read_range(replay->admin, SS_TOPIC_DLQ, replay->dlq_partition, offset, offset + 1,
                             replay_item_keep, pair, replay->errstr, sizeof(replay->errstr));
+    if (err == SS_OK && item->copy_failed) {
+        err = ss_err_set(SS_ERR_NOMEM, replay->errstr, sizeof(replay->errstr),
+                         "could not copy the dead letter at offset %" PRId64, offset);
+    }
     if (err == SS_OK && !item->found) {
         err = ss_err_set(SS_ERR_NOT_FOUND, replay->errstr, sizeof(replay->errstr),
                          "no dead letter at offset %" PRId64, offset);
@@ -161,7 +174,10 @@ static ss_err_t replay_answer_check(replay_t *replay, const replay_item_t *item)
     const char *request_id = item->letter.request_id;
     const char *id_param[] = {request_id};
     PGresult *result = NULL;
-    ss_err_t err = replay_query(replay, REPLAY_SQL_ANSWER, 1, id_param, &result);
+    ss_err_t err = replay_query(replay, REPLAY_SQL_REQUEST_LOCK, 1, id_param, NULL);
+    if (err == SS_OK) {
+        err = replay_query(replay, REPLAY_SQL_ANSWER, 1, id_param, &result);
+    }
     if (err != SS_OK) {
         return err;
     }

@@ -75,6 +75,9 @@ static ss_err_t tail_open(tail_t *tail, char *errstr, size_t errstr_size)
             return err;
         }
     }
+    /* The watermarks' consumer would queue the topic's new records for nobody while we follow. */
+    ss_kafka_consumer_destroy(tail->admin->metadata);
+    tail->admin->metadata = NULL;
     return SS_OK;
 }
 

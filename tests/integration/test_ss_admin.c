@@ -232,6 +232,13 @@ static void test_a_wrongly_routed_command_is_listed_with_its_reason_and_not_repl
                                          " $1 AND http_status = 500",
                                          1, params, 1, WAIT_MS),
                      1);
+    /* The worker's answer is the one dlq replay recognises as "not applied". */
+    const char *answer[] = {request_id, SS_DLQ_ANSWER_BODY};
+    assert_int_equal(ss_test_pg_scalar(pg,
+                                       "SELECT count(*) FROM request_results WHERE request_id ="
+                                       " $1 AND body = $2",
+                                       2, answer),
+                     1);
 
     int64_t offset = listed_offset(request_id);
     char line[2048];
