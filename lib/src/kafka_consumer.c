@@ -770,6 +770,38 @@ ss_err_t ss_kafka_message_header(const ss_kafka_message_t *message, const char *
     return SS_OK;
 }
 
+size_t ss_kafka_message_header_count(const ss_kafka_message_t *message)
+{
+    rd_kafka_headers_t *headers = NULL;
+    if (message == NULL || message->internal == NULL ||
+        rd_kafka_message_headers(message->internal, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    return rd_kafka_header_cnt(headers);
+}
+
+ss_err_t ss_kafka_message_header_at(const ss_kafka_message_t *message, size_t index,
+                                    const char **name, const void **value, size_t *length)
+{
+    rd_kafka_headers_t *headers = NULL;
+    const char *found_name = NULL;
+    const void *found = NULL;
+    size_t found_length = 0;
+
+    if (message == NULL || message->internal == NULL) {
+        return SS_ERR_INVALID;
+    }
+    if (rd_kafka_message_headers(message->internal, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_all(headers, index, &found_name, &found, &found_length) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return SS_ERR_NOT_FOUND;
+    }
+    *name = found_name;
+    *value = found;
+    *length = found_length;
+    return SS_OK;
+}
+
 void ss_kafka_message_release(ss_kafka_message_t *message)
 {
     if (message == NULL) {

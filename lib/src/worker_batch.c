@@ -614,10 +614,8 @@ static ss_err_t dead_letters_add(ss_worker_batch_t *batch, ss_worker_record_t *r
         }
         records[i].handled = true;
         if (records[i].request_id != NULL) {
-            err = ss_worker_batch_reply(batch, i, 500,
-                                        "{\"code\":500,\"message\":\"the request could not be"
-                                        " processed and was set aside\",\"error\":\"INTERNAL\"}",
-                                        errstr, errstr_size);
+            err = ss_worker_batch_reply(batch, i, SS_DLQ_ANSWER_STATUS, SS_DLQ_ANSWER_BODY, errstr,
+                                        errstr_size);
             if (err != SS_OK) {
                 return err;
             }

@@ -31,6 +31,13 @@ static void on_delivery(void *opaque, void *message_opaque, const ss_kafka_deliv
 
 void ss_test_produce_raw(const char *topic, const char *key, const void *value, size_t length)
 {
+    ss_test_produce_raw_headers(topic, key, value, length, NULL, 0);
+}
+
+void ss_test_produce_raw_headers(const char *topic, const char *key, const void *value,
+                                 size_t length, const ss_kafka_header_t *headers,
+                                 size_t header_count)
+{
     static ss_kafka_producer_t *producer;
     char errstr[512];
     if (producer == NULL) {
@@ -46,7 +53,8 @@ void ss_test_produce_raw(const char *topic, const char *key, const void *value, 
     }
     delivery_t delivery = {false, SS_OK};
     if (ss_kafka_producer_send(producer, topic, SS_KAFKA_PARTITION_BY_KEY, key, strlen(key), value,
-                               length, NULL, 0, &delivery, errstr, sizeof(errstr)) != SS_OK) {
+                               length, headers, header_count, &delivery, errstr,
+                               sizeof(errstr)) != SS_OK) {
         fail_msg("could not produce %zu bytes to %s: %s", length, topic, errstr);
     }
     if (ss_kafka_producer_flush(producer, 30000, errstr, sizeof(errstr)) != SS_OK ||

@@ -15,6 +15,10 @@
 
 /* Produces value (length bytes, up to ~1 MiB) to topic with key and waits for delivery. */
 void ss_test_produce_raw(const char *topic, const char *key, const void *value, size_t length);
+/* The same with record headers (copied). */
+void ss_test_produce_raw_headers(const char *topic, const char *key, const void *value,
+                                 size_t length, const ss_kafka_header_t *headers,
+                                 size_t header_count);
 
 /* Says whether a record counts; the test keeps whatever it needs from it. */
 typedef bool (*ss_test_record_fn)(void *opaque, const ss_kafka_message_t *message);

@@ -299,6 +299,17 @@ ss_err_t ss_kafka_consumer_poll_batch(ss_kafka_consumer_t *consumer, ss_kafka_me
 ss_err_t ss_kafka_message_header(const ss_kafka_message_t *message, const char *name,
                                  const void **value, size_t *length);
 
+/* How many headers the message carries (0 when none). */
+size_t ss_kafka_message_header_count(const ss_kafka_message_t *message);
+
+/*
+ * The header at index (0..count-1, in record order): *name and *value point into the message
+ * (value NULL for a null header value) and live until it is released. SS_ERR_NOT_FOUND past the
+ * last one.
+ */
+ss_err_t ss_kafka_message_header_at(const ss_kafka_message_t *message, size_t index,
+                                    const char **name, const void **value, size_t *length);
+
 /* Frees the message. NULL is a no-op. */
 void ss_kafka_message_release(ss_kafka_message_t *message);
 

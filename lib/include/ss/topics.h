@@ -38,6 +38,16 @@
 /* Set on a reference to an outbox row: the topic it was meant for. */
 #define SS_HEADER_DLQ_DESTINATION "ss-dlq-destination"
 
+/*
+ * The answer a dead-lettered command gets in request_results (and its CommandResult): the
+ * command was not applied. ss-admin's dlq replay recognises it (a request with any other stored
+ * answer was applied and is never replayed).
+ */
+#define SS_DLQ_ANSWER_STATUS 500
+#define SS_DLQ_ANSWER_BODY                                                                         \
+    "{\"code\":500,\"message\":\"the request could not be processed and was set aside\","          \
+    "\"error\":\"INTERNAL\"}"
+
 /* Event ids (consumers dedupe by them); printf formats with their arguments named. */
 #define SS_EVENT_ID_RESULT "result-%s" /* request id */
 #endif
