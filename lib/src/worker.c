@@ -4,7 +4,8 @@
  * a paused previous owner times out and is tried again later, without stopping the loop),
  * re-send owed outbox rows, apply each partition's records in one batch transaction until they
  * commit, are fenced (then the partition is claimed again) or prove poison (then the record is
- * isolated and dead-lettered), and finally settle the round's deliveries. Decisions are
+ * isolated and dead-lettered), run the handler's ticks that are due (timer work in a fenced
+ * transaction of its own, no records), and finally settle the round's deliveries. Decisions are
  * ss/worker_state.h's; this file does the I/O for claims and batches. Retries have a bound;
  * past it, or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
  */

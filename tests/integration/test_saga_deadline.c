@@ -80,6 +80,22 @@ static void skewed_schemas_make(const char *missing_file, char *out, size_t out_
     assert_true(linked > 1);
 }
 
+/* Removes a folder skewed_schemas_make() made (its links only). */
+static void skewed_schemas_remove(const char *folder)
+{
+    DIR *dir = opendir(folder);
+    assert_non_null(dir);
+    for (struct dirent *entry = readdir(dir); entry != NULL; entry = readdir(dir)) {
+        if (entry->d_name[0] != '.') {
+            char link_path[1024];
+            snprintf(link_path, sizeof(link_path), "%s/%s", folder, entry->d_name);
+            unlink(link_path);
+        }
+    }
+    closedir(dir);
+    rmdir(folder);
+}
+
 /* Starts a worker with the settings, and with the schema folder when schema_dir is not NULL. */
 static pid_t worker_start(const char *binary, const char *const *settings, const char *schema_dir)
 {
@@ -411,6 +427,7 @@ static void test_a_dead_lettered_reserve_stock_is_asked_again_and_the_order_is_p
     ss_test_process_stop(stock, SIGTERM);
     ss_test_process_stop(user, SIGTERM);
     ss_pg_destroy(pg);
+    skewed_schemas_remove(skew);
 }
 
 static void test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_back(void **state)
@@ -450,6 +467,7 @@ static void test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_ba
     ss_test_process_stop(stock, SIGTERM);
     ss_test_process_stop(user, SIGTERM);
     ss_pg_destroy(pg);
+    skewed_schemas_remove(skew);
 }
 
 static void test_a_dead_lettered_stock_reserved_is_asked_again_and_the_order_is_paid(void **state)
@@ -482,6 +500,7 @@ static void test_a_dead_lettered_stock_reserved_is_asked_again_and_the_order_is_
     ss_test_process_stop(stock, SIGTERM);
     ss_test_process_stop(user, SIGTERM);
     ss_pg_destroy(pg);
+    skewed_schemas_remove(skew);
 }
 
 static void
@@ -504,6 +523,7 @@ test_a_stock_reserved_never_received_fails_the_order_and_releases_the_stock(void
     ss_test_process_stop(stock, SIGTERM);
     ss_test_process_stop(user, SIGTERM);
     ss_pg_destroy(pg);
+    skewed_schemas_remove(skew);
 }
 
 int main(void)
