@@ -47,9 +47,6 @@ static ss_err_t records_apply(ss_user_worker_t *user_worker, ss_worker_batch_t *
     /* A no-op once registered; after a reconnect ss_pg_reset() has prepared them again. */
     ss_err_t err = ss_user_prepare_statements(pg, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_user_deadline_prepare_statements(pg, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
         err = ss_user_accounts_load(batch, pg, records, record_count, errstr, errstr_size);
     }
     if (err == SS_OK) {
@@ -83,7 +80,7 @@ static ss_err_t tick(void *opaque, ss_worker_batch_t *worker_batch, char *errstr
     ss_user_worker_t *user_worker = opaque;
     ss_user_deadline_t *deadline = &user_worker->deadline;
     ss_pg_t *pg = ss_worker_batch_pg(worker_batch);
-    ss_err_t err = ss_user_deadline_prepare_statements(pg, errstr, errstr_size);
+    ss_err_t err = ss_user_prepare_statements(pg, errstr, errstr_size);
     if (err == SS_OK) {
         err = ss_user_deadline_scan(deadline, pg, ss_worker_batch_partition(worker_batch), errstr,
                                     errstr_size);

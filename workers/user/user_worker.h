@@ -148,7 +148,7 @@ typedef struct ss_user_worker {
 /* accounts.c */
 void ss_user_batch_init(ss_user_batch_t *batch);
 void ss_user_batch_free(ss_user_batch_t *batch);
-/* Prepares every statement of the user worker (accounts, orders, products, coupons). */
+/* Prepares every statement of the user worker (accounts, orders, products, coupons, deadline). */
 ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_size);
 /*
  * Loads every user the records name (user_id field) into batch->accounts, with what their
