@@ -97,6 +97,31 @@ static void skewed_schemas_remove(const char *folder)
     rmdir(folder);
 }
 
+/* The workers a test started and has not stopped: the teardown stops them even after a failure. */
+#define WORKERS_MAX 4
+static pid_t running[WORKERS_MAX];
+
+static void worker_stop(pid_t pid)
+{
+    for (size_t i = 0; i < WORKERS_MAX; i++) {
+        if (running[i] == pid) {
+            running[i] = 0;
+        }
+    }
+    ss_test_process_stop(pid, SIGTERM);
+}
+
+static int workers_teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < WORKERS_MAX; i++) {
+        if (running[i] > 0) {
+            worker_stop(running[i]);
+        }
+    }
+    return 0;
+}
+
 /* Starts a worker with the settings, and with the schema folder when schema_dir is not NULL. */
 static pid_t worker_start(const char *binary, const char *const *settings, const char *schema_dir)
 {
@@ -111,7 +136,14 @@ static pid_t worker_start(const char *binary, const char *const *settings, const
         snprintf(schema_setting, sizeof(schema_setting), "SS_SCHEMA_DIR=%s", schema_dir);
         environment[SETTINGS_COUNT] = schema_setting;
     }
-    return ss_test_process_start(binary, environment);
+    pid_t pid = ss_test_process_start(binary, environment);
+    size_t slot = 0;
+    while (slot < WORKERS_MAX && running[slot] > 0) {
+        slot++;
+    }
+    assert_true(slot < WORKERS_MAX);
+    running[slot] = pid;
+    return pid;
 }
 
 #define USER_WORKER "workers/user/ss-user-worker"
@@ -422,12 +454,12 @@ static void test_a_dead_lettered_reserve_stock_is_asked_again_and_the_order_is_p
     assert_int_equal(held_of(pg, scene.user_id), PRICE * QUANTITY - PRICE * QUANTITY / 10);
 
     /* The upgrade completes: a stock worker that knows ReserveStock answers the next re-ask. */
-    ss_test_process_stop(stock, SIGTERM);
+    worker_stop(stock);
     stock = worker_start(STOCK_WORKER, patient_settings, NULL);
     paid_check(pg, &scene);
 
-    ss_test_process_stop(stock, SIGTERM);
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(stock);
+    worker_stop(user);
     ss_pg_destroy(pg);
     skewed_schemas_remove(skew);
 }
@@ -451,7 +483,7 @@ static void test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_ba
      * A ReserveStock that turns up late (say, replayed from the dead-letter topic once the
      * upgrade is done) meets the release and takes nothing.
      */
-    ss_test_process_stop(stock, SIGTERM);
+    worker_stop(stock);
     stock = worker_start(STOCK_WORKER, impatient_settings, NULL);
     json_t *late =
         json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", "late-reserve", "order_id",
@@ -466,8 +498,8 @@ static void test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_ba
     reply_applied_wait(pg, &scene, reply_offset);
     failed_check(pg, &scene, 1);
 
-    ss_test_process_stop(stock, SIGTERM);
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(stock);
+    worker_stop(user);
     ss_pg_destroy(pg);
     skewed_schemas_remove(skew);
 }
@@ -495,12 +527,12 @@ static void test_a_dead_lettered_stock_reserved_is_asked_again_and_the_order_is_
                      1);
 
     /* A user worker that knows StockReserved re-asks; the stock worker answers the same. */
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(user);
     user = worker_start(USER_WORKER, patient_settings, NULL);
     paid_check(pg, &scene);
 
-    ss_test_process_stop(stock, SIGTERM);
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(stock);
+    worker_stop(user);
     ss_pg_destroy(pg);
     skewed_schemas_remove(skew);
 }
@@ -522,8 +554,8 @@ test_a_stock_reserved_never_received_fails_the_order_and_releases_the_stock(void
     dead_letter_wait(SS_TOPIC_CMD_USER, scene.user_id);
     failed_check(pg, &scene, 2);
 
-    ss_test_process_stop(stock, SIGTERM);
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(stock);
+    worker_stop(user);
     ss_pg_destroy(pg);
     skewed_schemas_remove(skew);
 }
@@ -554,20 +586,28 @@ static void test_stock_reserved_after_the_deadline_takes_nothing_for_good(void *
     reply_applied_wait(pg, &scene, reply_wait(&scene, "StockReserved"));
     failed_check(pg, &scene, 1);
 
-    ss_test_process_stop(stock, SIGTERM);
-    ss_test_process_stop(user, SIGTERM);
+    worker_stop(stock);
+    worker_stop(user);
     ss_pg_destroy(pg);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_a_dead_lettered_reserve_stock_is_asked_again_and_the_order_is_paid),
-        cmocka_unit_test(test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_back),
-        cmocka_unit_test(test_a_dead_lettered_stock_reserved_is_asked_again_and_the_order_is_paid),
-        cmocka_unit_test(
-            test_a_stock_reserved_never_received_fails_the_order_and_releases_the_stock),
-        cmocka_unit_test(test_stock_reserved_after_the_deadline_takes_nothing_for_good),
+        cmocka_unit_test_teardown(
+            test_a_dead_lettered_reserve_stock_is_asked_again_and_the_order_is_paid,
+            workers_teardown),
+        cmocka_unit_test_teardown(
+            test_a_reserve_stock_never_answered_fails_the_order_and_gives_all_back,
+            workers_teardown),
+        cmocka_unit_test_teardown(
+            test_a_dead_lettered_stock_reserved_is_asked_again_and_the_order_is_paid,
+            workers_teardown),
+        cmocka_unit_test_teardown(
+            test_a_stock_reserved_never_received_fails_the_order_and_releases_the_stock,
+            workers_teardown),
+        cmocka_unit_test_teardown(test_stock_reserved_after_the_deadline_takes_nothing_for_good,
+                                  workers_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
