@@ -333,3 +333,45 @@ ss_order_reservation_t ss_rules_order_line_on_failure(ss_order_reservation_t res
     *release = reservation == SS_ORDER_RESERVATION_RESERVED;
     return *release ? SS_ORDER_RESERVATION_RELEASED : reservation;
 }
+
+bool ss_rules_saga_deadline_valid(const ss_rules_saga_deadline_t *settings, const char **problem)
+{
+    *problem = NULL;
+    if (settings->reask_interval_ms < SS_RULES_SAGA_REASK_INTERVAL_MIN_MS ||
+        settings->reask_interval_ms > SS_RULES_SAGA_DEADLINE_MAX_MS) {
+        *problem = "the saga re-ask interval must be between 100 ms and one day";
+    } else if (settings->reasks_max < 0 || settings->reasks_max > SS_RULES_SAGA_REASKS_MAX) {
+        *problem = "the saga re-asks must be between 0 and 100";
+    } else if (settings->deadline_ms < SS_RULES_SAGA_REASK_INTERVAL_MIN_MS ||
+               settings->deadline_ms > SS_RULES_SAGA_DEADLINE_MAX_MS) {
+        *problem = "the saga deadline must be between 100 ms and one day";
+    } else if (settings->reasks_max > 0 && settings->deadline_ms <= settings->reask_interval_ms) {
+        *problem = "the saga deadline must be longer than the re-ask interval, or no re-ask"
+                   " could happen before it";
+    }
+    return *problem == NULL;
+}
+
+ss_order_deadline_action_t ss_rules_order_deadline(const ss_rules_saga_deadline_t *settings,
+                                                   int64_t age_ms, int64_t since_ask_ms,
+                                                   int64_t reasks)
+{
+    SS_ASSERT(settings->reask_interval_ms > 0 && reasks >= 0);
+    age_ms = age_ms > 0 ? age_ms : 0;
+    since_ask_ms = since_ask_ms > 0 ? since_ask_ms : 0;
+    if (age_ms >= settings->deadline_ms) {
+        return SS_ORDER_DEADLINE_FAIL;
+    }
+    if (since_ask_ms < settings->reask_interval_ms) {
+        return SS_ORDER_DEADLINE_WAIT;
+    }
+    return reasks < settings->reasks_max ? SS_ORDER_DEADLINE_REASK : SS_ORDER_DEADLINE_FAIL;
+}
+
+ss_order_reservation_t ss_rules_order_line_on_deadline(ss_order_reservation_t reservation,
+                                                       bool *release)
+{
+    *release =
+        reservation == SS_ORDER_RESERVATION_RESERVED || reservation == SS_ORDER_RESERVATION_PENDING;
+    return *release ? SS_ORDER_RESERVATION_RELEASED : reservation;
+}

@@ -4,7 +4,8 @@
  * a paused previous owner times out and is tried again later, without stopping the loop),
  * re-send owed outbox rows, apply each partition's records in one batch transaction until they
  * commit, are fenced (then the partition is claimed again) or prove poison (then the record is
- * isolated and dead-lettered), and finally settle the round's deliveries. Decisions are
+ * isolated and dead-lettered), run the handler's ticks that are due (timer work in a fenced
+ * transaction of its own, no records), and finally settle the round's deliveries. Decisions are
  * ss/worker_state.h's; this file does the I/O for claims and batches. Retries have a bound;
  * past it, or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
  */
@@ -603,6 +604,54 @@ static void retention_run(ss_worker_t *worker)
     }
 }
 
+/* What the loop does after a tick (ss_worker_handler_t.tick); false when the worker must stop. */
+static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t outcome,
+                     const char *errstr)
+{
+    ss_partition_t *state = &worker->partitions[partition];
+    if (outcome == SS_BATCH_COMMITTED) {
+        if (worker->handler.after_commit != NULL) {
+            worker->handler.after_commit(worker->handler.opaque, partition);
+        }
+        ss_worker_outbox_ticked(worker, partition, true);
+        return true;
+    }
+    partition_forget(worker, partition);
+    if (outcome == SS_BATCH_FENCED) {
+        SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
+                    partition, errstr);
+        ss_partition_batch_ended(state, outcome, state->next_offset, ss_clock_monotonic_ms());
+        return true;
+    }
+    SS_LOG_WARN(worker->handler.name, "tick failed partition=%" PRId32 " error=\"%s\"", partition,
+                errstr);
+    pg_recover(worker);
+    /* The commit outcome may be unknown: if it did commit, its rows are stored, send them. */
+    ss_worker_outbox_ticked(worker, partition, false);
+    return outcome != SS_BATCH_FAILED;
+}
+
+/* Runs the handler's tick for every owned partition whose tick is due (none without a tick). */
+static ss_err_t ticks_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    if (worker->handler.tick == NULL) {
+        return SS_OK;
+    }
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        int64_t now_ms = ss_clock_monotonic_ms();
+        if (!ss_partition_accepts(&worker->partitions[p]) ||
+            now_ms - worker->ticked_ms[p] < worker->handler.tick_interval_ms) {
+            continue;
+        }
+        worker->ticked_ms[p] = now_ms;
+        ss_batch_outcome_t outcome = ss_worker_batch_tick(worker, p, errstr, errstr_size);
+        if (!tick_end(worker, p, outcome, errstr)) {
+            return SS_ERR_FATAL;
+        }
+    }
+    return SS_OK;
+}
+
 static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     fault_inject(worker);
@@ -633,6 +682,9 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
         }
     }
     ss_kafka_messages_release(worker->messages, count);
+    if (err == SS_OK) {
+        err = ticks_run(worker, errstr, errstr_size);
+    }
     char settle_error[SS_WORKER_ERRSTR_SIZE];
     ss_err_t settled = ss_worker_outbox_settle(worker, settle_error, sizeof(settle_error));
     if (err == SS_OK && settled != SS_OK) {

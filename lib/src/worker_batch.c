@@ -701,3 +701,50 @@ ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
     ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
     return outcome_of(err);
 }
+
+/* The tick's body: the handler, then its answers and rows, as in batch_body. */
+static ss_err_t tick_body(ss_worker_t *worker, ss_worker_batch_t *batch, char *errstr,
+                          size_t errstr_size)
+{
+    ss_err_t err = worker->handler.tick(worker->handler.opaque, batch, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = results_insert(batch, NULL, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_worker_outbox_store(batch, errstr, errstr_size);
+    }
+    return err;
+}
+
+ss_batch_outcome_t ss_worker_batch_tick(ss_worker_t *worker, int32_t partition, char *errstr,
+                                        size_t errstr_size)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    batch_start(batch, partition, 0);
+    /* The fence with the offset unchanged: our epoch, and the row locked for the tick. */
+    int64_t offset = worker->partitions[partition].next_offset;
+    bool moved = true;
+    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = fence_and_advance(worker, partition, offset, &moved, errstr, errstr_size);
+    }
+    if (err == SS_OK && !moved) {
+        ss_pg_rollback(worker->pg, NULL, 0);
+        ss_err_set(SS_OK, errstr, errstr_size,
+                   "partition %" PRId32 " is fenced: its row no longer holds our epoch %" PRId64,
+                   partition, worker->partitions[partition].epoch);
+        return SS_BATCH_FENCED;
+    }
+    if (err == SS_OK) {
+        err = tick_body(worker, batch, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_commit(worker->pg, errstr, errstr_size);
+        if (err == SS_OK) {
+            return SS_BATCH_COMMITTED;
+        }
+    }
+    char ignored[64];
+    ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
+    return err == SS_ERR_FATAL ? SS_BATCH_FAILED : SS_BATCH_RETRY;
+}

@@ -122,6 +122,8 @@ struct ss_worker {
     bool fault_injected;
     /* worker_retention.c */
     ss_retention_timer_t retention_timer;
+    /* worker.c: when the handler's tick last ran per partition (monotonic ms, 0: never). */
+    int64_t ticked_ms[SS_WORKER_PARTITIONS_MAX];
 };
 
 /* worker_batch.c */
@@ -136,6 +138,14 @@ void ss_worker_batch_free(ss_worker_batch_t *batch);
 ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
                                        ss_worker_record_t *records, ss_worker_slot_t *slots,
                                        size_t count, char *errstr, size_t errstr_size);
+/*
+ * Runs the handler's tick for one owned partition in its own fenced transaction (no records,
+ * the offset stays). COMMITTED, FENCED, RETRY (any other failure, errstr says why; the commit
+ * outcome may be unknown) or FAILED. On COMMITTED the tick's rows are stored and handed to
+ * ss_worker_outbox_ticked().
+ */
+ss_batch_outcome_t ss_worker_batch_tick(ss_worker_t *worker, int32_t partition, char *errstr,
+                                        size_t errstr_size);
 
 /*
  * worker_retention.c: when due, prunes idempotency_keys and request_results (and the handler's
@@ -157,6 +167,12 @@ ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32
 ss_err_t ss_worker_outbox_store(ss_worker_batch_t *batch, char *errstr, size_t errstr_size);
 /* The batch committed: moves the watermarks and queues its rows unless a re-send is owed. */
 void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t next_offset);
+/*
+ * A tick committed, or may have (its commit outcome is unknown): what it deleted is recorded,
+ * and its rows, whose ids the watermarks cannot take without an offset move, are read back
+ * from PostgreSQL and produced by the next round's re-send.
+ */
+void ss_worker_outbox_ticked(ss_worker_t *worker, int32_t partition, bool committed);
 /* Per poll round, before its batches: re-sends what is owed and deletes rows of idle sources. */
 void ss_worker_outbox_maintain(ss_worker_t *worker);
 /*

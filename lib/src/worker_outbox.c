@@ -339,6 +339,21 @@ void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t 
     }
 }
 
+void ss_worker_outbox_ticked(ss_worker_t *worker, int32_t partition, bool committed)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    ss_partition_t *state = &worker->partitions[partition];
+    if (state->phase != SS_PARTITION_OWNED) {
+        return;
+    }
+    if (committed && batch->outbox_deleting_id > 0) {
+        ss_partition_deleted(state, batch->outbox_deleting_id);
+    }
+    if (!committed || batch->outbox_count > 0) {
+        ss_partition_resend_owed(state, ss_clock_monotonic_ms());
+    }
+}
+
 /* ---- re-sending from PostgreSQL --------------------------------------------------------- */
 
 static ss_err_t stored_row_produce(ss_worker_t *worker, int32_t source, PGresult *rows, int row)

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the order rules of lib/src/rules.c: line validation, pricing and discount, the
  * PlaceOrder decision with its order of checks, and the saga's state machine (every pair of
- * order status and line reservation against both stock replies).
+ * order status and line reservation against both stock replies), and the saga's deadline
+ * (when an unanswered order is asked again and when it fails).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -498,6 +499,104 @@ static void test_failure_releases_only_reserved_lines(void **state)
     assert_false(release);
 }
 
+/* ---- the saga's deadline ----------------------------------------------------------------- */
+
+static const ss_rules_saga_deadline_t DEADLINE = {
+    .reask_interval_ms = 1000, .reasks_max = 2, .deadline_ms = 10000};
+
+static void test_saga_deadline_settings_are_validated(void **state)
+{
+    (void)state;
+    const char *problem = NULL;
+    assert_true(ss_rules_saga_deadline_valid(&DEADLINE, &problem));
+    assert_null(problem);
+    ss_rules_saga_deadline_t settings = DEADLINE;
+    settings.reask_interval_ms = 99;
+    assert_false(ss_rules_saga_deadline_valid(&settings, &problem));
+    assert_non_null(strstr(problem, "re-ask interval"));
+    settings = DEADLINE;
+    settings.reasks_max = -1;
+    assert_false(ss_rules_saga_deadline_valid(&settings, &problem));
+    settings.reasks_max = SS_RULES_SAGA_REASKS_MAX + 1;
+    assert_false(ss_rules_saga_deadline_valid(&settings, &problem));
+    assert_non_null(strstr(problem, "re-asks"));
+    settings = DEADLINE;
+    settings.deadline_ms = SS_RULES_SAGA_DEADLINE_MAX_MS + 1;
+    assert_false(ss_rules_saga_deadline_valid(&settings, &problem));
+    assert_non_null(strstr(problem, "deadline"));
+    /* A deadline within one interval leaves no room for a re-ask... */
+    settings = DEADLINE;
+    settings.deadline_ms = settings.reask_interval_ms;
+    assert_false(ss_rules_saga_deadline_valid(&settings, &problem));
+    assert_non_null(strstr(problem, "longer than the re-ask interval"));
+    /* ...which is fine when none is wanted. */
+    settings.reasks_max = 0;
+    assert_true(ss_rules_saga_deadline_valid(&settings, &problem));
+}
+
+static void test_deadline_waits_while_an_interval_has_not_passed(void **state)
+{
+    (void)state;
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 0, 0, 0), SS_ORDER_DEADLINE_WAIT);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 999, 999, 0), SS_ORDER_DEADLINE_WAIT);
+    /* Asked again recently: the interval counts from the last ask, not from the order. */
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 5000, 10, 1), SS_ORDER_DEADLINE_WAIT);
+    /* Even with no re-ask left, the last one gets its full interval. */
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 5000, 999, 2), SS_ORDER_DEADLINE_WAIT);
+}
+
+static void test_deadline_asks_again_after_each_interval_until_the_reasks_are_used(void **state)
+{
+    (void)state;
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 1000, 1000, 0), SS_ORDER_DEADLINE_REASK);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 2000, 1000, 1), SS_ORDER_DEADLINE_REASK);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 3000, 1000, 2), SS_ORDER_DEADLINE_FAIL);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 3000, 5000, 7), SS_ORDER_DEADLINE_FAIL);
+}
+
+static void test_deadline_fails_at_the_total_deadline_with_reasks_left(void **state)
+{
+    (void)state;
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 9999, 0, 0), SS_ORDER_DEADLINE_WAIT);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 10000, 0, 0), SS_ORDER_DEADLINE_FAIL);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 20000, 1500, 1), SS_ORDER_DEADLINE_FAIL);
+}
+
+static void test_deadline_counts_negative_times_as_zero(void **state)
+{
+    (void)state;
+    /* A clock stepped back must not fail or re-ask an order early. */
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, -50000, -50000, 0), SS_ORDER_DEADLINE_WAIT);
+    assert_int_equal(ss_rules_order_deadline(&DEADLINE, 1500, -1, 0), SS_ORDER_DEADLINE_WAIT);
+}
+
+static void test_deadline_without_reasks_fails_after_one_interval(void **state)
+{
+    (void)state;
+    ss_rules_saga_deadline_t settings = DEADLINE;
+    settings.reasks_max = 0;
+    assert_int_equal(ss_rules_order_deadline(&settings, 999, 999, 0), SS_ORDER_DEADLINE_WAIT);
+    assert_int_equal(ss_rules_order_deadline(&settings, 1000, 1000, 0), SS_ORDER_DEADLINE_FAIL);
+}
+
+static void test_deadline_failure_releases_pending_and_reserved_lines(void **state)
+{
+    (void)state;
+    bool release = false;
+    assert_int_equal(ss_rules_order_line_on_deadline(R_PENDING, &release), R_RELEASED);
+    assert_true(release);
+    assert_int_equal(ss_rules_order_line_on_deadline(R_RESERVED, &release), R_RELEASED);
+    assert_true(release);
+    assert_int_equal(ss_rules_order_line_on_deadline(R_REJECTED, &release), R_REJECTED);
+    assert_false(release);
+    assert_int_equal(ss_rules_order_line_on_deadline(R_RELEASED, &release), R_RELEASED);
+    assert_false(release);
+    /* A late reply to a line released at the deadline changes nothing: the release was sent. */
+    ss_rules_order_step_t step =
+        ss_rules_order_stock_reply(SS_ORDER_FAILED, R_RELEASED, SS_ORDER_STOCK_RESERVED, 0);
+    assert_int_equal(step.effect, SS_ORDER_EFFECT_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +627,13 @@ int main(void)
         cmocka_unit_test(test_every_stock_reply_transition),
         cmocka_unit_test(test_a_two_line_order_is_paid_by_its_second_reservation),
         cmocka_unit_test(test_failure_releases_only_reserved_lines),
+        cmocka_unit_test(test_saga_deadline_settings_are_validated),
+        cmocka_unit_test(test_deadline_waits_while_an_interval_has_not_passed),
+        cmocka_unit_test(test_deadline_asks_again_after_each_interval_until_the_reasks_are_used),
+        cmocka_unit_test(test_deadline_fails_at_the_total_deadline_with_reasks_left),
+        cmocka_unit_test(test_deadline_counts_negative_times_as_zero),
+        cmocka_unit_test(test_deadline_without_reasks_fails_after_one_interval),
+        cmocka_unit_test(test_deadline_failure_releases_pending_and_reserved_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,9 @@ ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_siz
     if (err == SS_OK) {
         err = ss_user_orders_prepare_statements(pg, errstr, errstr_size);
     }
+    if (err == SS_OK) {
+        err = ss_user_deadline_prepare_statements(pg, errstr, errstr_size);
+    }
     return err;
 }
 

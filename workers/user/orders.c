@@ -36,14 +36,16 @@
 #define SQL_ORDER_IDS "SELECT nextval('orders_id_seq') FROM generate_series(1, $1::int)"
 #define SQL_ORDERS_UPSERT                                                                          \
     "INSERT INTO orders (id, user_id, coupon_id, user_coupon_id, status, total_price,"             \
-    " discount_price, paid_amount, failure_reason, request_id, reply_partition, paid_at)"          \
+    " discount_price, paid_amount, failure_reason, request_id, reply_partition, paid_at,"          \
+    " partition)"                                                                                  \
     " SELECT v.id, v.user_id, v.coupon_id, v.user_coupon_id, v.status, v.total_price,"             \
     " v.discount_price, v.paid_amount, v.failure_reason, v.request_id, v.reply_partition,"         \
-    " to_timestamp(v.paid_at_ms / 1000.0)"                                                         \
+    " to_timestamp(v.paid_at_ms / 1000.0), v.partition"                                            \
     " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],"             \
     " $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[],"              \
-    " $12::bigint[]) AS v(id, user_id, coupon_id, user_coupon_id, status, total_price,"            \
-    " discount_price, paid_amount, failure_reason, request_id, reply_partition, paid_at_ms)"       \
+    " $12::bigint[], $13::int[]) AS v(id, user_id, coupon_id, user_coupon_id, status,"             \
+    " total_price, discount_price, paid_amount, failure_reason, request_id, reply_partition,"      \
+    " paid_at_ms, partition)"                                                                      \
     " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,"                                    \
     " failure_reason = EXCLUDED.failure_reason, paid_at = EXCLUDED.paid_at, updated_at = now()"
 #define SQL_ITEMS_UPSERT                                                                           \
@@ -67,7 +69,7 @@ ss_err_t ss_user_orders_prepare_statements(ss_pg_t *pg, char *errstr, size_t err
         {"user_products_load", SQL_PRODUCTS_LOAD, 1},
         {"user_coupons_load", SQL_COUPONS_LOAD, 2},
         {"user_order_ids", SQL_ORDER_IDS, 1},
-        {"user_orders_upsert", SQL_ORDERS_UPSERT, 12},
+        {"user_orders_upsert", SQL_ORDERS_UPSERT, 13},
         {"user_items_upsert", SQL_ITEMS_UPSERT, 5},
         {"user_coupons_update", SQL_COUPONS_UPDATE, 2},
     };
@@ -114,9 +116,11 @@ static bool record_is(const ss_worker_record_t *record, const char *schema_name)
     return !record->handled && strcmp(record->schema_name, schema_name) == 0;
 }
 
-static bool record_is_stock_reply(const ss_worker_record_t *record)
+/* The records that name an existing order: stock replies and the saga deadline's checks. */
+static bool record_names_order(const ss_worker_record_t *record)
 {
-    return record_is(record, "StockReserved") || record_is(record, "StockRejected");
+    return record_is(record, "StockReserved") || record_is(record, "StockRejected") ||
+           record_is(record, SS_USER_DEADLINE_RECORD);
 }
 
 static int64_t record_int(const ss_worker_record_t *record, const char *name)
@@ -194,6 +198,7 @@ static ss_err_t order_read(const PGresult *rows, int row, ss_user_order_t *order
                            size_t errstr_size)
 {
     memset(order, 0, sizeof(*order));
+    order->partition = -1;
     int64_t *const targets[] = {&order->order_id, &order->user_id, &order->coupon_id,
                                 &order->user_coupon_id};
     ss_err_t err = SS_OK;
@@ -272,8 +277,8 @@ static ss_err_t item_read(ss_user_batch_t *batch, const PGresult *rows, int row,
 }
 
 /*
- * Loads the orders the stock replies name and their lines, and reserves room for the new
- * orders (place_count) and their lines (place_lines).
+ * Loads the orders the stock replies and the deadline checks name, and their lines, and
+ * reserves room for the new orders (place_count) and their lines (place_lines).
  */
 static ss_err_t orders_load(ss_user_batch_t *batch, ss_pg_t *pg, const ss_worker_record_t *records,
                             size_t count, size_t place_count, size_t place_lines, char *errstr,
@@ -282,7 +287,7 @@ static ss_err_t orders_load(ss_user_batch_t *batch, ss_pg_t *pg, const ss_worker
     ss_pg_array_t *ids = &batch->columns[0];
     columns_reset(batch);
     for (size_t i = 0; i < count; i++) {
-        if (record_is_stock_reply(&records[i])) {
+        if (record_names_order(&records[i])) {
             ss_err_t err = ss_pg_array_append_int64(ids, record_int(&records[i], "order_id"),
                                                     errstr, errstr_size);
             if (err != SS_OK) {
@@ -619,6 +624,12 @@ static ss_err_t order_append(ss_pg_array_t *columns, const ss_user_order_t *orde
     if (err == SS_OK) {
         err = append_id_or_null(&columns[11], order->paid_at_ms, errstr, errstr_size);
     }
+    if (err == SS_OK) {
+        /* Only an insert writes it (loaded orders carry -1: the upsert keeps the stored one). */
+        err = order->partition >= 0
+                  ? ss_pg_array_append_int64(&columns[12], order->partition, errstr, errstr_size)
+                  : ss_pg_array_append_null(&columns[12], errstr, errstr_size);
+    }
     return err;
 }
 
@@ -662,7 +673,7 @@ ss_err_t ss_user_orders_flush(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr,
         }
     }
     if (err == SS_OK) {
-        err = columns_run(batch, pg, "user_orders_upsert", 12, errstr, errstr_size);
+        err = columns_run(batch, pg, "user_orders_upsert", 13, errstr, errstr_size);
     }
     columns_reset(batch);
     for (size_t i = 0; i < batch->order_count && err == SS_OK; i++) {

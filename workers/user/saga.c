@@ -7,7 +7,8 @@
  *   FAIL    the order is FAILED with the stock worker's reason: the balance refunded (REFUND
  *           row), the coupon back to UNUSED, every RESERVED line released (ReleaseStock),
  *           OrderFailed, the deferred request answered with the reason;
- *   RELEASE a reservation that arrived after the order failed is given back;
+ *   RELEASE a reservation that arrived after the order failed (by a rejection of another line,
+ *           or at the saga deadline before the line was released) is given back;
  *   RECORD  only the line's reservation changes; NONE: a repeat, nothing changes.
  * Event ids are deterministic (schemas/README.md), so consumers drop what a crash re-sends.
  */
@@ -192,9 +193,9 @@ static const char *reason_read(const ss_worker_record_t *record)
     return plain ? reason : ss_api_error_name(SS_API_ERROR_INSUFFICIENT_STOCK);
 }
 
-static ss_err_t order_fail(ss_user_batch_t *batch, ss_worker_batch_t *worker_batch,
-                           ss_user_order_t *order, const char *reason, char *errstr,
-                           size_t errstr_size)
+ss_err_t ss_user_order_fail(ss_user_batch_t *batch, ss_worker_batch_t *worker_batch,
+                            ss_user_order_t *order, const char *reason, bool at_deadline,
+                            char *errstr, size_t errstr_size)
 {
     ss_user_account_t *account = ss_user_account_find(batch, order->user_id);
     if (account == NULL) {
@@ -230,7 +231,9 @@ static ss_err_t order_fail(ss_user_batch_t *batch, ss_worker_batch_t *worker_bat
     for (size_t i = 0; i < order->item_count && err == SS_OK; i++) {
         ss_user_order_item_t *item = &batch->items[order->item_first + i];
         bool release = false;
-        item->reservation = ss_rules_order_line_on_failure(item->reservation, &release);
+        item->reservation = at_deadline
+                                ? ss_rules_order_line_on_deadline(item->reservation, &release)
+                                : ss_rules_order_line_on_failure(item->reservation, &release);
         if (release) {
             item->dirty = true;
             err = ss_user_stock_command_emit(worker_batch, order, item, false, errstr, errstr_size);
@@ -294,7 +297,8 @@ ss_err_t ss_user_stock_reply_apply(ss_user_batch_t *batch, ss_worker_batch_t *wo
     case SS_ORDER_EFFECT_PAY:
         return order_pay(batch, worker_batch, order, errstr, errstr_size);
     case SS_ORDER_EFFECT_FAIL:
-        return order_fail(batch, worker_batch, order, reason_read(record), errstr, errstr_size);
+        return ss_user_order_fail(batch, worker_batch, order, reason_read(record), false, errstr,
+                                  errstr_size);
     case SS_ORDER_EFFECT_RELEASE:
         return ss_user_stock_command_emit(worker_batch, order, item, false, errstr, errstr_size);
     case SS_ORDER_EFFECT_RECORD:

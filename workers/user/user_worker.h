@@ -8,7 +8,9 @@
  * The order saga (docs/architecture.md "Order saga"): PlaceOrder debits the balance, uses the
  * coupon, records the order PENDING and asks the stock worker for every line (order.c); the
  * stock worker's StockReserved / StockRejected replies drive ss_rules_order_stock_reply() to
- * PAID or FAILED (saga.c), which answers the deferred request.
+ * PAID or FAILED (saga.c), which answers the deferred request. An order the stock worker does
+ * not answer is asked again and then failed by the saga deadline (deadline.c), which runs on
+ * the framework's tick in the partition's own fenced transaction: still its single writer.
  *
  * Money invariant: a PENDING order's paid_amount is "held" until the order is paid or refunded,
  * and balance + held stays within SS_RULES_BALANCE_MAX, so a refund always fits (a charge
@@ -33,7 +35,14 @@
 /* Longest decimal text of an int64 plus the NUL. */
 #define SS_USER_ID_TEXT_MAX 24
 /* Columns of the widest bulk statement (the orders upsert). */
-#define SS_USER_COLUMNS_MAX 12
+#define SS_USER_COLUMNS_MAX 13
+/*
+ * The schema name of the saga deadline's checks (deadline.c): records the user worker makes
+ * itself, one per stale PENDING order, never read from Kafka (no Avro schema has the name).
+ */
+#define SS_USER_DEADLINE_RECORD "ss.internal.OrderDeadline"
+/* PENDING orders one tick of a partition checks at most (the oldest asked first). */
+#define SS_USER_DEADLINE_ORDERS_MAX 100
 /* Longest failure reason kept from a stock reply (API error codes are far shorter). */
 #define SS_USER_REASON_MAX 64
 
@@ -85,6 +94,7 @@ typedef struct ss_user_order {
     const char *request_id;     /* the PlaceOrder's request id, NULL: none (borrowed) */
     int32_t reply_partition;    /* ss.results partition of the ingress that waits, -1: none */
     int64_t paid_at_ms;         /* 0 until PAID */
+    int32_t partition;          /* the ss.cmd.user partition that placed it; -1: as stored */
     size_t item_first;          /* its lines are items[item_first .. item_first + item_count) */
     size_t item_count;
     bool dirty;
@@ -122,14 +132,24 @@ typedef struct ss_user_batch {
     ss_pg_array_t columns[SS_USER_COLUMNS_MAX]; /* parameter builders, reset per statement */
 } ss_user_batch_t;
 
+/* The saga deadline's settings and one tick's buffers (deadline.c). */
+typedef struct ss_user_deadline {
+    ss_rules_saga_deadline_t settings;
+    long long scan_interval_ms; /* how often each owned partition is scanned */
+    ss_worker_record_t records[SS_USER_DEADLINE_ORDERS_MAX]; /* the tick's checks */
+    size_t record_count;
+    ss_pg_array_t reasked; /* ids of the orders asked again by this tick */
+} ss_user_deadline_t;
+
 typedef struct ss_user_worker {
     ss_user_batch_t batch;
+    ss_user_deadline_t deadline;
 } ss_user_worker_t;
 
 /* accounts.c */
 void ss_user_batch_init(ss_user_batch_t *batch);
 void ss_user_batch_free(ss_user_batch_t *batch);
-/* Prepares every statement of the user worker (accounts, orders, products, coupons). */
+/* Prepares every statement of the user worker (accounts, orders, products, coupons, deadline). */
 ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_size);
 /*
  * Loads every user the records name (user_id field) into batch->accounts, with what their
@@ -196,6 +216,15 @@ ss_err_t ss_user_order_place_apply(ss_user_batch_t *batch, ss_worker_batch_t *wo
 ss_err_t ss_user_stock_reply_apply(ss_user_batch_t *batch, ss_worker_batch_t *worker_batch,
                                    const ss_worker_record_t *record, size_t index,
                                    ss_order_stock_reply_t reply, char *errstr, size_t errstr_size);
+/*
+ * Fails a PENDING order with reason (borrowed, must outlive the batch): refund (REFUND row),
+ * coupon back to UNUSED, ReleaseStock for every RESERVED line (at_deadline: for every line not
+ * REJECTED or RELEASED, see ss_rules_order_line_on_deadline()), OrderFailed, and the deferred
+ * request answered with the reason's envelope.
+ */
+ss_err_t ss_user_order_fail(ss_user_batch_t *batch, ss_worker_batch_t *worker_batch,
+                            ss_user_order_t *order, const char *reason, bool at_deadline,
+                            char *errstr, size_t errstr_size);
 /* Emits ReserveStock (reserve) or ReleaseStock for one line of an order. */
 ss_err_t ss_user_stock_command_emit(ss_worker_batch_t *worker_batch, const ss_user_order_t *order,
                                     const ss_user_order_item_t *item, bool reserve, char *errstr,
@@ -209,6 +238,25 @@ ss_err_t ss_user_order_failed_emit(ss_worker_batch_t *worker_batch, const ss_use
  */
 ss_err_t ss_user_order_failure_envelope(const ss_user_order_t *order, int *status_out,
                                         char **envelope_out, char *errstr, size_t errstr_size);
+
+/* deadline.c: the saga deadline (docs/architecture.md "Saga deadline") */
+void ss_user_deadline_init(ss_user_deadline_t *deadline);
+void ss_user_deadline_free(ss_user_deadline_t *deadline);
+ss_err_t ss_user_deadline_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_size);
+/*
+ * Reads the partition's PENDING orders last asked a re-ask interval ago or more, oldest first
+ * (at most SS_USER_DEADLINE_ORDERS_MAX), into deadline->records; the caller applies them with
+ * the batch's other records and then calls ss_user_deadline_finish().
+ */
+ss_err_t ss_user_deadline_scan(ss_user_deadline_t *deadline, ss_pg_t *pg, int32_t partition,
+                               char *errstr, size_t errstr_size);
+/* Applies one check: nothing, ReserveStock again for its unanswered lines, or the failure. */
+ss_err_t ss_user_deadline_apply(ss_user_deadline_t *deadline, ss_user_batch_t *batch,
+                                ss_worker_batch_t *worker_batch, const ss_worker_record_t *record,
+                                char *errstr, size_t errstr_size);
+/* Records the re-asks of the tick (when and how many) and releases its records. */
+ss_err_t ss_user_deadline_finish(ss_user_deadline_t *deadline, ss_pg_t *pg, char *errstr,
+                                 size_t errstr_size);
 
 /* handler.c */
 void ss_user_worker_handler(ss_user_worker_t *user_worker, ss_worker_handler_t *handler_out);

@@ -247,4 +247,54 @@ ss_rules_order_step_t ss_rules_order_stock_reply(ss_order_status_t status,
 ss_order_reservation_t ss_rules_order_line_on_failure(ss_order_reservation_t reservation,
                                                       bool *release);
 
+/* ---- the saga's deadline: an order the stock worker does not answer ------------------------ */
+
+/*
+ * When a PENDING order whose stock replies do not come (a ReserveStock or a reply dead-lettered
+ * during a rolling upgrade, a retention run out) is asked again and when it fails. The user
+ * worker that owns the order checks it on a timer (docs/architecture.md "Saga deadline").
+ */
+typedef struct ss_rules_saga_deadline {
+    int64_t reask_interval_ms; /* unanswered this long since the last ask: ask again */
+    int64_t reasks_max;        /* asks after the first before the order fails */
+    int64_t deadline_ms;       /* this old (since it was placed), the order fails anyway */
+} ss_rules_saga_deadline_t;
+
+/* Bounds of the settings (the workers' options have the same ranges). */
+#define SS_RULES_SAGA_REASK_INTERVAL_MIN_MS INT64_C(100)
+#define SS_RULES_SAGA_REASKS_MAX INT64_C(100)
+#define SS_RULES_SAGA_DEADLINE_MAX_MS INT64_C(86400000)
+
+typedef enum ss_order_deadline_action {
+    SS_ORDER_DEADLINE_WAIT,  /* the answers may still come */
+    SS_ORDER_DEADLINE_REASK, /* send ReserveStock again for every line still unanswered */
+    SS_ORDER_DEADLINE_FAIL,  /* fail the order: refund, coupon back, release every line */
+} ss_order_deadline_action_t;
+
+/*
+ * Whether the settings make sense together: each in its range, and a deadline longer than one
+ * re-ask interval when re-asks are allowed (else no re-ask could ever happen). False with
+ * *problem set to a sentence naming the setting.
+ */
+bool ss_rules_saga_deadline_valid(const ss_rules_saga_deadline_t *settings, const char **problem);
+
+/*
+ * The deadline decision for a PENDING order placed age_ms ago, last asked since_ask_ms ago
+ * (negative values, from a clock step, count as 0), asked again reasks times so far: FAIL once
+ * age_ms reaches the deadline, or when the last allowed re-ask went unanswered for an
+ * interval; REASK when an interval passed and re-asks are left; WAIT otherwise.
+ */
+ss_order_deadline_action_t ss_rules_order_deadline(const ss_rules_saga_deadline_t *settings,
+                                                   int64_t age_ms, int64_t since_ask_ms,
+                                                   int64_t reasks);
+
+/*
+ * What happens to one line when its order fails at the deadline: a RESERVED or a PENDING line
+ * is RELEASED and *release is set (send ReleaseStock: a PENDING line's reservation may have
+ * been taken and its reply lost, and the stock worker remembers a release that comes first,
+ * so a late ReserveStock cannot take the stock); REJECTED and RELEASED lines stay.
+ */
+ss_order_reservation_t ss_rules_order_line_on_deadline(ss_order_reservation_t reservation,
+                                                       bool *release);
+
 #endif

@@ -74,6 +74,19 @@ typedef struct ss_worker_handler {
      */
     ss_err_t (*retain)(void *opaque, ss_pg_t *pg, long long rows_max, bool *more, char *errstr,
                        size_t errstr_size);
+    /*
+     * Optional (NULL: none). Timer work of one partition (the order saga's deadline): called
+     * about every tick_interval_ms for each partition this member owns, in a transaction of its
+     * own fenced like a batch's (the partition row is locked under our epoch; the offset does
+     * not move), with no records. The handler may ss_worker_batch_emit() and
+     * ss_worker_batch_answer() as in apply_batch. It must derive what it does from what it
+     * reads inside that transaction: a tick whose commit outcome is unknown is not retried,
+     * and if it did commit the next tick sees its effects (its rows are re-sent from the
+     * outbox). Any error rolls the tick back and the next one tries again; SS_ERR_FATAL stops
+     * the worker.
+     */
+    ss_err_t (*tick)(void *opaque, ss_worker_batch_t *batch, char *errstr, size_t errstr_size);
+    long long tick_interval_ms;
 } ss_worker_handler_t;
 
 /* Settings every worker binary shares; filled by ss_worker_config_options(). */
