@@ -187,8 +187,8 @@ cluster_seed() {
     ss_say "row-lock cluster: seeding with bench/prepare.sh and bench/prepare_orders.sh"
     PG_DSN=$rowlock_dsn SS_STATE_DIR=$cluster/state "$bench/prepare.sh" 2>>"$results/rowlock-seed.log"
     PG_DSN=$rowlock_dsn SS_STATE_DIR=$cluster/state "$bench/prepare_orders.sh" 2>>"$results/rowlock-seed.log"
-    rl_sql "VACUUM ANALYZE" >/dev/null
-    rl_sql "CHECKPOINT" >/dev/null 2>&1 || true
+    as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$cluster/run" -p "$port" -U postgres -d "$DB" \
+        -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
     # shellcheck source=/dev/null
     source "$cluster/state/bench.env"
 }
@@ -288,7 +288,7 @@ rowlock_scenario() {
 # shopstream's side
 
 shopstream_up() {
-    [[ -n "${API_URL:-}" ]] && curl -fsS -o /dev/null --max-time 2 "$API_URL/health"
+    [[ -n "${API_URL:-}" ]] && curl -fs -o /dev/null --max-time 2 "$API_URL/health"
 }
 
 shopstream_start() {

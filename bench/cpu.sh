@@ -184,7 +184,7 @@ result_ops() {
 }
 
 cmd_run() {
-    local ops="" label="" tmp status=0
+    local ops="" label="" status=0
     while (($# > 0)) && [[ "$1" != -- ]]; do
         case "$1" in
         --ops) ops=$2 && shift ;;
@@ -196,7 +196,7 @@ cmd_run() {
     [[ "${1:-}" == -- && $# -ge 2 ]] || usage
     shift
     label=${label:-$(basename "$1")${2:+ $2}}
-    tmp=$(mktemp -d)
+    tmp=$(mktemp -d) # global: the EXIT trap runs after this function has returned
     trap 'rm -rf -- "$tmp"' EXIT
     cmd_snapshot --label "${label// /_}" >"$tmp/before"
     "$@" | tee "$tmp/output" || status=$?
