@@ -47,7 +47,7 @@ readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly DB=rowlock ROLE=shopstream PASSWORD=shopstream
 
 usage() {
-    sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 

@@ -38,7 +38,7 @@ source "$root/scripts/lib/common.sh"
 readonly GROUPS_IN_ORDER=(broker postgres workers ingress sink_mock redis_rank other)
 
 usage() {
-    sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 

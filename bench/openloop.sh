@@ -35,7 +35,7 @@ source "$bench/lib.sh"
 readonly TARGETS_MAX=1000000
 
 usage() {
-    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 case "${1:-}" in

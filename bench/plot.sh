@@ -17,7 +17,7 @@ root=$(cd "$bench/.." && pwd)
 source "$root/scripts/lib/common.sh"
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     exit "${1:-2}"
 }
 
