@@ -13,6 +13,9 @@
 #   --threads N        pgbench threads (default: the CPU count)
 #   --shopstream       also run shopstream's side (default: the row-lock design only)
 #   --connections N    wrk connections of shopstream's side (default 256)
+#   --openloop         with --shopstream: then each scenario at a fixed rate of half the rate
+#                      just measured (bench/openloop.sh, vegeta), p50/p99/max and 202s, and its
+#                      plots (bench/plot.sh run)
 #   --settle S         seconds to wait after starting scripts/run.sh (default 15)
 #   --port P           the row-lock cluster's port (default 15442)
 #   --results DIR      where the outputs go (default bench/results/<UTC time>-compare)
@@ -34,7 +37,8 @@
 # scenario a warm-up and `bench/cpu.sh run -- bench/run.sh <scenario> <duration>s <connections>`.
 #
 # Prints, and saves to DIR/summary.md: one RESULT line per side and scenario, the comparison
-# table and shopstream's CPU per operation by component. Every output of every run is in DIR.
+# table, shopstream's CPU per operation by component, and with --openloop the latency at half
+# the maximum rate. Every output of every run is in DIR.
 set -euo pipefail
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
@@ -52,7 +56,7 @@ usage() {
 }
 
 scenarios=charge,issue,order_spread,order_hot10,order_hot1
-duration=15 warmup=3 clients=32 threads=$(nproc) shopstream=0 connections=256 settle=15
+duration=15 warmup=3 clients=32 threads=$(nproc) shopstream=0 openloop=0 connections=256 settle=15
 port=${SS_ROWLOCK_PG_PORT:-15442} results="" keep=0
 while (($# > 0)); do
     case "$1" in
@@ -62,6 +66,7 @@ while (($# > 0)); do
     --clients) clients=$2 && shift ;;
     --threads) threads=$2 && shift ;;
     --shopstream) shopstream=1 ;;
+    --openloop) openloop=1 ;;
     --connections) connections=$2 && shift ;;
     --settle) settle=$2 && shift ;;
     --port) port=$2 && shift ;;
@@ -77,6 +82,7 @@ for value in "$duration" "$warmup" "$clients" "$threads" "$connections" "$settle
 done
 ((duration > 0 && clients > 0 && threads > 0 && connections > 0)) || ss_die "duration, clients, threads and connections must be positive"
 ((threads <= clients)) || threads=$clients
+((!openloop || shopstream)) || ss_die "--openloop needs --shopstream"
 IFS=, read -r -a scenario_list <<<"$scenarios"
 for scenario in "${scenario_list[@]}"; do
     case "$scenario" in
@@ -344,6 +350,18 @@ shopstream_scenario() {
         print line }' | tee -a "$results/results.txt"
 }
 
+# Open loop at half the rate shopstream reached in the closed-loop run of the scenario.
+openloop_scenario() {
+    local scenario=$1 closed rate dir="$results/openloop-$1"
+    closed=$(grep "^RESULT side=shopstream scenario=$scenario " "$results/results.txt" | tail -n 1)
+    rate=$(($(field "$closed" ops_per_s) / 2))
+    ((rate > 0)) || rate=1
+    "$bench/openloop.sh" "$scenario" "$rate" "${duration}s" "$dir" >"$dir.txt" 2>&1 ||
+        ss_die "openloop $scenario failed: see $dir.txt"
+    "$bench/plot.sh" run "$dir" 2>>"$dir.txt"
+    sed 's/^RESULT /RESULT side=openloop /' "$dir/result.txt" | tee -a "$results/results.txt"
+}
+
 # ---------------------------------------------------------------------------------------------
 # the table
 
@@ -382,6 +400,18 @@ summary() {
         done
         printf ' %s%% |\n' "$(field "$ss" busy_pct)"
     done
+    ((openloop)) || return 0
+    printf '\n## Shopstream at a fixed rate (half the rate above), vegeta, %s s\n\n' "$duration"
+    echo "| flow | rate /s | throughput /s | p50 ms | p90 ms | p99 ms | max ms | 202s | statuses | plots |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for scenario in "${scenario_list[@]}"; do
+        ss=$(grep "^RESULT side=openloop scenario=$scenario " "$results/results.txt" | tail -n 1 || true)
+        [[ -n "$ss" ]] || continue
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | openloop-%s/*.png |\n' "$scenario" \
+            "$(field "$ss" rate)" "$(field "$ss" throughput)" "$(field "$ss" p50_ms)" \
+            "$(field "$ss" p90_ms)" "$(field "$ss" p99_ms)" "$(field "$ss" max_ms)" \
+            "$(field "$ss" count_202)" "$(field "$ss" statuses)" "$scenario"
+    done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -400,5 +430,10 @@ if ((shopstream)); then
     for scenario in "${scenario_list[@]}"; do
         shopstream_scenario "$scenario"
     done
+    if ((openloop)); then
+        for scenario in "${scenario_list[@]}"; do
+            openloop_scenario "$scenario"
+        done
+    fi
 fi
 summary | tee "$results/summary.md"
