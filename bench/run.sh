@@ -27,15 +27,18 @@ bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
 # shellcheck source=scripts/lib/common.sh
 source "$root/scripts/lib/common.sh"
+# shellcheck source=bench/lib.sh
+source "$bench/lib.sh"
 
 usage() {
     sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit 2
+    exit "${1:-2}"
 }
 scenario=${1:-}
 duration=${2:-15s}
 connections=${3:-64}
 case "$scenario" in
+-h | --help) usage 0 ;;
 charge | issue | products | products_cached | popular | balance) script=$scenario ;;
 order_spread | order_hot10 | order_hot1)
     script=order
@@ -53,27 +56,9 @@ if ((threads > connections)); then
 fi
 export BENCH_THREADS=$threads
 
-if [[ "$scenario" != products* && "$scenario" != popular ]]; then
-    env_file="$(ss_state_dir)/bench.env"
-    [[ -r "$env_file" ]] || ss_die "$env_file is missing: run bench/prepare.sh first"
-    if [[ "$script" == order ]] && ! grep -q '^BENCH_ORDER_USER_MIN=' "$env_file"; then
-        ss_die "$env_file has no order users: run bench/prepare_orders.sh first"
-    fi
-    set -a
-    # shellcheck source=/dev/null
-    source "$env_file"
-    set +a
-fi
+bench_load_env "$scenario"
 if [[ "$scenario" == issue ]]; then
-    [[ -n "${ADMIN_TOKEN:-}" ]] || ss_die "ADMIN_TOKEN is not set"
-    expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
-    reply=$(curl -sS -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
-        -H 'Content-Type: application/json' \
-        --data "{\"name\":\"bench hot coupon\",\"discountRate\":0.1,\"quantity\":10000000,\"expiredAt\":\"$expires\"}" \
-        "$API_URL/api/v1/admin/coupons")
-    BENCH_COUPON_ID=$(jq -er '.data.id' <<<"$reply") || ss_die "could not create the coupon: $reply"
-    export BENCH_COUPON_ID
-    ss_say "hot coupon $BENCH_COUPON_ID"
+    bench_hot_coupon
 fi
 
 ss_say "$scenario: $duration, $connections connections, $threads threads against $API_URL"

@@ -2,9 +2,11 @@
 #
 # Installs, with apt-get, every Debian 12 package shopstream needs to build, test and run the
 # local stack: the C toolchain and -dev libraries, PostgreSQL 15, Redis, Java 17 and Maven (for
-# the Kafka broker), kcat, wrk, clang-format, cppcheck, curl, jq. Idempotent and cheap when
-# nothing is missing: one dpkg-query decides, and `apt-get update` runs only when something must
-# be installed. Needs root (or sudo) only in that case.
+# the Kafka broker), kcat, wrk, gnuplot (bench/plot.sh), clang-format, cppcheck, curl, jq; then
+# vegeta (bench/openloop.sh's open-loop load generator, pinned) with `go install` from the Go
+# module proxy into <cache>/bin when it is not there. Idempotent and cheap when nothing is
+# missing: one dpkg-query decides, `apt-get update` runs only when something must be installed,
+# and Go runs only when the pinned vegeta is missing. Needs root (or sudo) only for apt-get.
 #
 # usage: scripts/install-deps.sh           install what is missing
 #        scripts/install-deps.sh --check   exit 1 and list what is missing, install nothing
@@ -19,7 +21,7 @@ readonly SS_PACKAGES=(
     libjansson-dev libcurl4-openssl-dev
     postgresql postgresql-contrib postgresql-client redis-server redis-tools kcat
     openjdk-17-jre-headless maven
-    wrk clang-format cppcheck curl jq ca-certificates util-linux iproute2 procps
+    wrk gnuplot-nox clang-format cppcheck curl jq ca-certificates util-linux iproute2 procps
 )
 
 missing_packages() {
@@ -36,16 +38,52 @@ missing_packages() {
     done
 }
 
+# vegeta, pinned, built from the Go module proxy into the cache (not a Debian package: Debian 12
+# ships none). bench/openloop.sh finds it at <cache>/bin/vegeta.
+readonly VEGETA_MODULE=github.com/tsenart/vegeta/v12
+readonly VEGETA_VERSION=v12.13.0
+VEGETA_BIN="$(ss_cache_dir)/bin/vegeta"
+
+vegeta_present() {
+    [[ -x "$VEGETA_BIN" && -f "$VEGETA_BIN.version" && "$(cat "$VEGETA_BIN.version")" == "$VEGETA_VERSION" ]]
+}
+
+# go install with every Go path inside the cache folder (modules, build cache, binary), so that
+# nothing lands in ~/go and deleting the cache removes it all; GOTOOLCHAIN=local: no toolchain
+# download. The .version file records what was built (go install overwrites the binary).
+vegeta_install() {
+    local cache go_bin
+    cache="$(ss_cache_dir)"
+    go_bin="$(command -v go || true)"
+    if [[ -z "$go_bin" && -x /usr/local/go/bin/go ]]; then
+        go_bin=/usr/local/go/bin/go
+    fi
+    [[ -n "$go_bin" ]] || ss_die "vegeta $VEGETA_VERSION is missing and so is Go (https://go.dev/dl/): install Go, then run this again"
+    ss_say "installing vegeta $VEGETA_VERSION with go install into $cache/bin"
+    mkdir -p "$cache/bin" "$cache/go"
+    GOBIN="$cache/bin" GOPATH="$cache/go" GOMODCACHE="$cache/go/pkg/mod" GOCACHE="$cache/go/build" \
+        GOTOOLCHAIN=local GOFLAGS=-modcacherw "$go_bin" install "$VEGETA_MODULE@$VEGETA_VERSION" ||
+        ss_die "go install $VEGETA_MODULE@$VEGETA_VERSION failed"
+    printf '%s\n' "$VEGETA_VERSION" >"$VEGETA_BIN.version"
+    vegeta_present || ss_die "no $VEGETA_BIN after go install"
+}
+
 command -v dpkg-query >/dev/null || ss_die "dpkg-query not found: this script supports Debian 12 only"
 
 mapfile -t missing < <(missing_packages)
-if ((${#missing[@]} == 0)); then
-    ss_say "all ${#SS_PACKAGES[@]} packages present"
+if [[ "${1:-}" == "--check" ]]; then
+    vegeta_present || missing+=("vegeta@$VEGETA_VERSION")
+    if ((${#missing[@]} > 0)); then
+        ss_say "missing: ${missing[*]}"
+        exit 1
+    fi
+    ss_say "all ${#SS_PACKAGES[@]} packages and vegeta $VEGETA_VERSION present"
     exit 0
 fi
-if [[ "${1:-}" == "--check" ]]; then
-    ss_say "missing: ${missing[*]}"
-    exit 1
+if ((${#missing[@]} == 0)); then
+    ss_say "all ${#SS_PACKAGES[@]} packages present"
+    vegeta_present || vegeta_install
+    exit 0
 fi
 
 sudo=()
@@ -65,3 +103,4 @@ export DEBIAN_FRONTEND=noninteractive
 mapfile -t still < <(missing_packages)
 ((${#still[@]} == 0)) || ss_die "still missing after apt-get install: ${still[*]}"
 ss_say "all ${#SS_PACKAGES[@]} packages present"
+vegeta_present || vegeta_install
