@@ -6,6 +6,7 @@
  * rank_batch.c.
  */
 #include "ss/rank.h"
+#include "ss/topics.h"
 
 #include "ss/assert.h"
 #include "ss/clock.h"
@@ -82,7 +83,7 @@ ss_err_t ss_rank_event_id(int64_t order_id, int64_t product_id, char *out, size_
                           "order id %" PRId64 " and product id %" PRId64 " must be positive",
                           order_id, product_id);
     }
-    snprintf(out, out_size, "order-%" PRId64 "-sold-%" PRId64, order_id, product_id);
+    snprintf(out, out_size, SS_EVENT_ID_PRODUCT_SOLD, order_id, product_id);
     return SS_OK;
 }
 

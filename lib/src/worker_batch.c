@@ -8,6 +8,7 @@
  * replay of a batch whose commit outcome was unknown detectable instead of applied twice.
  */
 #include "worker_internal.h"
+#include "ss/topics.h"
 #include "worker_sql.h"
 
 #include "ss/assert.h"
@@ -419,8 +420,8 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build a command result");
     }
     ss_worker_t *worker = batch->worker;
-    ss_err_t err = ss_avro_encode(worker->registry, "CommandResult", result, &worker->buffer,
-                                  errstr, errstr_size);
+    ss_err_t err = ss_avro_encode(worker->registry, SS_SCHEMA_COMMAND_RESULT, result,
+                                  &worker->buffer, errstr, errstr_size);
     json_decref(result);
     if (err != SS_OK) {
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;

@@ -5,6 +5,7 @@
  * partition, so they are ordered with every other mutation of that row.
  */
 #include "command.h"
+#include "ss/topics.h"
 #include "ingress.h"
 
 #include "ss/clock.h"
@@ -281,8 +282,8 @@ static void product_update(ss_http_request_t *req, void *context)
         json_pack("{s:I, s:o, s:o}", "product_id", (json_int_t)product_id, "stock_delta",
                   has_delta ? json_integer(delta) : json_null(), "sell_status",
                   status != SIZE_MAX ? json_string(sell_statuses[status]) : json_null());
-    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_STOCK, key, "AdjustProduct",
-                              NULL, record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_STOCK, key,
+                              SS_SCHEMA_ADJUST_PRODUCT, NULL, record);
 }
 
 static void coupon_create(ss_http_request_t *req, void *context)
@@ -343,7 +344,7 @@ static void coupon_update(ss_http_request_t *req, void *context)
     json_t *record = json_pack("{s:I, s:s}", "coupon_id", (json_int_t)coupon_id, "status",
                                coupon_statuses[status]);
     ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key,
-                              "ChangeCouponStatus", NULL, record);
+                              SS_SCHEMA_CHANGE_COUPON_STATUS, NULL, record);
 }
 
 const ss_http_route_t ss_ingress_admin_routes[] = {

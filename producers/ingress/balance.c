@@ -3,6 +3,7 @@
  * POST /api/v1/users/{id}/balance/charge (a ChargeBalance command to the user's partition).
  */
 #include "command.h"
+#include "ss/topics.h"
 #include "ingress.h"
 
 #include "ss/json.h"
@@ -62,8 +63,8 @@ static void balance_charge(ss_http_request_t *req, void *context)
         json_pack("{s:I, s:I}", "user_id", (json_int_t)user_id, "amount", (json_int_t)amount);
     char scope[96];
     snprintf(scope, sizeof(scope), "POST /api/v1/users/%" PRId64 "/balance/charge", user_id);
-    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "ChargeBalance",
-                              scope, record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key,
+                              SS_SCHEMA_CHARGE_BALANCE, scope, record);
 }
 
 const ss_http_route_t ss_ingress_balance_routes[] = {

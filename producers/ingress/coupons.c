@@ -4,6 +4,7 @@
  * partition, where first come is first served).
  */
 #include "command.h"
+#include "ss/topics.h"
 #include "ingress.h"
 
 #include "ss/clock.h"
@@ -96,8 +97,8 @@ static void coupon_issue(ss_http_request_t *req, void *context)
         json_pack("{s:I, s:I}", "coupon_id", (json_int_t)coupon_id, "user_id", (json_int_t)user_id);
     char scope[96];
     snprintf(scope, sizeof(scope), "POST /api/v1/users/%" PRId64 "/coupons", user_id);
-    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key, "IssueCoupon",
-                              scope, record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_COUPON, key,
+                              SS_SCHEMA_ISSUE_COUPON, scope, record);
 }
 
 const ss_http_route_t ss_ingress_coupons_routes[] = {

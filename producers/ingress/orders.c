@@ -5,6 +5,7 @@
  * worker applies (ss_rules_order_lines_check), so a malformed order never reaches Kafka.
  */
 #include "command.h"
+#include "ss/topics.h"
 #include "ingress.h"
 
 #include "ss/json.h"
@@ -115,8 +116,8 @@ static void order_place(ss_http_request_t *req, void *context)
     /* Keys are the user's own: two users may both send "cart-1". */
     char scope[96];
     snprintf(scope, sizeof(scope), "POST /api/v1/orders user=%lld", user_id);
-    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, "PlaceOrder", scope,
-                              record);
+    ss_ingress_command_submit(ingress->commands, req, SS_TOPIC_CMD_USER, key, SS_SCHEMA_PLACE_ORDER,
+                              scope, record);
 }
 
 /* The API's order object from the rows of SQL_ORDER_GET; NULL on bad data. */

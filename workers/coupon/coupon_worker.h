@@ -28,8 +28,8 @@
 #define SS_COUPON_COMPONENT "coupon-worker"
 
 /* Schema names this worker applies. */
-#define SS_COUPON_ISSUE_SCHEMA "IssueCoupon"
-#define SS_COUPON_STATUS_SCHEMA "ChangeCouponStatus"
+#define SS_COUPON_ISSUE_SCHEMA SS_SCHEMA_ISSUE_COUPON
+#define SS_COUPON_STATUS_SCHEMA SS_SCHEMA_CHANGE_COUPON_STATUS
 
 /* A record index meaning "issued before this batch" in the pair set. */
 #define SS_COUPON_PAIR_STORED SIZE_MAX

@@ -6,6 +6,7 @@
  * stops the partition.
  */
 #include "rank_worker.h"
+#include "ss/topics.h"
 
 #include "ss/clock.h"
 #include "ss/log.h"
@@ -176,7 +177,7 @@ static bool rank_decode(ss_rank_worker_t *worker, const ss_kafka_message_t *mess
     } else if (ss_avro_decode(worker->registry, message->value, message->value_length, &schema_name,
                               record_out, errstr, sizeof(errstr)) != SS_OK) {
         *record_out = NULL;
-    } else if (strcmp(schema_name, "ProductSold") != 0) {
+    } else if (strcmp(schema_name, SS_SCHEMA_PRODUCT_SOLD) != 0) {
         snprintf(errstr, sizeof(errstr), "a %s is not a ProductSold", schema_name);
     } else if (ss_rank_sale_from_record(*record_out, sale, errstr, sizeof(errstr)) == SS_OK) {
         return true;

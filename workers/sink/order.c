@@ -4,6 +4,7 @@
  * Kafka, so every field is read with a type and range check; nothing is asserted.
  */
 #include "platform_sink.h"
+#include "ss/topics.h"
 
 #include "ss/clock.h"
 #include "ss/json.h"
@@ -18,7 +19,7 @@
 
 void ss_sink_idempotency_key(int64_t order_id, char *out, size_t out_size)
 {
-    snprintf(out, out_size, "order-%" PRId64, order_id);
+    snprintf(out, out_size, SS_PLATFORM_KEY_ORDER, order_id);
 }
 
 /* Reads one line of the order into a new {"productId","quantity","unitPrice"} object. */

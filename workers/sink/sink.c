@@ -10,6 +10,7 @@
  * offset moves on.
  */
 #include "platform_sink.h"
+#include "ss/topics.h"
 
 #include "ss/avro.h"
 #include "ss/clock.h"
@@ -279,11 +280,11 @@ static ss_err_t record_handle(ss_sink_t *sink, const ss_kafka_message_t *message
         err = record_park(sink, message, reason, done, errstr, errstr_size);
         goto cleanup;
     }
-    if (strcmp(schema_name, "OrderFailed") == 0) {
+    if (strcmp(schema_name, SS_SCHEMA_ORDER_FAILED) == 0) {
         *done = true; /* the platform wants paid orders only */
         goto cleanup;
     }
-    if (strcmp(schema_name, "OrderPaid") != 0) {
+    if (strcmp(schema_name, SS_SCHEMA_ORDER_PAID) != 0) {
         snprintf(reason, sizeof(reason), "a %s record has no place on %s", schema_name,
                  SS_TOPIC_EVENTS_ORDER);
         err = record_park(sink, message, reason, done, errstr, errstr_size);

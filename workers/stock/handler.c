@@ -6,6 +6,7 @@
  * topic.
  */
 #include "stock_worker.h"
+#include "ss/topics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,9 +34,9 @@ static ss_err_t record_apply(ss_stock_batch_t *batch, ss_worker_batch_t *worker_
                              const ss_worker_record_t *record, size_t index, char *errstr,
                              size_t errstr_size)
 {
-    bool reserve = strcmp(record->schema_name, "ReserveStock") == 0;
-    bool release = strcmp(record->schema_name, "ReleaseStock") == 0;
-    bool adjust = strcmp(record->schema_name, "AdjustProduct") == 0;
+    bool reserve = strcmp(record->schema_name, SS_SCHEMA_RESERVE_STOCK) == 0;
+    bool release = strcmp(record->schema_name, SS_SCHEMA_RELEASE_STOCK) == 0;
+    bool adjust = strcmp(record->schema_name, SS_SCHEMA_ADJUST_PRODUCT) == 0;
     if (!reserve && !release && !adjust) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                           "the stock worker does not handle %s records", record->schema_name);

@@ -8,6 +8,7 @@
  * StockRejected) go to the user's partition of ss.cmd.user, which owns the order.
  */
 #include "stock_worker.h"
+#include "ss/topics.h"
 
 #include "ss/assert.h"
 #include "ss/log.h"
@@ -41,8 +42,8 @@ static ss_err_t reply_emit(ss_worker_batch_t *worker_batch, const stock_command_
                            size_t errstr_size)
 {
     char event_id[96];
-    snprintf(event_id, sizeof(event_id), "order-%lld-%s-%lld", (long long)command->order_id,
-             reserved ? "reserved" : "rejected", (long long)command->product_id);
+    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_STOCK_REPLY, command->order_id,
+             reserved ? "reserved" : "rejected", command->product_id);
     json_t *event =
         json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)command->order_id, "user_id", (json_int_t)command->user_id,
@@ -57,9 +58,9 @@ static ss_err_t reply_emit(ss_worker_batch_t *worker_batch, const stock_command_
     }
     char key[SS_STOCK_ID_TEXT_MAX];
     snprintf(key, sizeof(key), "%lld", (long long)command->user_id);
-    ss_err_t err = ss_worker_batch_emit(worker_batch, SS_TOPIC_CMD_USER, key,
-                                        reserved ? "StockReserved" : "StockRejected", event, errstr,
-                                        errstr_size);
+    ss_err_t err = ss_worker_batch_emit(
+        worker_batch, SS_TOPIC_CMD_USER, key,
+        reserved ? SS_SCHEMA_STOCK_RESERVED : SS_SCHEMA_STOCK_REJECTED, event, errstr, errstr_size);
     json_decref(event);
     return err;
 }

@@ -7,6 +7,7 @@
  * batch keeps for the stock overlay (overlay.c writes them after the commit).
  */
 #include "stock_worker.h"
+#include "ss/topics.h"
 
 #include "ss/sort.h"
 #include "ss/assert.h"
@@ -143,8 +144,8 @@ static int reservation_compare(const void *left, const void *right)
 
 static bool record_names_pair(const ss_worker_record_t *record)
 {
-    return strcmp(record->schema_name, "ReserveStock") == 0 ||
-           strcmp(record->schema_name, "ReleaseStock") == 0;
+    return strcmp(record->schema_name, SS_SCHEMA_RESERVE_STOCK) == 0 ||
+           strcmp(record->schema_name, SS_SCHEMA_RELEASE_STOCK) == 0;
 }
 
 /* One entry per product and pair the unhandled records name, none of them found yet. */

@@ -7,6 +7,7 @@
  * and sends it to the dead-letter topic.
  */
 #include "user_worker.h"
+#include "ss/topics.h"
 
 #include <string.h>
 
@@ -15,17 +16,17 @@ static ss_err_t record_apply(ss_user_worker_t *user_worker, ss_worker_batch_t *w
                              size_t errstr_size)
 {
     ss_user_batch_t *batch = &user_worker->batch;
-    if (strcmp(record->schema_name, "ChargeBalance") == 0) {
+    if (strcmp(record->schema_name, SS_SCHEMA_CHARGE_BALANCE) == 0) {
         return ss_user_charge_apply(batch, worker_batch, record, index, errstr, errstr_size);
     }
-    if (strcmp(record->schema_name, "PlaceOrder") == 0) {
+    if (strcmp(record->schema_name, SS_SCHEMA_PLACE_ORDER) == 0) {
         return ss_user_order_place_apply(batch, worker_batch, record, index, errstr, errstr_size);
     }
-    if (strcmp(record->schema_name, "StockReserved") == 0) {
+    if (strcmp(record->schema_name, SS_SCHEMA_STOCK_RESERVED) == 0) {
         return ss_user_stock_reply_apply(batch, worker_batch, record, index,
                                          SS_ORDER_STOCK_RESERVED, errstr, errstr_size);
     }
-    if (strcmp(record->schema_name, "StockRejected") == 0) {
+    if (strcmp(record->schema_name, SS_SCHEMA_STOCK_REJECTED) == 0) {
         return ss_user_stock_reply_apply(batch, worker_batch, record, index,
                                          SS_ORDER_STOCK_REJECTED, errstr, errstr_size);
     }

@@ -8,6 +8,7 @@
  * exists, so a lookup during the batch never misses and "not found" is an answer, not an error.
  */
 #include "user_worker.h"
+#include "ss/topics.h"
 
 #include "ss/sort.h"
 #include "ss/assert.h"
@@ -119,7 +120,8 @@ static bool record_is(const ss_worker_record_t *record, const char *schema_name)
 /* The records that name an existing order: stock replies and the saga deadline's checks. */
 static bool record_names_order(const ss_worker_record_t *record)
 {
-    return record_is(record, "StockReserved") || record_is(record, "StockRejected") ||
+    return record_is(record, SS_SCHEMA_STOCK_RESERVED) ||
+           record_is(record, SS_SCHEMA_STOCK_REJECTED) ||
            record_is(record, SS_USER_DEADLINE_RECORD);
 }
 
@@ -341,7 +343,7 @@ static ss_err_t products_load(ss_user_batch_t *batch, ss_pg_t *pg,
     ss_err_t err = array_reserve((void **)&batch->products, &batch->product_capacity, place_lines,
                                  sizeof(*batch->products), "products", errstr, errstr_size);
     for (size_t i = 0; i < count && err == SS_OK; i++) {
-        if (!record_is(&records[i], "PlaceOrder")) {
+        if (!record_is(&records[i], SS_SCHEMA_PLACE_ORDER)) {
             continue;
         }
         json_t *lines = json_object_get(records[i].value, "lines");
@@ -430,7 +432,7 @@ static ss_err_t coupons_load(ss_user_batch_t *batch, ss_pg_t *pg, const ss_worke
                       sizeof(*batch->coupons), "coupons", errstr, errstr_size);
     for (size_t i = 0; i < count && err == SS_OK; i++) {
         json_t *coupon_id = json_object_get(records[i].value, "coupon_id");
-        if (record_is(&records[i], "PlaceOrder") && json_is_integer(coupon_id)) {
+        if (record_is(&records[i], SS_SCHEMA_PLACE_ORDER) && json_is_integer(coupon_id)) {
             batch->coupons[batch->coupon_count++] =
                 (ss_user_coupon_t){.user_id = record_int(&records[i], "user_id"),
                                    .coupon_id = json_integer_value(coupon_id)};
@@ -528,7 +530,7 @@ ss_err_t ss_user_orders_load(ss_user_batch_t *batch, ss_pg_t *pg, const ss_worke
     batch->order_id_next = 0;
     size_t place_count = 0, place_lines = 0;
     for (size_t i = 0; i < count; i++) {
-        if (record_is(&records[i], "PlaceOrder")) {
+        if (record_is(&records[i], SS_SCHEMA_PLACE_ORDER)) {
             place_count++;
             place_lines += place_line_count(&records[i]);
         }

@@ -13,6 +13,7 @@
  * Event ids are deterministic (schemas/README.md), so consumers drop what a crash re-sends.
  */
 #include "user_worker.h"
+#include "ss/topics.h"
 
 #include "ss/api_error.h"
 #include "ss/assert.h"
@@ -46,14 +47,15 @@ ss_err_t ss_user_stock_command_emit(ss_worker_batch_t *worker_batch, const ss_us
                                     size_t errstr_size)
 {
     char event_id[SAGA_EVENT_ID_MAX];
-    snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-%s-%" PRId64, order->order_id,
+    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_STOCK_COMMAND, order->order_id,
              reserve ? "reserve" : "release", item->product_id);
     json_t *command =
         json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)order->order_id, "user_id", (json_int_t)order->user_id, "product_id",
                   (json_int_t)item->product_id, "quantity", (json_int_t)item->quantity);
     return event_emit(worker_batch, SS_TOPIC_CMD_STOCK, item->product_id,
-                      reserve ? "ReserveStock" : "ReleaseStock", command, errstr, errstr_size);
+                      reserve ? SS_SCHEMA_RESERVE_STOCK : SS_SCHEMA_RELEASE_STOCK, command, errstr,
+                      errstr_size);
 }
 
 ss_err_t ss_user_order_failed_emit(ss_worker_batch_t *worker_batch, const ss_user_order_t *order,
@@ -61,13 +63,13 @@ ss_err_t ss_user_order_failed_emit(ss_worker_batch_t *worker_batch, const ss_use
 {
     SS_ASSERT(order->status == SS_ORDER_FAILED && order->failure_reason != NULL);
     char event_id[SAGA_EVENT_ID_MAX];
-    snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-failed", order->order_id);
+    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_ORDER_FAILED, order->order_id);
     json_t *event =
         json_pack("{s:s, s:I, s:I, s:s, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)order->order_id, "user_id", (json_int_t)order->user_id, "reason",
                   order->failure_reason, "failed_at", (json_int_t)failed_at_ms);
-    return event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, "OrderFailed", event,
-                      errstr, errstr_size);
+    return event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, SS_SCHEMA_ORDER_FAILED,
+                      event, errstr, errstr_size);
 }
 
 ss_err_t ss_user_order_failure_envelope(const ss_user_order_t *order, int *status_out,
@@ -109,7 +111,7 @@ static ss_err_t order_answer(ss_worker_batch_t *worker_batch, const ss_user_orde
 static json_t *order_paid_event(const ss_user_batch_t *batch, const ss_user_order_t *order)
 {
     char event_id[SAGA_EVENT_ID_MAX];
-    snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-paid", order->order_id);
+    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_ORDER_PAID, order->order_id);
     json_t *lines = json_array();
     for (size_t i = 0; lines != NULL && i < order->item_count; i++) {
         const ss_user_order_item_t *item = &batch->items[order->item_first + i];
@@ -150,19 +152,20 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
     order->status = SS_ORDER_PAID;
     order->paid_at_ms = ss_clock_now_ms();
     order->dirty = true;
-    ss_err_t err = event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, "OrderPaid",
-                              order_paid_event(batch, order), errstr, errstr_size);
+    ss_err_t err =
+        event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, SS_SCHEMA_ORDER_PAID,
+                   order_paid_event(batch, order), errstr, errstr_size);
     for (size_t i = 0; i < order->item_count && err == SS_OK; i++) {
         const ss_user_order_item_t *item = &batch->items[order->item_first + i];
         char event_id[SAGA_EVENT_ID_MAX];
-        snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-sold-%" PRId64, order->order_id,
+        snprintf(event_id, sizeof(event_id), SS_EVENT_ID_PRODUCT_SOLD, order->order_id,
                  item->product_id);
         json_t *sold = json_pack(
             "{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
             (json_int_t)order->order_id, "product_id", (json_int_t)item->product_id, "quantity",
             (json_int_t)item->quantity, "sold_at", (json_int_t)order->paid_at_ms);
-        err = event_emit(worker_batch, SS_TOPIC_EVENTS_SALES, item->product_id, "ProductSold", sold,
-                         errstr, errstr_size);
+        err = event_emit(worker_batch, SS_TOPIC_EVENTS_SALES, item->product_id,
+                         SS_SCHEMA_PRODUCT_SOLD, sold, errstr, errstr_size);
     }
     if (err != SS_OK) {
         return err;

@@ -6,6 +6,8 @@
 #ifndef SS_TOPICS_H
 #define SS_TOPICS_H
 
+#include <inttypes.h> /* the event-id formats use PRId64 */
+
 /* Commands keyed by user id: ChargeBalance, PlaceOrder, and the stock replies. */
 #define SS_TOPIC_CMD_USER "ss.cmd.user"
 /* Commands keyed by product id: ReserveStock, ReleaseStock, AdjustProduct. */
@@ -48,6 +50,31 @@
     "{\"code\":500,\"message\":\"the request could not be processed and was set aside\","          \
     "\"error\":\"INTERNAL\"}"
 
+/* Record schemas (schemas/<snake_case>.avsc) by the short name ss/avro.h looks them up by. */
+#define SS_SCHEMA_CHARGE_BALANCE "ChargeBalance"
+#define SS_SCHEMA_PLACE_ORDER "PlaceOrder"
+#define SS_SCHEMA_RESERVE_STOCK "ReserveStock"
+#define SS_SCHEMA_RELEASE_STOCK "ReleaseStock"
+#define SS_SCHEMA_STOCK_RESERVED "StockReserved"
+#define SS_SCHEMA_STOCK_REJECTED "StockRejected"
+#define SS_SCHEMA_ADJUST_PRODUCT "AdjustProduct"
+#define SS_SCHEMA_ISSUE_COUPON "IssueCoupon"
+#define SS_SCHEMA_CHANGE_COUPON_STATUS "ChangeCouponStatus"
+#define SS_SCHEMA_COMMAND_RESULT "CommandResult"
+#define SS_SCHEMA_ORDER_PAID "OrderPaid"
+#define SS_SCHEMA_ORDER_FAILED "OrderFailed"
+#define SS_SCHEMA_PRODUCT_SOLD "ProductSold"
+
 /* Event ids (consumers dedupe by them); printf formats with their arguments named. */
 #define SS_EVENT_ID_RESULT "result-%s" /* request id */
+/* The saga's stock commands: order id, "reserve" or "release", product id (int64 each). */
+#define SS_EVENT_ID_STOCK_COMMAND "order-%" PRId64 "-%s-%" PRId64
+/* The stock worker's replies: order id, "reserved" or "rejected", product id. */
+#define SS_EVENT_ID_STOCK_REPLY "order-%" PRId64 "-%s-%" PRId64
+#define SS_EVENT_ID_ORDER_FAILED "order-%" PRId64 "-failed" /* order id */
+#define SS_EVENT_ID_ORDER_PAID "order-%" PRId64 "-paid"     /* order id */
+/* ProductSold: order id, product id (the ranking counts each once). */
+#define SS_EVENT_ID_PRODUCT_SOLD "order-%" PRId64 "-sold-%" PRId64
+/* The data platform's Idempotency-Key of a paid order: order id. */
+#define SS_PLATFORM_KEY_ORDER "order-%" PRId64
 #endif
