@@ -24,6 +24,7 @@
 static const char *const tail_options[] = {"--partition", "--from-beginning", "--last",
                                            "--count",     "--follow",         NULL};
 static const char *const replay_options[] = {"--partition", NULL};
+static const char *const dlq_list_options[] = {"--last", NULL};
 static const char *const lag_options[] = {"--rank-group", NULL};
 
 static const ss_admin_command_t commands[] = {
@@ -38,7 +39,7 @@ static const ss_admin_command_t commands[] = {
     {"dlq list", "", 0, 0,
      "every dead letter of " SS_TOPIC_DLQ ": offset, source, schema, request id, replayable or"
      " replayed, reason",
-     NULL, ss_admin_dlq_list_run},
+     dlq_list_options, ss_admin_dlq_list_run},
     {"dlq replay", "<offset>...", 1, SS_ADMIN_ARGS_MAX,
      "produce the dead letters at these offsets back to their source topic (original key,"
      " headers and bytes), each at most once",
@@ -112,7 +113,8 @@ static void options_table(ss_admin_config_t *config, ss_config_option_t *table)
          "tail: start at the oldest retained record and stop at the log end (unless --follow)",
          &config->from_beginning},
         {"--last", NULL, SS_CONFIG_INT, "0", 0, 1000000,
-         "tail: start this many records before the log end of each partition (0: at the end)",
+         "tail: start this many records before the log end of each partition (0: at the end);"
+         " dlq list: only the last this many of each partition (0: all)",
          &config->last},
         {"--count", NULL, SS_CONFIG_INT, "0", 0, 100000000,
          "tail: stop after this many records (0: no limit)", &config->count},

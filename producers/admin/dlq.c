@@ -1,8 +1,8 @@
 /*
  * ss-admin dlq list: every dead letter retained in ss.dlq, one line each (partition/offset,
  * source, schema, request id, replay state, reason), and for one that cannot be replayed a
- * second line saying why. The replay state comes from dlq_replays (migration 010); without that
- * table nothing has been replayed.
+ * second line saying why. --last N lists only the newest N of each partition. The replay state
+ * comes from dlq_replays (migration 010); without that table nothing has been replayed.
  */
 #include "admin.h"
 
@@ -131,8 +131,10 @@ int ss_admin_dlq_list_run(ss_admin_t *admin)
         int64_t low = 0, high = 0;
         err = ss_admin_watermarks(admin, SS_TOPIC_DLQ, p, &low, &high, list.errstr,
                                   sizeof(list.errstr));
+        long long last = admin->config.last;
+        int64_t from = last > 0 && high - last > low ? high - last : low;
         if (err == SS_OK) {
-            err = ss_admin_read_range(admin, SS_TOPIC_DLQ, p, low, high, dlq_list_one, &list,
+            err = ss_admin_read_range(admin, SS_TOPIC_DLQ, p, from, high, dlq_list_one, &list,
                                       list.errstr, sizeof(list.errstr));
         }
         if (err == SS_OK) {
