@@ -6,8 +6,11 @@
 # 127.0.0.1 made unresolvable, so the page can only work with what the ingress serves. Passes
 # when the rendered DOM (after a virtual-time budget) names several endpoints, which only
 # Redoc's rendering of /openapi.json can put there (the page's own HTML names none: checked
-# too), and the screenshot was written. First, the vendored bundle must match its SHA256SUMS. The screenshot is kept in the build folder
-# (tests/docs-page/api-docs.png); docs/api-docs.png is one of these.
+# too), and the screenshot was written. Then the check is shown to fail: an ingress whose
+# script is missing (SS_DOCS_ASSET_PATH pointing nowhere) serves a page that renders no endpoint.
+# First of all, the vendored bundle must match its SHA256SUMS. The screenshot is kept in the
+# build folder (tests/docs-page/api-docs.png, 1280x4400: the overview, health and balance
+# endpoints); docs/api-docs.png is one of these.
 #
 # usage: tests/scripts/test_docs_page.sh <build-dir>     (ctest passes it)
 set -euo pipefail
@@ -53,20 +56,55 @@ done
 [[ -n "$port" ]] || fail "no free port in 18390..18399"
 base="http://127.0.0.1:$port"
 
-SS_INGRESS_PORT=$port SS_INGRESS_INSTANCE=3 \
-    ADMIN_TOKEN="${ADMIN_TOKEN:-docs-page-test-token-0123456789}" \
-    "$ingress" >"$out/ingress.log" 2>&1 &
-ingress_pid=$!
-trap 'kill "$ingress_pid" 2>/dev/null || true; wait "$ingress_pid" 2>/dev/null || true' EXIT
-
-for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$base/ready" 2>/dev/null; then
-        break
+ingress_pid=""
+ingress_stop() {
+    if [[ -n "$ingress_pid" ]]; then
+        kill "$ingress_pid" 2>/dev/null || true
+        wait "$ingress_pid" 2>/dev/null || true
+        ingress_pid=""
     fi
-    kill -0 "$ingress_pid" 2>/dev/null || fail "ss-ingress exited"
-    sleep 0.25
-done
-curl -fsS -o /dev/null "$base/ready" || fail "ss-ingress not ready after 30 s at $base/ready"
+}
+trap ingress_stop EXIT
+
+# ingress_start [VAR=value...]: an ingress on $port with the stack's environment, ready.
+ingress_start() {
+    env SS_INGRESS_PORT="$port" SS_INGRESS_INSTANCE=3 \
+        ADMIN_TOKEN="${ADMIN_TOKEN:-docs-page-test-token-0123456789}" "$@" \
+        "$ingress" >>"$out/ingress.log" 2>&1 &
+    ingress_pid=$!
+    for _ in $(seq 1 120); do
+        if curl -fsS -o /dev/null "$base/ready" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$ingress_pid" 2>/dev/null || fail "ss-ingress exited"
+        sleep 0.25
+    done
+    fail "ss-ingress not ready after 30 s at $base/ready"
+}
+
+# chromium_run <profile> <args...>: root needs --no-sandbox; no host but this one resolves. Each
+# ingress gets a fresh profile: the script is cached for a day (Cache-Control), so a profile that
+# saw it would render the page even from an ingress that cannot serve it.
+chromium_run() {
+    local profile="$out/profile-$1"
+    shift
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
+        --user-data-dir="$profile" \
+        --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" \
+        --window-size=1280,4400 --virtual-time-budget=20000 "$@" 2>>"$out/chromium.log"
+}
+
+# Renders GET /docs into $out/<name>.html and sets `missing` to the endpoints it does not show.
+render() {
+    chromium_run "$1" --dump-dom "$base/docs" >"$out/$1.html" ||
+        fail "chromium --dump-dom failed (see $out/chromium.log)"
+    missing=()
+    for endpoint in "${ENDPOINTS[@]}"; do
+        grep -qF "$endpoint" "$out/$1.html" || missing+=("$endpoint")
+    done
+}
+
+ingress_start
 
 # The raw page names no endpoint: whatever the browser shows comes from rendering.
 curl -fsS "$base/docs" >"$out/page.html" || fail "GET /docs failed"
@@ -77,22 +115,17 @@ for endpoint in "${ENDPOINTS[@]}"; do
 done
 curl -fsS -o /dev/null "$base/docs/redoc.standalone.js" || fail "GET /docs/redoc.standalone.js failed"
 
-chromium_run() {
-    # Root needs --no-sandbox; a private profile; no host but this one resolves.
-    timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-        --user-data-dir="$out/profile" \
-        --host-resolver-rules="MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" \
-        --window-size=1280,2000 --virtual-time-budget=20000 "$@" 2>>"$out/chromium.log"
-}
-
-chromium_run --dump-dom "$base/docs" >"$out/dom.html" || fail "chromium --dump-dom failed (see $out/chromium.log)"
-missing=()
-for endpoint in "${ENDPOINTS[@]}"; do
-    grep -qF "$endpoint" "$out/dom.html" || missing+=("$endpoint")
-done
+render dom
 ((${#missing[@]} == 0)) || fail "the rendered page does not show: ${missing[*]} (DOM in $out/dom.html)"
-
-chromium_run --screenshot="$out/api-docs.png" "$base/docs" >/dev/null ||
+chromium_run dom --screenshot="$out/api-docs.png" "$base/docs" >/dev/null ||
     fail "chromium --screenshot failed (see $out/chromium.log)"
 [[ -s "$out/api-docs.png" ]] || fail "no screenshot at $out/api-docs.png"
 printf 'test_docs_page: ok: %s endpoints rendered, screenshot %s\n' "${#ENDPOINTS[@]}" "$out/api-docs.png"
+
+# The same check on a page whose script cannot be had must fail.
+ingress_stop
+ingress_start SS_DOCS_ASSET_PATH="$out/no-such-redoc.js"
+render dom-without-script
+((${#missing[@]} == ${#ENDPOINTS[@]})) ||
+    fail "without its script the page still shows endpoints: the check proves nothing"
+printf 'test_docs_page: ok: without its script the page renders none of them\n'
