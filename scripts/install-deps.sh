@@ -2,11 +2,15 @@
 #
 # Installs, with apt-get, every Debian 12 package shopstream needs to build, test and run the
 # local stack: the C toolchain and -dev libraries, PostgreSQL 15, Redis, Java 17 and Maven (for
-# the Kafka broker), kcat, wrk, gnuplot (bench/plot.sh), clang-format, cppcheck, curl, jq; then
-# vegeta (bench/openloop.sh's open-loop load generator, pinned) with `go install` from the Go
-# module proxy into <cache>/bin when it is not there. Idempotent and cheap when nothing is
-# missing: one dpkg-query decides, `apt-get update` runs only when something must be installed,
-# and Go runs only when the pinned vegeta is missing. Needs root (or sudo) only for apt-get.
+# the Kafka broker), kcat, wrk, gnuplot (bench/plot.sh), clang-format, cppcheck, curl, jq,
+# Chromium (the suite renders the ingress's GET /docs page headless); then check-jsonschema from
+# PyPI, pinned with everything it pulls in by docker/schema/requirements.txt, into its own
+# virtualenv under the download cache ($(ss_cache_dir)/venv-check-jsonschema-<version>, which
+# docker/check-compose.sh uses), and vegeta (bench/openloop.sh's open-loop load generator,
+# pinned) with `go install` from the Go module proxy into <cache>/bin when it is not there.
+# Idempotent and cheap when nothing is missing: one dpkg-query decides, `apt-get update` runs
+# only when something must be installed, and pip and Go run only when their pinned tool is
+# missing. Needs root (or sudo) only for apt-get.
 #
 # usage: scripts/install-deps.sh           install what is missing
 #        scripts/install-deps.sh --check   exit 1 and list what is missing, install nothing
@@ -22,7 +26,12 @@ readonly SS_PACKAGES=(
     postgresql postgresql-contrib postgresql-client redis-server redis-tools kcat
     openjdk-17-jre-headless maven
     wrk gnuplot-nox clang-format cppcheck curl jq ca-certificates util-linux iproute2 procps
+    chromium python3 python3-venv
 )
+readonly SS_CHECK_JSONSCHEMA_REQUIREMENTS="$(ss_repo_root)/docker/schema/requirements.txt"
+SS_CHECK_JSONSCHEMA_VERSION="$(sed -n 's/^check-jsonschema==//p' "$SS_CHECK_JSONSCHEMA_REQUIREMENTS")"
+readonly SS_CHECK_JSONSCHEMA_VERSION
+readonly SS_CHECK_JSONSCHEMA_VENV="$(ss_cache_dir)/venv-check-jsonschema-$SS_CHECK_JSONSCHEMA_VERSION"
 
 missing_packages() {
     local pkg status
@@ -68,21 +77,39 @@ vegeta_install() {
     vegeta_present || ss_die "no $VEGETA_BIN after go install"
 }
 
+check_jsonschema_present() {
+    [[ "$("$SS_CHECK_JSONSCHEMA_VENV/bin/check-jsonschema" --version 2>/dev/null)" == *" $SS_CHECK_JSONSCHEMA_VERSION" ]]
+}
+
+# Debian's python3 (not whatever python3 comes first in PATH), so the venv outlives PATH changes.
+check_jsonschema_install() {
+    check_jsonschema_present && return 0
+    ss_say "installing check-jsonschema $SS_CHECK_JSONSCHEMA_VERSION into $SS_CHECK_JSONSCHEMA_VENV"
+    rm -rf -- "$SS_CHECK_JSONSCHEMA_VENV"
+    mkdir -p "$(dirname "$SS_CHECK_JSONSCHEMA_VENV")"
+    /usr/bin/python3 -m venv "$SS_CHECK_JSONSCHEMA_VENV" || ss_die "could not create $SS_CHECK_JSONSCHEMA_VENV"
+    "$SS_CHECK_JSONSCHEMA_VENV/bin/pip" install --quiet --disable-pip-version-check \
+        -r "$SS_CHECK_JSONSCHEMA_REQUIREMENTS" || ss_die "pip install of check-jsonschema failed"
+    check_jsonschema_present || ss_die "check-jsonschema $SS_CHECK_JSONSCHEMA_VERSION missing after pip install"
+}
+
 command -v dpkg-query >/dev/null || ss_die "dpkg-query not found: this script supports Debian 12 only"
 
 mapfile -t missing < <(missing_packages)
 if [[ "${1:-}" == "--check" ]]; then
     vegeta_present || missing+=("vegeta@$VEGETA_VERSION")
+    check_jsonschema_present || missing+=("check-jsonschema==$SS_CHECK_JSONSCHEMA_VERSION (venv)")
     if ((${#missing[@]} > 0)); then
         ss_say "missing: ${missing[*]}"
         exit 1
     fi
-    ss_say "all ${#SS_PACKAGES[@]} packages and vegeta $VEGETA_VERSION present"
+    ss_say "all ${#SS_PACKAGES[@]} packages, check-jsonschema and vegeta $VEGETA_VERSION present"
     exit 0
 fi
 if ((${#missing[@]} == 0)); then
     ss_say "all ${#SS_PACKAGES[@]} packages present"
     vegeta_present || vegeta_install
+    check_jsonschema_install
     exit 0
 fi
 
@@ -104,3 +131,4 @@ mapfile -t still < <(missing_packages)
 ((${#still[@]} == 0)) || ss_die "still missing after apt-get install: ${still[*]}"
 ss_say "all ${#SS_PACKAGES[@]} packages present"
 vegeta_present || vegeta_install
+check_jsonschema_install

@@ -1523,11 +1523,17 @@ static enum MHD_Result request_queue(ss_http_request_t *req, struct MHD_Connecti
     if (response == NULL) {
         return MHD_NO;
     }
-    enum MHD_Result result =
-        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_CONTENT_TYPE_JSON);
+    /* JSON unless the handler named another Content-Type (GET /docs serves HTML and JS). */
+    bool typed = false;
+    enum MHD_Result result = MHD_YES;
     for (size_t i = 0; result == MHD_YES && i < answer->headers_count; i++) {
+        typed |= strcasecmp(answer->headers[i].name, MHD_HTTP_HEADER_CONTENT_TYPE) == 0;
         result =
             MHD_add_response_header(response, answer->headers[i].name, answer->headers[i].value);
+    }
+    if (result == MHD_YES && !typed) {
+        result =
+            MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_CONTENT_TYPE_JSON);
     }
     if (result == MHD_YES && req->server != NULL && atomic_load(&req->server->stopping)) {
         result = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -66,6 +66,10 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          &config->pending_max},
         {"--openapi-path", "SS_OPENAPI_PATH", SS_CONFIG_STRING, SS_SOURCE_DIR "/docs/openapi.json",
          1, 4096, "the OpenAPI document GET /openapi.json serves", &config->openapi_path},
+        {"--docs-asset-path", "SS_DOCS_ASSET_PATH", SS_CONFIG_STRING,
+         SS_SOURCE_DIR "/docs/vendor/redoc/redoc.standalone.js", 1, 4096,
+         "Redoc's standalone bundle, the script of the API page GET /docs",
+         &config->docs_asset_path},
         {"--fatal-drain-ms", "SS_INGRESS_FATAL_DRAIN_MS", SS_CONFIG_INT, "3000", 0, 60000,
          "after a fatal producer error, how long /ready explains it before the process exits",
          &config->fatal_drain_ms},
@@ -268,11 +272,18 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
     }
     ingress->config = config;
     ss_breaker_init(&ingress->pg_breaker, config->pg_retry_ms);
-    char openapi_error[256];
-    if (ss_ingress_openapi_load(config->openapi_path, &ingress->openapi_document, openapi_error,
-                                sizeof(openapi_error)) != SS_OK) {
+    char load_error[256];
+    if (ss_ingress_openapi_load(config->openapi_path, &ingress->openapi_document, load_error,
+                                sizeof(load_error)) != SS_OK) {
         SS_LOG_WARN(SS_INGRESS_COMPONENT, "GET /openapi.json will answer 500 error=\"%s\"",
-                    openapi_error);
+                    load_error);
+    }
+    size_t docs_asset_length = 0;
+    if (ss_ingress_text_file_read(config->docs_asset_path, SS_INGRESS_DOCS_ASSET_BYTES_MAX,
+                                  &ingress->docs_asset, &docs_asset_length, load_error,
+                                  sizeof(load_error)) != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT,
+                    "GET /docs/redoc.standalone.js will answer 500 error=\"%s\"", load_error);
     }
 
     err = ss_pool_create((size_t)config->pool_size, pg_pool_create, pg_pool_destroy, ingress,
@@ -325,6 +336,7 @@ void ss_ingress_destroy(ss_ingress_t *ingress)
     ss_pool_destroy(ingress->pg_pool);
     ss_breaker_destroy(&ingress->pg_breaker);
     free(ingress->openapi_document);
+    free(ingress->docs_asset);
     free(ingress);
 }
 
@@ -360,6 +372,7 @@ static const ingress_route_group_t ingress_route_groups[] = {
     {ss_ingress_requests_routes, &ss_ingress_requests_routes_count},
     {ss_ingress_admin_routes, &ss_ingress_admin_routes_count},
     {ss_ingress_openapi_routes, &ss_ingress_openapi_routes_count},
+    {ss_ingress_docs_routes, &ss_ingress_docs_routes_count},
     {ss_ingress_orders_routes, &ss_ingress_orders_routes_count},
 };
 

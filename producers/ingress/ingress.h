@@ -37,6 +37,8 @@
 #include <stdint.h>
 
 #define SS_INGRESS_COMPONENT "ingress"
+/* Redoc's bundle (GET /docs/redoc.standalone.js) is about 1.1 MB; anything this large is not it. */
+#define SS_INGRESS_DOCS_ASSET_BYTES_MAX (8 * 1024 * 1024)
 
 /* ---- configuration --------------------------------------------------------------------------- */
 
@@ -57,6 +59,7 @@ typedef struct ss_ingress_config {
     char *schema_dir;                /* SS_SCHEMA_DIR: the Avro schemas */
     long long pending_max;           /* SS_INGRESS_PENDING_MAX: requests awaiting a result */
     char *openapi_path;              /* SS_OPENAPI_PATH: the document GET /openapi.json serves */
+    char *docs_asset_path;           /* SS_DOCS_ASSET_PATH: Redoc's bundle, for GET /docs */
     long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
     long long producer_message_timeout_ms;   /* SS_PRODUCER_MESSAGE_TIMEOUT_MS */
     long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
@@ -70,7 +73,7 @@ typedef struct ss_ingress_config {
     long long retention_rows_max;    /* SS_RETENTION_ROWS_MAX: rows one statement removes */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 26
+#define SS_INGRESS_CONFIG_OPTION_COUNT 27
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -91,6 +94,7 @@ typedef struct ss_ingress {
      */
     ss_breaker_t pg_breaker;
     char *openapi_document; /* read at start-up; NULL when it could not be (owned) */
+    char *docs_asset;       /* Redoc's bundle, likewise (owned) */
     /*
      * Set once by the main loop (ss_ingress_producer_failed) when the producer failed fatally:
      * nothing can be published any more and the process is about to exit non-zero. The text is
@@ -143,6 +147,9 @@ extern const size_t ss_ingress_admin_routes_count;
 /* openapi.c: GET /openapi.json. */
 extern const ss_http_route_t ss_ingress_openapi_routes[];
 extern const size_t ss_ingress_openapi_routes_count;
+/* docs.c: GET /docs, the browsable API page, and its script. */
+extern const ss_http_route_t ss_ingress_docs_routes[];
+extern const size_t ss_ingress_docs_routes_count;
 /* orders.c: POST /api/v1/orders, GET /api/v1/orders/{id}. */
 extern const ss_http_route_t ss_ingress_orders_routes[];
 extern const size_t ss_ingress_orders_routes_count;
@@ -152,6 +159,14 @@ extern const size_t ss_ingress_orders_routes_count;
  * the caller frees *out (the file's text, NUL-terminated) with free(); on failure *out is NULL.
  */
 ss_err_t ss_ingress_openapi_load(const char *path, char **out, char *errstr, size_t errstr_size);
+
+/*
+ * docs.c: reads the text file at path, at most bytes_max bytes and no NUL byte, into a malloc'd,
+ * NUL-terminated *out (caller frees) of *length_out bytes. SS_ERR_NOT_FOUND when it cannot be
+ * opened, SS_ERR_INVALID when it cannot be read, is too large or holds a NUL, SS_ERR_NOMEM.
+ */
+ss_err_t ss_ingress_text_file_read(const char *path, size_t bytes_max, char **out,
+                                   size_t *length_out, char *errstr, size_t errstr_size);
 
 /*
  * Copies every group's routes into routes[0..routes_max) and returns how many; a table that

@@ -7,7 +7,6 @@
  */
 #include "ingress.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,51 +16,25 @@
 
 ss_err_t ss_ingress_openapi_load(const char *path, char **out, char *errstr, size_t errstr_size)
 {
-    ss_err_t err = SS_OK;
     char *text = NULL;
-    json_t *document = NULL;
+    size_t length = 0;
     *out = NULL;
-    FILE *file = fopen(path, "rb");
-    if (file == NULL) {
-        return ss_err_set(SS_ERR_NOT_FOUND, errstr, errstr_size,
-                          "could not open the OpenAPI document %s: %s", path, strerror(errno));
+    ss_err_t err = ss_ingress_text_file_read(path, OPENAPI_DOCUMENT_BYTES_MAX, &text, &length,
+                                             errstr, errstr_size);
+    if (err != SS_OK) {
+        return err;
     }
-    text = malloc(OPENAPI_DOCUMENT_BYTES_MAX + 1);
-    if (text == NULL) {
-        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate %d bytes",
-                         OPENAPI_DOCUMENT_BYTES_MAX + 1);
-        goto cleanup;
-    }
-    size_t length = fread(text, 1, OPENAPI_DOCUMENT_BYTES_MAX + 1, file);
-    if (ferror(file)) {
-        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                         "could not read the OpenAPI document %s", path);
-        goto cleanup;
-    }
-    if (length > OPENAPI_DOCUMENT_BYTES_MAX) {
-        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                         "the OpenAPI document %s is over %d bytes", path,
-                         OPENAPI_DOCUMENT_BYTES_MAX);
-        goto cleanup;
-    }
-    text[length] = '\0';
     json_error_t json_error;
-    document = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
+    json_t *document = json_loadb(text, length, JSON_REJECT_DUPLICATES, &json_error);
     if (!json_is_object(document)) {
         err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
                          "the OpenAPI document %s is not a JSON object: line %d: %s", path,
                          json_error.line, document == NULL ? json_error.text : "not an object");
-        goto cleanup;
+        free(text);
+        text = NULL;
     }
-    /* Give back what the buffer has beyond the document; keeping it is harmless. */
-    char *shrunk = realloc(text, length + 1);
-    *out = shrunk != NULL ? shrunk : text;
-    text = NULL;
-
-cleanup:
     json_decref(document);
-    free(text);
-    fclose(file);
+    *out = text;
     return err;
 }
 

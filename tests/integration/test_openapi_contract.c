@@ -275,6 +275,23 @@ static void test_health_ready_and_the_document_itself_conform(void **state)
     assert_non_null(strstr(reply.content_type, "application/json"));
     coverage_note("GET", "/openapi.json", 200);
     ss_test_http_reply_free(&reply);
+
+    /* /docs and its script are HTML and JavaScript (tests/docs/check_docs_page.sh renders them) */
+    request_send("GET", NULL, NULL, NULL, &reply, "/docs");
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.content_type, "text/html; charset=utf-8");
+    assert_non_null(strstr(reply.body, "<redoc spec-url=\"/openapi.json\""));
+    coverage_note("GET", "/docs", 200);
+    ss_test_http_reply_free(&reply);
+    request_send("GET", NULL, NULL, NULL, &reply, "/docs/redoc.standalone.js");
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.content_type, "text/javascript; charset=utf-8");
+    assert_true(reply.body_length > 100000);
+    coverage_note("GET", "/docs/redoc.standalone.js", 200);
+    ss_test_http_reply_free(&reply);
+    request_send("GET", NULL, NULL, NULL, &reply, "/docs/swagger-ui.js");
+    ss_test_http_expect(&reply, 404, "NOT_FOUND");
+    ss_test_http_reply_free(&reply);
 }
 
 static void test_admin_endpoints_conform(void **state)

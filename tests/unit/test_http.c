@@ -183,6 +183,14 @@ static void handle_created(ss_http_request_t *req, void *context)
     ss_http_respond_json_headers(req, 202, "{\"code\":202}", &header, 1);
 }
 
+static void handle_html(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_header_t headers[] = {{"content-type", "text/html; charset=utf-8"},
+                                  {"Cache-Control", "no-cache"}};
+    ss_http_respond_json_headers(req, 200, "<!DOCTYPE html><p>hi</p>", headers, 2);
+}
+
 static const ss_http_route_t test_routes[] = {
     {SS_HTTP_METHOD_GET, "/api/v1/users/{id}/balance", handle_user_balance},
     {SS_HTTP_METHOD_POST, "/api/v1/users/{id}/balance/charge", handle_charge},
@@ -199,6 +207,7 @@ static const ss_http_route_t test_routes[] = {
     {SS_HTTP_METHOD_GET, "/twice", handle_answer_twice},
     {SS_HTTP_METHOD_GET, "/bad-header", handle_bad_header},
     {SS_HTTP_METHOD_POST, "/created", handle_created},
+    {SS_HTTP_METHOD_GET, "/page", handle_html},
 };
 #define TEST_ROUTES_COUNT (sizeof(test_routes) / sizeof(test_routes[0]))
 
@@ -726,6 +735,7 @@ typedef struct http_result {
     char body[TEST_BODY_CAPTURE_MAX];
     size_t body_length;
     char content_type[128];
+    int content_type_count; /* Content-Type headers seen */
     char retry_after[32];
     char allow[128];
 } http_result_t;
@@ -773,6 +783,7 @@ static size_t on_header(char *line, size_t size, size_t count, void *user)
     size_t length = size * count;
     header_capture(line, length, "Content-Type", result->content_type,
                    sizeof(result->content_type));
+    result->content_type_count += strncasecmp(line, "Content-Type:", 13) == 0;
     header_capture(line, length, "Retry-After", result->retry_after, sizeof(result->retry_after));
     header_capture(line, length, "Allow", result->allow, sizeof(result->allow));
     return length;
@@ -836,6 +847,20 @@ static void test_server_answers_unknown_path_with_json_404(void **state)
     http_get(*state, "/api/v1/users/5/balance?x=1", &result);
     assert_int_equal(result.status, 200);
     assert_string_equal(result.body, "{\"route\":\"balance\",\"id\":\"5\"}");
+}
+
+static void test_a_handler_content_type_replaces_the_json_one(void **state)
+{
+    http_result_t result;
+    http_get(*state, "/page", &result);
+    assert_int_equal(result.status, 200);
+    assert_string_equal(result.body, "<!DOCTYPE html><p>hi</p>");
+    assert_string_equal(result.content_type, "text/html; charset=utf-8");
+    assert_int_equal(result.content_type_count, 1);
+
+    http_get(*state, "/api/v1/users/5/balance", &result);
+    assert_string_equal(result.content_type, "application/json; charset=utf-8");
+    assert_int_equal(result.content_type_count, 1);
 }
 
 static void test_server_answers_wrong_method_with_405_and_allow(void **state)
@@ -1319,6 +1344,8 @@ int main(void)
             test_connections_over_the_per_address_cap_are_closed_at_accept, server_setup_limits,
             server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_unknown_path_with_json_404,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_a_handler_content_type_replaces_the_json_one,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_wrong_method_with_405_and_allow,
                                         server_setup, server_teardown),

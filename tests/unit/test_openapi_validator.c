@@ -384,6 +384,8 @@ static void test_project_document_lists_every_operation(void **state)
         {"GET", "/health"},
         {"GET", "/ready"},
         {"GET", "/openapi.json"},
+        {"GET", "/docs"},
+        {"GET", "/docs/redoc.standalone.js"},
         {"GET", "/api/v1/users/{id}/balance"},
         {"POST", "/api/v1/users/{id}/balance/charge"},
         {"GET", "/api/v1/products"},

@@ -258,6 +258,8 @@ void *ss_http_request_user(const ss_http_request_t *req);
  * Answers from inside the handler with status (100..599) and a JSON body (copied; NULL means
  * empty), Content-Type: application/json; charset=utf-8, plus headers[0..headers_count)
  * (at most SS_HTTP_RESPONSE_HEADERS_MAX; copied; names and values must not contain CR or LF).
+ * A Content-Type among the headers replaces the JSON one, for the few text answers that are not
+ * JSON (the ingress's /docs page); the body is then still a NUL-terminated text.
  * Only the first answer counts: SS_ERR_INVALID when the request is already answered or
  * suspended, or for a bad status or header (the request is then answered 500); SS_ERR_NOMEM
  * when the copy failed (answered 500). Handlers need not act on a failure: the client always
