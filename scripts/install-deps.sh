@@ -2,9 +2,13 @@
 #
 # Installs, with apt-get, every Debian 12 package shopstream needs to build, test and run the
 # local stack: the C toolchain and -dev libraries, PostgreSQL 15, Redis, Java 17 and Maven (for
-# the Kafka broker), kcat, wrk, clang-format, cppcheck, curl, jq. Idempotent and cheap when
-# nothing is missing: one dpkg-query decides, and `apt-get update` runs only when something must
-# be installed. Needs root (or sudo) only in that case.
+# the Kafka broker), kcat, wrk, clang-format, cppcheck, curl, jq, Python 3 with venv. Then the API
+# fuzzer, schemathesis 4.32.5 from PyPI with every dependency pinned
+# (tests/fuzz/openapi/requirements.txt), into a virtualenv under the cache folder:
+# $(ss_cache_dir)/schemathesis-4.32.5 (scripts/fuzz-api.sh runs it from there). Idempotent and
+# cheap when nothing is missing: one dpkg-query decides for the packages, and `apt-get update`
+# runs only when something must be installed (then root or sudo is needed); the virtualenv is
+# rebuilt only when its marker does not name the requirements file's current hash.
 #
 # usage: scripts/install-deps.sh           install what is missing
 #        scripts/install-deps.sh --check   exit 1 and list what is missing, install nothing
@@ -20,7 +24,13 @@ readonly SS_PACKAGES=(
     postgresql postgresql-contrib postgresql-client redis-server redis-tools kcat
     openjdk-17-jre-headless maven
     wrk clang-format cppcheck curl jq ca-certificates util-linux iproute2 procps
+    python3 python3-venv
 )
+readonly SCHEMATHESIS_VERSION=4.32.5
+readonly FUZZ_LOCK_WAIT_S=600
+FUZZ_REQUIREMENTS="$(ss_repo_root)/tests/fuzz/openapi/requirements.txt"
+FUZZ_VENV="$(ss_cache_dir)/schemathesis-$SCHEMATHESIS_VERSION"
+readonly FUZZ_REQUIREMENTS FUZZ_VENV
 
 missing_packages() {
     local pkg status
@@ -36,14 +46,50 @@ missing_packages() {
     done
 }
 
+# The hash the virtualenv's marker must hold: a changed pin rebuilds it.
+fuzz_requirements_hash() {
+    sha256sum "$FUZZ_REQUIREMENTS" | cut -d' ' -f1
+}
+
+fuzz_venv_current() {
+    [[ -x "$FUZZ_VENV/bin/schemathesis" && -r "$FUZZ_VENV/.complete" ]] &&
+        [[ "$(cat "$FUZZ_VENV/.complete")" == "$(fuzz_requirements_hash)" ]]
+}
+
+# A virtualenv cannot be moved (its scripts name its path), so it is built in place under a lock
+# and marked complete last: an interrupted build has no marker and is rebuilt next time.
+fuzz_venv_install() {
+    mkdir -p "$(dirname "$FUZZ_VENV")"
+    (
+        exec 8>"$FUZZ_VENV.lock"
+        flock -w "$FUZZ_LOCK_WAIT_S" 8 || ss_die "could not take $FUZZ_VENV.lock"
+        fuzz_venv_current && exit 0
+        ss_say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $FUZZ_VENV"
+        rm -rf -- "$FUZZ_VENV"
+        /usr/bin/python3 -m venv "$FUZZ_VENV" || ss_die "python3 -m venv $FUZZ_VENV failed"
+        "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input \
+            --require-virtualenv --only-binary=:all: -r "$FUZZ_REQUIREMENTS" ||
+            ss_die "pip install -r $FUZZ_REQUIREMENTS failed"
+        "$FUZZ_VENV/bin/schemathesis" --version | grep -qF "$SCHEMATHESIS_VERSION" ||
+            ss_die "$FUZZ_VENV/bin/schemathesis is not version $SCHEMATHESIS_VERSION"
+        fuzz_requirements_hash >"$FUZZ_VENV/.complete"
+    ) || exit 1
+}
+
 command -v dpkg-query >/dev/null || ss_die "dpkg-query not found: this script supports Debian 12 only"
 
 mapfile -t missing < <(missing_packages)
 if ((${#missing[@]} == 0)); then
     ss_say "all ${#SS_PACKAGES[@]} packages present"
+    if [[ "${1:-}" == "--check" ]] && ! fuzz_venv_current; then
+        ss_say "missing: schemathesis $SCHEMATHESIS_VERSION in $FUZZ_VENV"
+        exit 1
+    fi
+    [[ "${1:-}" == "--check" ]] || fuzz_venv_install
     exit 0
 fi
 if [[ "${1:-}" == "--check" ]]; then
+    fuzz_venv_current || missing+=("schemathesis-$SCHEMATHESIS_VERSION (virtualenv)")
     ss_say "missing: ${missing[*]}"
     exit 1
 fi
@@ -65,3 +111,4 @@ export DEBIAN_FRONTEND=noninteractive
 mapfile -t still < <(missing_packages)
 ((${#still[@]} == 0)) || ss_die "still missing after apt-get install: ${still[*]}"
 ss_say "all ${#SS_PACKAGES[@]} packages present"
+fuzz_venv_install
