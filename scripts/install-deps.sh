@@ -10,7 +10,11 @@
 # pinned) with `go install` from the Go module proxy into <cache>/bin when it is not there.
 # Idempotent and cheap when nothing is missing: one dpkg-query decides, `apt-get update` runs
 # only when something must be installed, and pip and Go run only when their pinned tool is
-# missing. Needs root (or sudo) only for apt-get.
+# missing. Then the API fuzzer, schemathesis 4.32.5 from PyPI with every dependency pinned
+# (tests/fuzz/openapi/requirements.txt), into a virtualenv under the cache folder:
+# $(ss_cache_dir)/schemathesis-4.32.5 (scripts/fuzz-api.sh runs it from there), rebuilt only
+# when its marker does not name the requirements file's current hash. Needs root (or sudo) only
+# for apt-get.
 #
 # usage: scripts/install-deps.sh           install what is missing
 #        scripts/install-deps.sh --check   exit 1 and list what is missing, install nothing
@@ -32,6 +36,11 @@ readonly SS_CHECK_JSONSCHEMA_REQUIREMENTS="$(ss_repo_root)/docker/schema/require
 SS_CHECK_JSONSCHEMA_VERSION="$(sed -n 's/^check-jsonschema==//p' "$SS_CHECK_JSONSCHEMA_REQUIREMENTS")"
 readonly SS_CHECK_JSONSCHEMA_VERSION
 readonly SS_CHECK_JSONSCHEMA_VENV="$(ss_cache_dir)/venv-check-jsonschema-$SS_CHECK_JSONSCHEMA_VERSION"
+readonly SCHEMATHESIS_VERSION=4.32.5
+readonly FUZZ_LOCK_WAIT_S=600
+FUZZ_REQUIREMENTS="$(ss_repo_root)/tests/fuzz/openapi/requirements.txt"
+FUZZ_VENV="$(ss_cache_dir)/schemathesis-$SCHEMATHESIS_VERSION"
+readonly FUZZ_REQUIREMENTS FUZZ_VENV
 
 missing_packages() {
     local pkg status
@@ -93,23 +102,55 @@ check_jsonschema_install() {
     check_jsonschema_present || ss_die "check-jsonschema $SS_CHECK_JSONSCHEMA_VERSION missing after pip install"
 }
 
+# The hash the virtualenv's marker must hold: a changed pin rebuilds it.
+fuzz_requirements_hash() {
+    sha256sum "$FUZZ_REQUIREMENTS" | cut -d' ' -f1
+}
+
+fuzz_venv_current() {
+    [[ -x "$FUZZ_VENV/bin/schemathesis" && -r "$FUZZ_VENV/.complete" ]] &&
+        [[ "$(cat "$FUZZ_VENV/.complete")" == "$(fuzz_requirements_hash)" ]]
+}
+
+# A virtualenv cannot be moved (its scripts name its path), so it is built in place under a lock
+# and marked complete last: an interrupted build has no marker and is rebuilt next time.
+fuzz_venv_install() {
+    mkdir -p "$(dirname "$FUZZ_VENV")"
+    (
+        exec 8>"$FUZZ_VENV.lock"
+        flock -w "$FUZZ_LOCK_WAIT_S" 8 || ss_die "could not take $FUZZ_VENV.lock"
+        fuzz_venv_current && exit 0
+        ss_say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $FUZZ_VENV"
+        rm -rf -- "$FUZZ_VENV"
+        /usr/bin/python3 -m venv "$FUZZ_VENV" || ss_die "python3 -m venv $FUZZ_VENV failed"
+        "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input \
+            --require-virtualenv --only-binary=:all: -r "$FUZZ_REQUIREMENTS" ||
+            ss_die "pip install -r $FUZZ_REQUIREMENTS failed"
+        "$FUZZ_VENV/bin/schemathesis" --version | grep -qF "$SCHEMATHESIS_VERSION" ||
+            ss_die "$FUZZ_VENV/bin/schemathesis is not version $SCHEMATHESIS_VERSION"
+        fuzz_requirements_hash >"$FUZZ_VENV/.complete"
+    ) || exit 1
+}
+
 command -v dpkg-query >/dev/null || ss_die "dpkg-query not found: this script supports Debian 12 only"
 
 mapfile -t missing < <(missing_packages)
 if [[ "${1:-}" == "--check" ]]; then
     vegeta_present || missing+=("vegeta@$VEGETA_VERSION")
     check_jsonschema_present || missing+=("check-jsonschema==$SS_CHECK_JSONSCHEMA_VERSION (venv)")
+    fuzz_venv_current || missing+=("schemathesis-$SCHEMATHESIS_VERSION (virtualenv)")
     if ((${#missing[@]} > 0)); then
         ss_say "missing: ${missing[*]}"
         exit 1
     fi
-    ss_say "all ${#SS_PACKAGES[@]} packages, check-jsonschema and vegeta $VEGETA_VERSION present"
+    ss_say "all ${#SS_PACKAGES[@]} packages, check-jsonschema, schemathesis and vegeta $VEGETA_VERSION present"
     exit 0
 fi
 if ((${#missing[@]} == 0)); then
     ss_say "all ${#SS_PACKAGES[@]} packages present"
     vegeta_present || vegeta_install
     check_jsonschema_install
+    fuzz_venv_install
     exit 0
 fi
 
@@ -132,3 +173,4 @@ mapfile -t still < <(missing_packages)
 ss_say "all ${#SS_PACKAGES[@]} packages present"
 vegeta_present || vegeta_install
 check_jsonschema_install
+fuzz_venv_install

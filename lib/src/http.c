@@ -764,6 +764,27 @@ ss_err_t ss_http_request_query_int64(const ss_http_request_t *req, const char *n
     return SS_OK;
 }
 
+ss_err_t ss_http_request_query_digits(const ss_http_request_t *req, const char *name,
+                                      int64_t fallback, size_t digits_max, int64_t *value_out,
+                                      char *errstr, size_t errstr_size)
+{
+    SS_ASSERT(digits_max >= 1 && digits_max <= SS_HTTP_QUERY_DIGITS_MAX);
+    const char *text = ss_http_request_query(req, name);
+    if (text == NULL) {
+        *value_out = fallback;
+        return SS_OK;
+    }
+    size_t length = strlen(text);
+    int64_t value = 0;
+    if (length == 0 || length > digits_max || strspn(text, "0123456789") != length ||
+        !parse_int64(text, false, &value)) {
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "query parameter %s must be 1 to %zu decimal digits", name, digits_max);
+    }
+    *value_out = value;
+    return SS_OK;
+}
+
 const char *ss_http_request_header(const ss_http_request_t *req, const char *name)
 {
     for (size_t i = 0; i < req->headers_count; i++) {

@@ -107,14 +107,17 @@ static void json_echo(const char *text, char *out, size_t out_size)
 
 /*
  * The start of every reader: finds object[name]. Returns SS_OK with *value_out NULL when the
- * field is absent (or null) and optional, SS_ERR_INVALID when it is absent and required.
+ * field is absent and optional, SS_ERR_INVALID when it is absent and required. A JSON null is a
+ * value like any other (of the wrong type for every reader), so `"status": null` is refused
+ * rather than taken for the default: the document marks the few nullable fields, whose callers
+ * test for null themselves.
  */
 static ss_err_t json_field(const json_t *object, const char *name, bool required,
                            json_t **value_out, char *errstr, size_t errstr_size)
 {
     SS_ASSERT(json_is_object(object) && name != NULL);
     json_t *value = json_object_get(object, name);
-    if (value == NULL || json_is_null(value)) {
+    if (value == NULL) {
         *value_out = NULL;
         if (required) {
             return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "%s is required", name);
@@ -165,8 +168,14 @@ ss_err_t ss_json_parse_object(const char *body, size_t length, json_t **out, cha
                           "the request body is empty, a JSON object is expected");
     }
     json_error_t error;
-    /* DECODE_ANY so that a scalar body gets the "must be a JSON object" message below. */
-    json_t *root = json_loadb(body, length, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+    /*
+     * DECODE_ANY so that a scalar body gets the "must be a JSON object" message below; ALLOW_NUL
+     * so that a \u0000 in a string value reaches the field reader, which refuses it naming the
+     * field (jansson's own message would name one of its flags). A key with \u0000 is still
+     * refused here: no field has such a name.
+     */
+    json_t *root =
+        json_loadb(body, length, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
     if (root == NULL) {
         if (json_error_code(&error) == json_error_out_of_memory) {
             return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size,

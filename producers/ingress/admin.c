@@ -54,10 +54,12 @@ static bool admin_allowed(ss_http_request_t *req, const ss_ingress_t *ingress)
     return true;
 }
 
-/* Reads the admin body; false when refused (already answered). */
-static bool admin_body(ss_http_request_t *req, const ss_ingress_t *ingress, json_t **body)
+/* Reads the admin body (fields as ss_ingress_body_object); false when refused (answered). */
+static bool admin_body(ss_http_request_t *req, const ss_ingress_t *ingress,
+                       const char *const *fields, size_t field_count, json_t **body)
 {
-    return admin_allowed(req, ingress) && ss_ingress_body_object(req, body) == SS_OK;
+    return admin_allowed(req, ingress) &&
+           ss_ingress_body_object(req, fields, field_count, body) == SS_OK;
 }
 
 /* Runs an INSERT ... RETURNING id on pg and builds the {id} envelope (malloc'd). */
@@ -200,11 +202,12 @@ static void invalid(ss_http_request_t *req, const char *errstr, json_t *body)
 
 static void user_create(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"nickname"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
     const char *nickname = NULL;
     char errstr[256];
-    if (!admin_body(req, ingress, &body)) {
+    if (!admin_body(req, ingress, SS_INGRESS_FIELDS(fields), &body)) {
         return;
     }
     if (ss_json_get_string(body, "nickname", true, 1, ADMIN_NICKNAME_MAX, &nickname, errstr,
@@ -220,13 +223,14 @@ static void user_create(ss_http_request_t *req, void *context)
 
 static void product_create(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"name", "price", "stock", "sellStatus"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
     const char *name = NULL;
     long long price = 0, stock = 0;
     size_t status = 1; /* SELLING */
     char errstr[256];
-    if (!admin_body(req, ingress, &body)) {
+    if (!admin_body(req, ingress, SS_INGRESS_FIELDS(fields), &body)) {
         return;
     }
     if (ss_json_get_string(body, "name", true, 1, ADMIN_NAME_MAX, &name, errstr, sizeof(errstr)) !=
@@ -253,6 +257,7 @@ static void product_create(ss_http_request_t *req, void *context)
 
 static void product_update(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"sellStatus", "stockDelta"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
     int64_t product_id;
@@ -260,7 +265,7 @@ static void product_update(ss_http_request_t *req, void *context)
     size_t status = SIZE_MAX;
     char errstr[256];
     if (!admin_allowed(req, ingress) || ss_ingress_path_id(req, "id", &product_id) != SS_OK ||
-        ss_ingress_body_object(req, &body) != SS_OK) {
+        ss_ingress_body_object(req, SS_INGRESS_FIELDS(fields), &body) != SS_OK) {
         return;
     }
     if (ss_json_get_int(body, "stockDelta", false, -ADMIN_STOCK_MAX, ADMIN_STOCK_MAX, &delta,
@@ -288,6 +293,7 @@ static void product_update(ss_http_request_t *req, void *context)
 
 static void coupon_create(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"name", "discountRate", "quantity", "expiredAt", "status"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
     const char *name = NULL;
@@ -295,7 +301,7 @@ static void coupon_create(ss_http_request_t *req, void *context)
     int64_t expired_ms = 0;
     size_t status = 1; /* PUBLISHABLE */
     char errstr[256];
-    if (!admin_body(req, ingress, &body)) {
+    if (!admin_body(req, ingress, SS_INGRESS_FIELDS(fields), &body)) {
         return;
     }
     if (ss_json_get_string(body, "name", true, 1, ADMIN_NAME_MAX, &name, errstr, sizeof(errstr)) !=
@@ -324,13 +330,14 @@ static void coupon_create(ss_http_request_t *req, void *context)
 
 static void coupon_update(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"status"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
     int64_t coupon_id;
     size_t status = 0;
     char errstr[256];
     if (!admin_allowed(req, ingress) || ss_ingress_path_id(req, "id", &coupon_id) != SS_OK ||
-        ss_ingress_body_object(req, &body) != SS_OK) {
+        ss_ingress_body_object(req, SS_INGRESS_FIELDS(fields), &body) != SS_OK) {
         return;
     }
     if (ss_json_get_enum(body, "status", true, coupon_statuses, 3, &status, errstr,

@@ -41,11 +41,12 @@ static void balance_get(ss_http_request_t *req, void *context)
 
 static void balance_charge(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"amount"};
     ss_ingress_t *ingress = context;
     int64_t user_id;
     json_t *body = NULL;
     if (ss_ingress_path_id(req, "id", &user_id) != SS_OK ||
-        ss_ingress_body_object(req, &body) != SS_OK) {
+        ss_ingress_body_object(req, SS_INGRESS_FIELDS(fields), &body) != SS_OK) {
         return;
     }
     long long amount = 0;

@@ -438,12 +438,20 @@ void ss_ingress_respond_error(ss_http_request_t *req, ss_api_error_t error, cons
                      unavailable ? retry_after : NULL, unavailable ? 1 : 0);
 }
 
-ss_err_t ss_ingress_body_object(ss_http_request_t *req, json_t **out)
+ss_err_t ss_ingress_body_object(ss_http_request_t *req, const char *const *fields,
+                                size_t field_count, json_t **out)
 {
     char errstr[256];
     size_t length = 0;
     const char *body = ss_http_request_body(req, &length);
     ss_err_t err = ss_json_parse_object(body, length, out, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_json_check_fields(*out, fields, field_count, errstr, sizeof(errstr));
+        if (err != SS_OK) {
+            json_decref(*out);
+            *out = NULL;
+        }
+    }
     if (err == SS_ERR_INVALID) {
         ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST, errstr, NULL);
     } else if (err != SS_OK) {

@@ -192,10 +192,16 @@ void ss_ingress_respond_error(ss_http_request_t *req, ss_api_error_t error, cons
                               json_t *data);
 
 /*
- * The body as a JSON object. On failure answers 400 INVALID_REQUEST with the reason (or 500)
- * and returns the error: the handler just returns. On SS_OK the caller json_decref()s *out.
+ * The body as a JSON object whose keys are all among fields[0..field_count) (the properties of
+ * the operation's request schema, which says additionalProperties: false): a misspelt optional
+ * field ("couponID") is refused instead of silently ignored. On failure answers 400
+ * INVALID_REQUEST with the reason ("couponID is not a known field") or 500, and returns the
+ * error: the handler just returns. On SS_OK the caller json_decref()s *out.
  */
-ss_err_t ss_ingress_body_object(ss_http_request_t *req, json_t **out);
+ss_err_t ss_ingress_body_object(ss_http_request_t *req, const char *const *fields,
+                                size_t field_count, json_t **out);
+/* A handler's static array of field names as the (fields, field_count) pair. */
+#define SS_INGRESS_FIELDS(fields) (fields), (sizeof(fields) / sizeof((fields)[0]))
 
 /*
  * The path parameter name as an entity id (1..INT64_MAX). On failure answers

@@ -21,6 +21,33 @@
     " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id WHERE o.id = $1"                  \
     " ORDER BY i.product_id"
 
+/* Reads products[index] ({id, quantity} and nothing else) into *line. */
+static ss_err_t line_read(const json_t *products, size_t index, ss_rules_order_line_t *line,
+                          char *errstr, size_t errstr_size)
+{
+    static const char *const fields[] = {"id", "quantity"};
+    json_t *item = NULL;
+    long long product_id = 0, quantity = 0;
+    ss_err_t err =
+        ss_json_array_get_object(products, index, "products", &item, errstr, errstr_size);
+    if (err != SS_OK) {
+        return err;
+    }
+    err = ss_json_check_fields(item, SS_INGRESS_FIELDS(fields), errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_json_get_int(item, "id", true, 1, INT64_MAX, &product_id, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_json_get_int(item, "quantity", true, 1, SS_RULES_STOCK_QUANTITY_MAX, &quantity,
+                              errstr, errstr_size);
+    }
+    if (err != SS_OK) {
+        ss_json_errstr_prefix(errstr, errstr_size, "products[%zu].", index);
+    }
+    *line = (ss_rules_order_line_t){.product_id = product_id, .quantity = quantity};
+    return err;
+}
+
 /*
  * Reads the body's lines into lines[0..*count_out) and checks them. On failure answers
  * 400 INVALID_REQUEST naming the field and returns SS_ERR_INVALID.
@@ -34,21 +61,7 @@ static ss_err_t lines_read(ss_http_request_t *req, const json_t *body, ss_rules_
                                      errstr, sizeof(errstr));
     size_t count = err == SS_OK ? json_array_size(products) : 0;
     for (size_t i = 0; i < count && err == SS_OK; i++) {
-        json_t *item = NULL;
-        long long product_id = 0, quantity = 0;
-        err = ss_json_array_get_object(products, i, "products", &item, errstr, sizeof(errstr));
-        if (err == SS_OK) {
-            err = ss_json_get_int(item, "id", true, 1, INT64_MAX, &product_id, errstr,
-                                  sizeof(errstr));
-            if (err == SS_OK) {
-                err = ss_json_get_int(item, "quantity", true, 1, SS_RULES_STOCK_QUANTITY_MAX,
-                                      &quantity, errstr, sizeof(errstr));
-            }
-            if (err != SS_OK) {
-                ss_json_errstr_prefix(errstr, sizeof(errstr), "products[%zu].", i);
-            }
-        }
-        lines[i] = (ss_rules_order_line_t){.product_id = product_id, .quantity = quantity};
+        err = line_read(products, i, &lines[i], errstr, sizeof(errstr));
     }
     size_t bad_line = 0;
     if (err == SS_OK &&
@@ -68,16 +81,18 @@ static ss_err_t lines_read(ss_http_request_t *req, const json_t *body, ss_rules_
 
 static void order_place(ss_http_request_t *req, void *context)
 {
+    static const char *const fields[] = {"userId", "couponId", "products"};
     ss_ingress_t *ingress = context;
     json_t *body = NULL;
-    if (ss_ingress_body_object(req, &body) != SS_OK) {
+    if (ss_ingress_body_object(req, SS_INGRESS_FIELDS(fields), &body) != SS_OK) {
         return;
     }
     long long user_id = 0, coupon_id = 0;
     char errstr[256];
     ss_err_t err =
         ss_json_get_int(body, "userId", true, 1, INT64_MAX, &user_id, errstr, sizeof(errstr));
-    if (err == SS_OK) {
+    /* couponId is nullable in the document: null is the same as leaving it out. */
+    if (err == SS_OK && !json_is_null(json_object_get(body, "couponId"))) {
         err = ss_json_get_int(body, "couponId", false, 1, INT64_MAX, &coupon_id, errstr,
                               sizeof(errstr));
     }

@@ -197,8 +197,8 @@ static void products_list(ss_http_request_t *req, void *context)
     char errstr[256];
     if (ss_http_request_query_int64(req, "limit", PRODUCTS_LIMIT_DEFAULT, 1, PRODUCTS_LIMIT_MAX,
                                     &limit, errstr, sizeof(errstr)) != SS_OK ||
-        ss_http_request_query_int64(req, "cursor", 0, 0, INT64_MAX, &cursor, errstr,
-                                    sizeof(errstr)) != SS_OK) {
+        ss_http_request_query_digits(req, "cursor", 0, SS_HTTP_QUERY_DIGITS_MAX, &cursor, errstr,
+                                     sizeof(errstr)) != SS_OK) {
         ss_ingress_respond_error(req, SS_API_ERROR_INVALID_REQUEST, errstr, NULL);
         return;
     }

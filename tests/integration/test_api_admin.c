@@ -87,6 +87,22 @@ static void admin_expect(const char *method, const char *path, const char *body,
     ss_test_http_reply_free(&reply);
 }
 
+/* As admin_expect, with 400 INVALID_REQUEST whose message holds message. */
+static void admin_expect_invalid(const char *method, const char *path, const char *body,
+                                 const char *message)
+{
+    ss_test_http_reply_t reply;
+    admin_call(method, path, body, ss_test_http_admin_header(services.http), &reply);
+    if (reply.status != 400 || reply.body == NULL || strstr(reply.body, message) == NULL) {
+        print_message("%s %s %s -> %ld %s\n", method, path, body, reply.status,
+                      reply.body != NULL ? reply.body : "");
+    }
+    ss_test_http_expect(&reply, 400, "INVALID_REQUEST");
+    assert_non_null(reply.body);
+    assert_non_null(strstr(reply.body, message));
+    ss_test_http_reply_free(&reply);
+}
+
 typedef struct endpoint {
     const char *method;
     const char *path;
@@ -267,6 +283,40 @@ static void test_product_patch_with_a_bad_body_or_path_is_invalid(void **state)
     assert_int_equal(scalar_id("SELECT stock FROM products WHERE id = $1", product_id), 10);
 }
 
+/*
+ * What the fuzzer found the document did not say (issue 10, point 13): null for an optional
+ * field was taken for the default, an unknown field was ignored (a misspelt one silently), and
+ * a \u0000 was refused as "malformed JSON" naming a jansson flag. Each is a 400 naming the field.
+ */
+static void test_null_unknown_fields_and_nul_are_refused_naming_the_field(void **state)
+{
+    (void)state;
+    char path[96];
+    int64_t product_id = ss_test_http_product_create(services.http, "null-checks", 1, 1, NULL);
+    snprintf(path, sizeof(path), "/api/v1/admin/products/%" PRId64, product_id);
+    admin_expect_invalid("POST", "/api/v1/admin/products",
+                         "{\"name\":\"p\",\"price\":1,\"stock\":1,\"sellStatus\":null}",
+                         "sellStatus must be one of HOLD, SELLING, STOP_SELLING, got null");
+    admin_expect_invalid("POST", "/api/v1/admin/coupons",
+                         "{\"name\":\"c\",\"discountRate\":0.1,\"quantity\":1,"
+                         "\"expiredAt\":\"2099-01-01T00:00:00Z\",\"status\":null}",
+                         "status must be one of REGISTERED, PUBLISHABLE, CANCELED, got null");
+    admin_expect_invalid("PATCH", path, "{\"stockDelta\":null}", "stockDelta must be an integer");
+    admin_expect_invalid("PATCH", path, "{\"sellStatus\":\"HOLD\",\"stockdelta\":5}",
+                         "stockdelta is not a known field");
+    admin_expect_invalid("POST", "/api/v1/admin/users", "{\"nickname\":\"a\",\"nickName\":\"b\"}",
+                         "nickName is not a known field");
+    admin_expect_invalid("POST", "/api/v1/admin/users", "{\"nickname\":\"a\\u0000b\"}",
+                         "nickname must not contain NUL characters");
+    admin_expect_invalid("POST", "/api/v1/admin/products",
+                         "{\"name\":\"\\u0000\",\"price\":1,\"stock\":1}",
+                         "name must not contain NUL characters");
+    admin_expect_invalid("PATCH", "/api/v1/admin/coupons/1", "{\"status\":\"CANCELED\",\"x\":1}",
+                         "x is not a known field");
+    /* Nothing of the refused PATCHes reached the product. */
+    assert_int_equal(scalar_id("SELECT stock FROM products WHERE id = $1", product_id), 1);
+}
+
 static void test_created_coupon_has_its_fields_and_defaults_to_publishable(void **state)
 {
     (void)state;
@@ -369,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_created_product_has_its_fields_and_defaults_to_selling),
         cmocka_unit_test(test_product_with_bad_fields_is_invalid),
         cmocka_unit_test(test_product_patch_with_a_bad_body_or_path_is_invalid),
+        cmocka_unit_test(test_null_unknown_fields_and_nul_are_refused_naming_the_field),
         cmocka_unit_test(test_created_coupon_has_its_fields_and_defaults_to_publishable),
         cmocka_unit_test(test_coupon_with_bad_fields_is_invalid),
         cmocka_unit_test(test_coupon_status_patch_answers_the_coupon_and_refuses_bad_input),

@@ -197,7 +197,15 @@ static void test_page_after_the_last_id_is_empty_with_a_null_cursor(void **state
 {
     (void)state;
     ss_test_http_reply_t reply;
-    json_t *data = page_get(&reply, "?cursor=9223372036854775807");
+    /* The largest cursor the document allows (^[0-9]{1,18}$), leading zeros and all. */
+    json_t *data = page_get(&reply, "?cursor=999999999999999999");
+    assert_int_equal(json_array_size(json_object_get(data, "products")), 0);
+    assert_true(json_is_null(json_object_get(data, "nextCursor")));
+    ss_test_http_reply_free(&reply);
+    data = page_get(&reply, "?limit=1&cursor=000000000000000000");
+    assert_int_equal(json_array_size(json_object_get(data, "products")), 1);
+    ss_test_http_reply_free(&reply);
+    data = page_get(&reply, "?cursor=999999999999999999");
     assert_int_equal(json_array_size(json_object_get(data, "products")), 0);
     assert_true(json_is_null(json_object_get(data, "nextCursor")));
     ss_test_http_reply_free(&reply);
@@ -207,9 +215,10 @@ static void test_bad_limit_or_cursor_is_invalid(void **state)
 {
     (void)state;
     static const char *const queries[] = {
-        "?limit=0",   "?limit=101",  "?limit=-1",  "?limit=abc",
-        "?limit=1.5", "?cursor=abc", "?cursor=-1", "?cursor=99999999999999999999",
-        "?limit=%zz",
+        "?limit=0",     "?limit=101",  "?limit=-1",    "?limit=abc",
+        "?limit=1.5",   "?cursor=abc", "?cursor=-1",   "?cursor=99999999999999999999",
+        "?limit=%zz",   "?cursor=",    "?cursor=%2B1", "?cursor=1000000000000000000",
+        "?cursor=1%20",
     };
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         ss_test_http_reply_t reply;

@@ -269,6 +269,27 @@ static void test_single_line_order_is_paid_and_reads_back(void **state)
     json_decref(order);
 }
 
+/* couponId is the one nullable field of the API (the document says so): null is no coupon. */
+static void test_order_with_a_null_coupon_is_paid_without_one(void **state)
+{
+    (void)state;
+    int64_t user_id = user_new("order-null-coupon", 10000);
+    int64_t product_id = product_new(700, 5, NULL);
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"userId\":%" PRId64 ",\"couponId\":null,\"products\":[{\"id\":%" PRId64
+             ",\"quantity\":2}]}",
+             user_id, product_id);
+    ss_test_http_reply_t reply;
+    order_post_body(body, NULL, &reply);
+    json_t *data = ss_test_http_expect(&reply, 200, NULL);
+    assert_string_equal(ss_test_json_string(data, "status"), "PAID");
+    assert_int_equal(ss_test_json_int(data, "discountPrice"), 0);
+    assert_int_equal(ss_test_json_int(data, "paidAmount"), 1400);
+    ss_test_http_reply_free(&reply);
+    assert_int_equal(balance_of(user_id), 8600);
+}
+
 static void test_multi_line_order_with_coupon_is_paid_at_the_discounted_total(void **state)
 {
     (void)state;
@@ -474,6 +495,15 @@ static void test_malformed_orders_are_refused_naming_the_field(void **state)
     order_body(body, sizeof(body), 1, 0, lines, 51);
     refused_as_invalid(body, "products");
     refused_as_invalid("[1]", "object");
+    /* Only the documented fields: a misspelt couponId must not place an order without it. */
+    refused_as_invalid("{\"userId\":1,\"couponID\":3,\"products\":[{\"id\":1,\"quantity\":1}]}",
+                       "couponID is not a known field");
+    refused_as_invalid("{\"userId\":1,\"products\":[{\"id\":1,\"quantity\":1,\"qty\":2}]}",
+                       "products[0].qty is not a known field");
+    refused_as_invalid("{\"userId\":null,\"products\":[{\"id\":1,\"quantity\":1}]}",
+                       "userId must be an integer");
+    refused_as_invalid("{\"userId\":1,\"products\":[{\"id\":1,\"quantity\":null}]}",
+                       "products[0].quantity must be an integer");
 
     ss_test_http_reply_t reply;
     ss_test_http_get(services.http, &reply, "/api/v1/orders/abc");
@@ -732,6 +762,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_line_order_is_paid_and_reads_back),
+        cmocka_unit_test(test_order_with_a_null_coupon_is_paid_without_one),
         cmocka_unit_test(test_multi_line_order_with_coupon_is_paid_at_the_discounted_total),
         cmocka_unit_test(test_unknown_user_is_refused_without_an_order),
         cmocka_unit_test(test_unknown_or_not_selling_product_leaves_a_failed_order),

@@ -415,6 +415,38 @@ static void test_query_int64_uses_the_fallback_and_checks_the_range(void **state
     ss_http_request_finish(req);
 }
 
+/* Exactly the document's pattern ^[0-9]{1,18}$: no sign, no empty value, no 19th digit. */
+static void test_query_digits_accepts_exactly_one_to_n_digits(void **state)
+{
+    char errstr[128];
+    int64_t value = 0;
+    ss_http_request_t *req = dispatch(*state, "GET",
+                                      "/api/v1/products?a=007&b=999999999999999999&c=&d=-1&e=%2B1"
+                                      "&f=1000000000000000000&g=1%20&h=0");
+    assert_int_equal(
+        ss_http_request_query_digits(req, "absent", 5, 18, &value, errstr, sizeof(errstr)), SS_OK);
+    assert_int_equal(value, 5);
+    assert_int_equal(ss_http_request_query_digits(req, "a", 0, 18, &value, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(value, 7);
+    assert_int_equal(ss_http_request_query_digits(req, "b", 0, 18, &value, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(value, INT64_C(999999999999999999));
+    assert_int_equal(ss_http_request_query_digits(req, "h", 9, 18, &value, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(value, 0);
+    const char *refused[] = {"c", "d", "e", "f", "g"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        value = 42;
+        assert_int_equal(
+            ss_http_request_query_digits(req, refused[i], 0, 18, &value, errstr, sizeof(errstr)),
+            SS_ERR_INVALID);
+        assert_int_equal(value, 42);
+    }
+    assert_string_equal(errstr, "query parameter g must be 1 to 18 decimal digits");
+    ss_http_request_finish(req);
+}
+
 static void test_param_id_accepts_only_positive_decimal_ids(void **state)
 {
     struct {
@@ -1300,6 +1332,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_parameters_are_parsed_and_decoded, router_setup,
                                         router_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_escape_or_too_many_query_parameters_is_400,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_query_digits_accepts_exactly_one_to_n_digits,
                                         router_setup, router_teardown),
         cmocka_unit_test_setup_teardown(test_query_int64_uses_the_fallback_and_checks_the_range,
                                         router_setup, router_teardown),

@@ -82,11 +82,31 @@ static void test_parse_refuses_duplicate_keys(void **state)
     assert_parse_refused("{\"amount\":1,\"amount\":2}", 23, "duplicate object key");
 }
 
-static void test_parse_refuses_nul_escapes_and_embedded_nul(void **state)
+static void test_parse_refuses_nul_in_keys_and_raw_nul_bytes(void **state)
 {
     (void)state;
-    assert_parse_refused("{\"a\":\"\\u0000\"}", 14, "malformed JSON");
+    assert_parse_refused("{\"a\\u0000\":1}", 13, "NUL byte in object key");
     assert_parse_refused("{\"a\":1}\0{", 9, "malformed JSON");
+    assert_parse_refused("{\"a\":\"x\0y\"}", 11, "malformed JSON");
+}
+
+/* A \u0000 in a value is parsed so that the field reader can name the field in its refusal. */
+static void test_nul_escape_in_a_value_is_refused_by_the_reader_naming_the_field(void **state)
+{
+    (void)state;
+    json_t *object = body("{\"nickname\": \"a\\u0000b\", \"expiredAt\": \"\\u0000\"}");
+    char errstr[128] = "";
+    const char *value = NULL;
+    assert_int_equal(
+        ss_json_get_string(object, "nickname", true, 1, 100, &value, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "nickname must not contain NUL characters");
+    assert_null(value);
+    int64_t ms = 0;
+    assert_int_equal(ss_json_get_time(object, "expiredAt", true, &ms, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_string_equal(errstr, "expiredAt must not contain NUL characters");
+    json_decref(object);
 }
 
 static void test_parse_uses_length_not_terminator(void **state)
@@ -143,31 +163,83 @@ static void test_int_reads_a_value_in_range(void **state)
 static void test_int_missing_required_is_refused(void **state)
 {
     (void)state;
-    json_t *object = body("{\"other\": 1, \"nothing\": null}");
+    json_t *object = body("{\"other\": 1}");
     char errstr[128] = "";
     long long value = 77;
     assert_int_equal(
         ss_json_get_int(object, "amount", true, 1, 10000000, &value, errstr, sizeof(errstr)),
         SS_ERR_INVALID);
     assert_string_equal(errstr, "amount is required");
-    assert_int_equal(
-        ss_json_get_int(object, "nothing", true, 1, 10000000, &value, errstr, sizeof(errstr)),
-        SS_ERR_INVALID);
-    assert_string_equal(errstr, "nothing is required");
     assert_int_equal(value, 77);
+    json_decref(object);
+}
+
+/* null is a value of the wrong type, not "absent": `"amount": null` never means the default. */
+static void test_null_is_refused_as_a_wrong_type_required_or_optional(void **state)
+{
+    (void)state;
+    json_t *object = body("{\"amount\": null}");
+    char errstr[128] = "";
+    long long value = 77;
+    assert_int_equal(
+        ss_json_get_int(object, "amount", true, 1, 10000000, &value, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "amount must be an integer between 1 and 10000000, got null");
+    assert_int_equal(
+        ss_json_get_int(object, "amount", false, 1, 10000000, &value, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "amount must be an integer between 1 and 10000000, got null");
+    assert_int_equal(value, 77);
+    json_decref(object);
+}
+
+/* The optional fields of the admin bodies: each refuses null with a message naming it. */
+static void test_null_is_refused_by_every_reader(void **state)
+{
+    (void)state;
+    static const char *const statuses[] = {"HOLD", "SELLING", "STOP_SELLING"};
+    json_t *object = body("{\"v\": null}");
+    char errstr[128] = "";
+    size_t index = 1;
+    assert_int_equal(
+        ss_json_get_enum(object, "v", false, statuses, 3, &index, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "v must be one of HOLD, SELLING, STOP_SELLING, got null");
+    assert_int_equal(index, 1);
+    const char *text = "default";
+    assert_int_equal(ss_json_get_string(object, "v", false, 1, 10, &text, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_string_equal(errstr, "v must be a string of 1 to 10 characters, got null");
+    assert_string_equal(text, "default");
+    long long units = 0;
+    assert_int_equal(
+        ss_json_get_decimal(object, "v", false, 4, 1, 10000, &units, errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_string_equal(errstr, "v must be a number between 0.0001 and 1, got null");
+    double number = 0;
+    assert_int_equal(ss_json_get_number(object, "v", false, 0, 1, &number, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    int64_t ms = 0;
+    assert_int_equal(ss_json_get_time(object, "v", false, &ms, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    bool flag = false;
+    assert_int_equal(ss_json_get_bool(object, "v", false, &flag, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    json_t *inner = NULL;
+    assert_int_equal(ss_json_get_array(object, "v", false, 0, 5, &inner, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_int_equal(ss_json_get_object(object, "v", false, &inner, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_string_equal(errstr, "v must be an object, got null");
     json_decref(object);
 }
 
 static void test_int_missing_optional_keeps_the_default(void **state)
 {
     (void)state;
-    json_t *object = body("{\"couponId\": null}");
+    json_t *object = body("{\"other\": 1}");
     char errstr[128] = "";
     long long value = 0;
-    assert_int_equal(
-        ss_json_get_int(object, "couponId", false, 1, LLONG_MAX, &value, errstr, sizeof(errstr)),
-        SS_OK);
-    assert_int_equal(value, 0);
     assert_int_equal(
         ss_json_get_int(object, "absent", false, 1, LLONG_MAX, &value, errstr, sizeof(errstr)),
         SS_OK);
@@ -414,7 +486,7 @@ static void test_string_refuses_other_types_and_absence(void **state)
 static void test_string_with_nul_built_in_code_is_refused(void **state)
 {
     (void)state;
-    /* The parser refuses \u0000; objects built in code can still carry one. */
+    /* As the parser leaves a \u0000 in a value, and as objects built in code carry it. */
     json_t *object = json_object();
     assert_int_equal(json_object_set_new(object, "name", json_stringn_nocheck("a\0b", 3)), 0);
     char errstr[128] = "";
@@ -728,11 +800,14 @@ int main(void)
         cmocka_unit_test(test_parse_refuses_malformed_json),
         cmocka_unit_test(test_parse_refuses_invalid_utf8),
         cmocka_unit_test(test_parse_refuses_duplicate_keys),
-        cmocka_unit_test(test_parse_refuses_nul_escapes_and_embedded_nul),
+        cmocka_unit_test(test_parse_refuses_nul_in_keys_and_raw_nul_bytes),
+        cmocka_unit_test(test_nul_escape_in_a_value_is_refused_by_the_reader_naming_the_field),
         cmocka_unit_test(test_parse_uses_length_not_terminator),
         cmocka_unit_test(test_parse_refuses_excessive_depth),
         cmocka_unit_test(test_int_reads_a_value_in_range),
         cmocka_unit_test(test_int_missing_required_is_refused),
+        cmocka_unit_test(test_null_is_refused_as_a_wrong_type_required_or_optional),
+        cmocka_unit_test(test_null_is_refused_by_every_reader),
         cmocka_unit_test(test_int_missing_optional_keeps_the_default),
         cmocka_unit_test(test_int_refuses_reals_strings_and_booleans),
         cmocka_unit_test(test_int_out_of_range_names_field_and_range),

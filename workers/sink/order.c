@@ -75,8 +75,8 @@ ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, cha
         err = ss_json_get_int(order_paid, "user_id", true, 1, INT64_MAX, &user_id, errstr,
                               errstr_size);
     }
-    if (err == SS_OK) {
-        /* Optional: stays 0 when the record says null (no coupon). */
+    /* A ["null","long"] union in OrderPaid: stays 0 when the record says null (no coupon). */
+    if (err == SS_OK && !json_is_null(json_object_get(order_paid, "coupon_id"))) {
         err = ss_json_get_int(order_paid, "coupon_id", false, 1, INT64_MAX, &coupon_id, errstr,
                               errstr_size);
     }

@@ -222,6 +222,21 @@ ss_err_t ss_http_request_query_int64(const ss_http_request_t *req, const char *n
                                      int64_t fallback, int64_t min, int64_t max, int64_t *value_out,
                                      char *errstr, size_t errstr_size);
 
+/* The most digits ss_http_request_query_digits() takes: every such number fits an int64_t. */
+#define SS_HTTP_QUERY_DIGITS_MAX 18
+
+/*
+ * A query parameter that is a string of 1..digits_max decimal digits (leading zeros allowed,
+ * nothing else: no sign, no space), as its value; digits_max is at most
+ * SS_HTTP_QUERY_DIGITS_MAX. Absent gives fallback. Unlike ss_http_request_query_int64(), the
+ * accepted set is exactly what the OpenAPI pattern ^[0-9]{1,18}$ says, with no range check
+ * that a pattern cannot state. Else SS_ERR_INVALID with the reason in errstr
+ * (`query parameter cursor must be 1 to 18 decimal digits`).
+ */
+ss_err_t ss_http_request_query_digits(const ss_http_request_t *req, const char *name,
+                                      int64_t fallback, size_t digits_max, int64_t *value_out,
+                                      char *errstr, size_t errstr_size);
+
 /* A request header by case-insensitive name; the first one when repeated. NULL when absent. */
 const char *ss_http_request_header(const ss_http_request_t *req, const char *name);
 

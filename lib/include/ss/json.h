@@ -4,12 +4,14 @@
  * envelope builders.
  *
  * Field readers. Each ss_json_get_<kind>() reads object[name]:
- *   - absent (or JSON null) and required: SS_ERR_INVALID, "<name> is required";
- *   - absent (or null) and optional: SS_OK and *out is left unchanged, so the caller sets the
- *     default before the call;
+ *   - absent and required: SS_ERR_INVALID, "<name> is required";
+ *   - absent and optional: SS_OK and *out is left unchanged, so the caller sets the default
+ *     before the call;
  *   - wrong type: SS_ERR_INVALID, "<name> must be <what>, got <type>", e.g.
  *     "amount must be an integer between 1 and 10000000, got a string"; a JSON number with a
- *     fraction or exponent (1.0, 1e3) is a real number, never an integer;
+ *     fraction or exponent (1.0, 1e3) is a real number, never an integer. JSON null is a wrong
+ *     type like any other ("status must be one of ..., got null"), never taken for "absent":
+ *     a caller whose field the OpenAPI document marks nullable tests json_is_null() first;
  *   - out of range: SS_ERR_INVALID, "<name> must be <what>, got <value>", e.g.
  *     "amount must be an integer between 1 and 10000000, got 0".
  * Ranges are inclusive. Messages start with the field name, so a caller reading an array item
@@ -32,7 +34,9 @@
 
 /*
  * Parses body[0..length) as one JSON object: strict JSON, valid UTF-8, no duplicate keys, no
- * \u0000, nothing after the value; nesting depth is bounded by jansson (2048). On SS_OK the
+ * \u0000 in a key, nothing after the value; nesting depth is bounded by jansson (2048). A
+ * \u0000 in a string value is parsed: every string reader refuses it naming the field
+ * ("name must not contain NUL characters"), so read strings only through them. On SS_OK the
  * caller owns *out and releases it with json_decref(). SS_ERR_INVALID with a message fit for
  * the client ("malformed JSON at line 1, column 9: ...", "the request body must be a JSON
  * object, got an array"), SS_ERR_NOMEM when jansson runs out of memory. *out is NULL on error.
