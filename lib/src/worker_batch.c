@@ -468,7 +468,8 @@ static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *rec
     ss_pg_array_init(&columns.statuses);
     ss_pg_array_init(&columns.bodies);
     ss_err_t err = SS_OK;
-    for (size_t i = 0; i < batch->record_count && err == SS_OK; i++) {
+    /* A tick has no records (NULL, record_count 0): only its late answers. */
+    for (size_t i = 0; records != NULL && i < batch->record_count && err == SS_OK; i++) {
         if (records[i].request_id != NULL && batch->reply_status[i] > 0) {
             err = result_add(batch, &columns, records[i].request_id,
                              record_reply_partition(&records[i]), batch->reply_status[i],
