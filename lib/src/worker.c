@@ -425,6 +425,8 @@ static bool attempt_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome
         SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
                     partition, errstr);
         ss_partition_batch_ended(state, outcome, next_offset, ss_clock_monotonic_ms());
+        /* The fenced batch's records were consumed but not applied: the claim seeks back. */
+        worker->dropped_while_claiming[partition] = true;
     }
     return outcome == SS_BATCH_RETRY;
 }
@@ -621,6 +623,7 @@ static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t 
         SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
                     partition, errstr);
         ss_partition_batch_ended(state, outcome, state->next_offset, ss_clock_monotonic_ms());
+        worker->dropped_while_claiming[partition] = true; /* the claim seeks to what is stored */
         return true;
     }
     SS_LOG_WARN(worker->handler.name, "tick failed partition=%" PRId32 " error=\"%s\"", partition,

@@ -97,7 +97,8 @@ struct ss_worker {
     char source_prefix[256]; /* "<group>/<topic>/" */
     char client_id[256];
     ss_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
-    /* worker.c: records of a partition dropped while it was being claimed (seek after). */
+    /* worker.c: records of a partition consumed but not applied (dropped while it was being
+     * claimed, or in a fenced batch or tick): its next claim seeks back to the stored offset. */
     bool dropped_while_claiming[SS_WORKER_PARTITIONS_MAX];
     /*
      * worker.c: the next offset last published to the Kafka group per partition (0: none),
