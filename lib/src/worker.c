@@ -386,7 +386,7 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     }
     record->request_id = json_string_value(json_object_get(record->value, "request_id"));
     /* Single writer per key: a command keyed for another entity is not ours to apply. */
-    const char *key_field = ss_topology_key_field(worker->config.topic);
+    const char *key_field = worker->key_field;
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
@@ -402,6 +402,20 @@ static void records_release(ss_worker_record_t *records, size_t count)
         json_decref(records[i].value);
         records[i].value = NULL;
     }
+}
+
+/*
+ * A batch or tick found the partition fenced: nothing it read was applied, so the partition is
+ * claimed again later and that claim seeks back to the stored offset.
+ */
+static void partition_fenced(ss_worker_t *worker, int32_t partition, int64_t next_offset,
+                             const char *errstr)
+{
+    SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
+                partition, errstr);
+    ss_partition_batch_ended(&worker->partitions[partition], SS_BATCH_FENCED, next_offset,
+                             ss_clock_monotonic_ms());
+    worker->dropped_while_claiming[partition] = true;
 }
 
 /* What the loop does after one attempt; false when the attempts are over. */
@@ -422,11 +436,7 @@ static bool attempt_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome
     }
     partition_forget(worker, partition);
     if (outcome == SS_BATCH_FENCED) {
-        SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
-                    partition, errstr);
-        ss_partition_batch_ended(state, outcome, next_offset, ss_clock_monotonic_ms());
-        /* The fenced batch's records were consumed but not applied: the claim seeks back. */
-        worker->dropped_while_claiming[partition] = true;
+        partition_fenced(worker, partition, next_offset, errstr);
     }
     return outcome == SS_BATCH_RETRY;
 }
@@ -610,7 +620,6 @@ static void retention_run(ss_worker_t *worker)
 static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t outcome,
                      const char *errstr)
 {
-    ss_partition_t *state = &worker->partitions[partition];
     if (outcome == SS_BATCH_COMMITTED) {
         if (worker->handler.after_commit != NULL) {
             worker->handler.after_commit(worker->handler.opaque, partition);
@@ -620,10 +629,7 @@ static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t 
     }
     partition_forget(worker, partition);
     if (outcome == SS_BATCH_FENCED) {
-        SS_LOG_WARN(worker->handler.name, "partition fenced partition=%" PRId32 " reason=\"%s\"",
-                    partition, errstr);
-        ss_partition_batch_ended(state, outcome, state->next_offset, ss_clock_monotonic_ms());
-        worker->dropped_while_claiming[partition] = true; /* the claim seeks to what is stored */
+        partition_fenced(worker, partition, worker->partitions[partition].next_offset, errstr);
         return true;
     }
     SS_LOG_WARN(worker->handler.name, "tick failed partition=%" PRId32 " error=\"%s\"", partition,
@@ -846,6 +852,7 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
     ss_log_level_set(level);
     snprintf(worker->source_prefix, sizeof(worker->source_prefix), "%s/%s/", config->group_id,
              config->topic);
+    worker->key_field = ss_topology_key_field(config->topic);
     ss_err_t err = buffers_create(worker, errstr, errstr_size);
     if (err == SS_OK) {
         err = clients_create(worker, errstr, errstr_size);

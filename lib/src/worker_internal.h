@@ -95,6 +95,7 @@ struct ss_worker {
     ss_kafka_producer_t *producer;
     ss_kafka_consumer_t *consumer;
     char source_prefix[256]; /* "<group>/<topic>/" */
+    const char *key_field;   /* what record keys must equal (ss_topology_key_field), or NULL */
     char client_id[256];
     ss_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
     /* worker.c: records of a partition consumed but not applied (dropped while it was being
