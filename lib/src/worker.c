@@ -1,18 +1,18 @@
 /*
- * The worker loop. A poll round: poll (the group's assignments and revocations arrive here),
- * claim the partitions that are due (bumping their epoch in PostgreSQL; a claim that waits on
- * a paused previous owner times out and is tried again later, without stopping the loop),
- * re-send owed outbox rows, apply each partition's records in one batch transaction until they
+ * The worker loop, as hooks of the shared consumer loop (ss/loop.h). A poll round: poll (the
+ * group's assignments and revocations arrive here), claim the partitions that are due
+ * (worker_claim.c), re-send owed outbox rows, apply each partition's records in one batch transaction until they
  * commit, are fenced (then the partition is claimed again) or prove poison (then the record is
  * isolated and dead-lettered), run the handler's ticks that are due (timer work in a fenced
  * transaction of its own, no records), and finally settle the round's deliveries. Decisions are
- * ss/worker_state.h's; this file does the I/O for claims and batches. Retries have a bound;
+ * ss/worker_state.h's; this file drives the batches. Retries have a bound;
  * past it, or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
  */
 #include "worker_internal.h"
 
 #include "ss/clock.h"
 #include "ss/log.h"
+#include "ss/loop.h"
 #include "ss/retention.h"
 #include "ss/topology.h"
 
@@ -24,19 +24,9 @@
 #include <unistd.h>
 
 #define SS_WORKER_POLL_TIMEOUT_MS 100
-#define SS_WORKER_CLAIM_ATTEMPTS_MAX 10
-#define SS_WORKER_BACKOFF_MIN_MS 10
 #define SS_WORKER_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
 #define SS_WORKER_DEFAULT_PG_DSN "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream"
 
-/* Asking the broker for a topic's partition count or a partition's watermarks. */
-#define SS_WORKER_WATERMARKS_TIMEOUT_MS 5000
-/* Tries of the topology check at start while the broker or database does not answer. */
-#define SS_WORKER_TOPOLOGY_ATTEMPTS_MAX 12
-/* How long a claim waits for the previous owner's batch to end before trying again later. */
-#define SS_WORKER_CLAIM_LOCK_TIMEOUT "500ms"
-/* Attempts at reading a newly assigned partition's offset before giving up. */
-#define SS_WORKER_STATE_READ_ATTEMPTS_MAX 10
 /* How often the offsets committed in PostgreSQL are published to the Kafka group (for lag). */
 #define SS_WORKER_OFFSETS_PUBLISH_MS 1000
 
@@ -122,233 +112,6 @@ ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, 
                               errstr_size);
 }
 
-static void sleep_ms(long long ms)
-{
-    struct timespec pause = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-}
-
-static long long backoff_ms(const ss_worker_t *worker, int attempt)
-{
-    return ss_clock_backoff_ms(SS_WORKER_BACKOFF_MIN_MS, worker->config.retry_backoff_max_ms,
-                               attempt);
-}
-
-static void partition_forget(ss_worker_t *worker, int32_t partition)
-{
-    worker->handler.partition_reset(worker->handler.opaque, partition);
-}
-
-/* Makes sure the connection is usable again after a failure. */
-static void pg_recover(ss_worker_t *worker)
-{
-    char errstr[SS_WORKER_ERRSTR_SIZE];
-    ss_pg_rollback(worker->pg, errstr, sizeof(errstr));
-    if (ss_pg_is_broken(worker->pg) && ss_pg_reset(worker->pg, errstr, sizeof(errstr)) != SS_OK) {
-        SS_LOG_WARN(worker->handler.name, "could not reconnect to postgresql error=\"%s\"", errstr);
-    }
-}
-
-static void partition_text(int32_t partition, char *out, size_t out_size)
-{
-    snprintf(out, out_size, "%" PRId32, partition);
-}
-
-/* The stored offset, read without waiting for any lock; 0 for a partition never claimed. */
-static ss_err_t stored_offset_read(ss_worker_t *worker, int32_t partition, int64_t *offset,
-                                   char *errstr, size_t errstr_size)
-{
-    char number[16];
-    partition_text(partition, number, sizeof(number));
-    const char *params[] = {worker->config.group_id, worker->config.topic, number};
-    PGresult *result = NULL;
-    *offset = 0;
-    ss_err_t err =
-        ss_pg_query(worker->pg, "ss_worker_state", NULL, 3, params, &result, errstr, errstr_size);
-    if (err == SS_OK && PQntuples(result) == 1) {
-        err = ss_pg_get_int64(result, 0, 0, offset, errstr, errstr_size);
-    }
-    PQclear(result);
-    return err;
-}
-
-/* One claim in its own short transaction, so that a held lock costs a bounded wait. */
-static ss_err_t claim_once(ss_worker_t *worker, int32_t partition, int64_t *epoch,
-                           int64_t *next_offset, int64_t *max_outbox_id, char *errstr,
-                           size_t errstr_size)
-{
-    char number[16], source[SS_WORKER_SOURCE_SIZE];
-    partition_text(partition, number, sizeof(number));
-    ss_worker_source_name(worker, partition, source, sizeof(source));
-    const char *params[] = {worker->config.group_id, worker->config.topic, number, source};
-    PGresult *result = NULL;
-    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = ss_pg_exec(worker->pg, "SET LOCAL lock_timeout = '" SS_WORKER_CLAIM_LOCK_TIMEOUT "'",
-                         errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_query(worker->pg, "ss_worker_claim", NULL, 4, params, &result, errstr,
-                          errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 0, next_offset, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 1, epoch, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_get_int64(result, 0, 2, max_outbox_id, errstr, errstr_size);
-    }
-    PQclear(result);
-    if (err == SS_OK) {
-        err = ss_pg_commit(worker->pg, errstr, errstr_size);
-    }
-    if (err != SS_OK) {
-        pg_recover(worker);
-    }
-    return err;
-}
-
-/*
- * The claimed offset against the log (ss/topology.h): SS_ERR_FATAL when it is ahead of the
- * log's end, retriable when the broker did not answer.
- */
-static ss_err_t claimed_offset_check(ss_worker_t *worker, int32_t partition, int64_t next_offset,
-                                     char *errstr, size_t errstr_size)
-{
-    int64_t low = 0, high = 0;
-    ss_err_t err = ss_kafka_consumer_watermarks(worker->consumer, worker->config.topic, partition,
-                                                SS_WORKER_WATERMARKS_TIMEOUT_MS, &low, &high,
-                                                errstr, errstr_size);
-    if (err == SS_OK) {
-        err = ss_topology_offset_check(worker->config.topic, partition, next_offset, low, high,
-                                       errstr, errstr_size);
-        if (err == SS_OK && errstr[0] != '\0') {
-            SS_LOG_WARN(worker->handler.name, "%s", errstr);
-        }
-    }
-    if (err == SS_ERR_CONFLICT) {
-        SS_LOG_ERROR(worker->handler.name, "%s", errstr);
-        return SS_ERR_FATAL;
-    }
-    return err == SS_OK ? SS_OK : SS_ERR_RETRIABLE;
-}
-
-/* Claims partition now; a transient failure leaves it CLAIMING for a later round. */
-static ss_err_t claim(ss_worker_t *worker, int32_t partition, char *errstr, size_t errstr_size)
-{
-    ss_partition_t *state = &worker->partitions[partition];
-    int64_t epoch = 0, next_offset = 0, max_outbox_id = 0;
-    ss_err_t err =
-        claim_once(worker, partition, &epoch, &next_offset, &max_outbox_id, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = claimed_offset_check(worker, partition, next_offset, errstr, errstr_size);
-    }
-    if (ss_err_is_retriable(err)) {
-        ss_partition_claim_failed(state, ss_clock_monotonic_ms());
-        SS_LOG_WARN(worker->handler.name,
-                    "partition claim postponed partition=%" PRId32 " attempt=%d error=\"%s\"",
-                    partition, state->claim_failures, errstr);
-        return SS_OK;
-    }
-    if (err != SS_OK) {
-        return err;
-    }
-    partition_forget(worker, partition);
-    bool seek = worker->dropped_while_claiming[partition];
-    worker->dropped_while_claiming[partition] = false;
-    ss_partition_claimed(state, epoch, next_offset, max_outbox_id, seek, ss_clock_monotonic_ms());
-    SS_LOG_INFO(worker->handler.name,
-                "partition claimed topic=%s partition=%" PRId32 " epoch=%" PRId64 " offset=%" PRId64
-                " outbox_max_id=%" PRId64,
-                worker->config.topic, partition, epoch, next_offset, max_outbox_id);
-    if (seek && ss_kafka_consumer_seek(worker->consumer, worker->config.topic, partition,
-                                       next_offset, errstr, errstr_size) == SS_OK) {
-        ss_partition_sought(state);
-    }
-    return SS_OK;
-}
-
-/* Claims every partition whose claim is due (assigned, fenced, or a claim that timed out). */
-static ss_err_t claims_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
-{
-    int64_t now_ms = ss_clock_monotonic_ms();
-    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
-        ss_partition_t *state = &worker->partitions[p];
-        if (state->phase == SS_PARTITION_OWNED && state->seek_needed &&
-            ss_kafka_consumer_seek(worker->consumer, worker->config.topic, p, state->next_offset,
-                                   errstr, errstr_size) == SS_OK) {
-            ss_partition_sought(state);
-        }
-        if (ss_partition_claim_due(state, now_ms)) {
-            ss_err_t err = claim(worker, p, errstr, errstr_size);
-            if (err != SS_OK) {
-                return err;
-            }
-        }
-    }
-    return SS_OK;
-}
-
-/* Sets where the partition starts: its stored offset; the claim itself comes in the loop. */
-static ss_err_t assign_one(ss_worker_t *worker, ss_kafka_partition_t *partition, char *errstr,
-                           size_t errstr_size)
-{
-    if (partition->partition < 0 || partition->partition >= SS_WORKER_PARTITIONS_MAX) {
-        return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
-                          "partition %" PRId32 " of %s is beyond the %d a worker can hold",
-                          partition->partition, partition->topic, SS_WORKER_PARTITIONS_MAX);
-    }
-    ss_err_t err = SS_ERR_RETRIABLE;
-    int64_t offset = 0;
-    for (int attempt = 0; attempt < SS_WORKER_STATE_READ_ATTEMPTS_MAX && ss_err_is_retriable(err);
-         attempt++) {
-        err = stored_offset_read(worker, partition->partition, &offset, errstr, errstr_size);
-        if (ss_err_is_retriable(err)) {
-            pg_recover(worker);
-            sleep_ms(backoff_ms(worker, attempt));
-        }
-    }
-    if (err != SS_OK) {
-        return err;
-    }
-    partition->offset = offset;
-    ss_partition_assigned(&worker->partitions[partition->partition], ss_clock_monotonic_ms());
-    worker->dropped_while_claiming[partition->partition] = false;
-    partition_forget(worker, partition->partition);
-    return SS_OK;
-}
-
-static ss_err_t on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
-                          char *errstr, size_t errstr_size)
-{
-    ss_worker_t *worker = opaque;
-    for (size_t i = 0; i < count; i++) {
-        ss_err_t err = assign_one(worker, &partitions[i], errstr, errstr_size);
-        if (err != SS_OK) {
-            return err;
-        }
-    }
-    return SS_OK;
-}
-
-static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size_t count)
-{
-    ss_worker_t *worker = opaque;
-    for (size_t i = 0; i < count; i++) {
-        int32_t partition = partitions[i].partition;
-        if (partition >= 0 && partition < SS_WORKER_PARTITIONS_MAX) {
-            ss_worker_outbox_release(worker, partition);
-            worker->offsets_published[partition] = 0;
-            ss_partition_revoked(&worker->partitions[partition]);
-            partition_forget(worker, partition);
-            SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,
-                        partitions[i].topic, partition);
-        }
-    }
-}
-
 /* Decodes slot i into records[i]; an undecodable record becomes a dead letter. */
 static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
                           char *key_buffer, size_t key_buffer_size)
@@ -415,7 +178,7 @@ static void partition_fenced(ss_worker_t *worker, int32_t partition, int64_t nex
                 partition, errstr);
     ss_partition_batch_ended(&worker->partitions[partition], SS_BATCH_FENCED, next_offset,
                              ss_clock_monotonic_ms());
-    worker->dropped_while_claiming[partition] = true;
+    worker->seek_on_claim[partition] = true;
 }
 
 /* What the loop does after one attempt; false when the attempts are over. */
@@ -434,7 +197,7 @@ static bool attempt_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome
         }
         return false;
     }
-    partition_forget(worker, partition);
+    ss_worker_partition_forget(worker, partition);
     if (outcome == SS_BATCH_FENCED) {
         partition_fenced(worker, partition, next_offset, errstr);
     }
@@ -459,8 +222,8 @@ static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
         SS_LOG_WARN(worker->handler.name,
                     "batch failed, retrying partition=%" PRId32 " attempt=%d error=\"%s\"",
                     partition, attempt + 1, errstr);
-        pg_recover(worker);
-        sleep_ms(backoff_ms(worker, attempt));
+        ss_worker_pg_recover(worker);
+        ss_worker_sleep_ms(ss_worker_backoff_ms(worker, attempt));
     }
     ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "batch of partition %" PRId32 " failed %d times",
                partition, SS_WORKER_BATCH_ATTEMPTS_MAX);
@@ -488,18 +251,28 @@ static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
     return outcome;
 }
 
-static ss_err_t partition_process(ss_worker_t *worker, int32_t partition, size_t count,
-                                  char *errstr, size_t errstr_size)
+/* loop.h's records hook: one partition's records, applied in batches until they commit. */
+static ss_err_t partition_records(void *opaque, int32_t partition, ss_kafka_message_t **messages,
+                                  size_t count, char *errstr, size_t errstr_size)
 {
+    ss_worker_t *worker = opaque;
+    if (partition >= SS_WORKER_PARTITIONS_MAX) {
+        return SS_OK;
+    }
+    if (worker->partitions[partition].phase == SS_PARTITION_CLAIMING) {
+        worker->seek_on_claim[partition] = true; /* consumed but not applied: seek back */
+    }
+    if (!ss_partition_accepts(&worker->partitions[partition])) {
+        return SS_OK;
+    }
     const ss_partition_t *state = &worker->partitions[partition];
     static char keys[SS_WORKER_BATCH_RECORDS_LIMIT][64];
     size_t kept = 0;
     for (size_t i = 0; i < count; i++) {
-        ss_worker_slot_t slot = worker->slots[i];
-        if (ss_partition_already_applied(state, slot.message->offset)) {
+        if (ss_partition_already_applied(state, messages[i]->offset)) {
             continue;
         }
-        worker->slots[kept] = slot;
+        worker->slots[kept] = (ss_worker_slot_t){.message = messages[i]};
         record_decode(worker, &worker->slots[kept], &worker->records[kept], keys[kept],
                       sizeof(keys[kept]));
         kept++;
@@ -517,49 +290,6 @@ static ss_err_t partition_process(ss_worker_t *worker, int32_t partition, size_t
     return outcome == SS_BATCH_FAILED ? SS_ERR_FATAL : SS_OK;
 }
 
-/*
- * Moves the messages of the first unhandled partition into worker->slots, in offset order, up
- * to batch_bytes_max of values (at least one record; a record over record_bytes_max is not
- * decoded and counts for nothing). The rest of that partition makes the next batch.
- */
-static size_t partition_gather(ss_worker_t *worker, ss_kafka_message_t **messages, size_t count,
-                               bool *taken, int32_t *partition_out)
-{
-    size_t gathered = 0;
-    int32_t partition = -1;
-    long long bytes = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (taken[i] || (partition >= 0 && messages[i]->partition != partition)) {
-            continue;
-        }
-        long long size = (long long)messages[i]->value_length;
-        size = size > worker->config.record_bytes_max ? 0 : size;
-        if (gathered > 0 && bytes + size > worker->config.batch_bytes_max) {
-            break;
-        }
-        bytes += size;
-        partition = messages[i]->partition;
-        taken[i] = true;
-        worker->slots[gathered++] = (ss_worker_slot_t){.message = messages[i]};
-    }
-    *partition_out = partition;
-    return gathered;
-}
-
-/* Whether the records may be applied; records of a partition still being claimed are dropped. */
-static bool partition_usable(ss_worker_t *worker, const ss_kafka_message_t *message)
-{
-    int32_t partition = message->partition;
-    if (partition < 0 || partition >= SS_WORKER_PARTITIONS_MAX ||
-        !ss_kafka_consumer_is_current(worker->consumer, message)) {
-        return false;
-    }
-    if (worker->partitions[partition].phase == SS_PARTITION_CLAIMING) {
-        worker->dropped_while_claiming[partition] = true;
-    }
-    return ss_partition_accepts(&worker->partitions[partition]);
-}
-
 /* Test fault injection: a fatal producer error at a configured time (off by default). */
 static void fault_inject(ss_worker_t *worker)
 {
@@ -571,48 +301,13 @@ static void fault_inject(ss_worker_t *worker)
     }
 }
 
-/*
- * Publishes the offsets committed in PostgreSQL to the Kafka group at most once per
- * SS_WORKER_OFFSETS_PUBLISH_MS, so kafka-consumer-groups.sh --describe shows the lag. Nothing
- * reads them back: a claim always starts from partition_state.
- */
-static void offsets_publish(ss_worker_t *worker)
-{
-    int64_t now_ms = ss_clock_monotonic_ms();
-    if (now_ms - worker->offsets_published_ms < SS_WORKER_OFFSETS_PUBLISH_MS) {
-        return;
-    }
-    worker->offsets_published_ms = now_ms;
-    static int32_t partitions[SS_WORKER_PARTITIONS_MAX];
-    static int64_t offsets[SS_WORKER_PARTITIONS_MAX];
-    size_t count = 0;
-    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
-        const ss_partition_t *state = &worker->partitions[p];
-        if (state->phase == SS_PARTITION_OWNED && state->next_offset > 0 &&
-            state->next_offset != worker->offsets_published[p]) {
-            partitions[count] = p;
-            offsets[count++] = state->next_offset;
-        }
-    }
-    char errstr[SS_WORKER_ERRSTR_SIZE];
-    if (count > 0 &&
-        ss_kafka_consumer_commit_async(worker->consumer, worker->config.topic, partitions, offsets,
-                                       count, errstr, sizeof(errstr)) != SS_OK) {
-        SS_LOG_DEBUG(worker->handler.name, "offsets not published error=\"%s\"", errstr);
-        return;
-    }
-    for (size_t i = 0; i < count; i++) {
-        worker->offsets_published[partitions[i]] = offsets[i];
-    }
-}
-
 /* The retention job, when due; a failure is logged and tried again after the interval. */
 static void retention_run(ss_worker_t *worker)
 {
     char errstr[SS_WORKER_ERRSTR_SIZE];
     if (ss_worker_retention_run(worker, errstr, sizeof(errstr)) != SS_OK) {
         SS_LOG_WARN(worker->handler.name, "retention job failed error=\"%s\"", errstr);
-        pg_recover(worker);
+        ss_worker_pg_recover(worker);
     }
 }
 
@@ -627,14 +322,14 @@ static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t 
         ss_worker_outbox_ticked(worker, partition, true);
         return true;
     }
-    partition_forget(worker, partition);
+    ss_worker_partition_forget(worker, partition);
     if (outcome == SS_BATCH_FENCED) {
         partition_fenced(worker, partition, worker->partitions[partition].next_offset, errstr);
         return true;
     }
     SS_LOG_WARN(worker->handler.name, "tick failed partition=%" PRId32 " error=\"%s\"", partition,
                 errstr);
-    pg_recover(worker);
+    ss_worker_pg_recover(worker);
     /* The commit outcome may be unknown: if it did commit, its rows are stored, send them. */
     ss_worker_outbox_ticked(worker, partition, false);
     return outcome != SS_BATCH_FAILED;
@@ -661,36 +356,39 @@ static ss_err_t ticks_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
     return SS_OK;
 }
 
-static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size)
+/* loop.h's offsets hook: every owned partition's next offset, for Kafka's lag tools. */
+static size_t owned_offsets(void *opaque, int32_t *partitions, int64_t *offsets, size_t max)
 {
-    fault_inject(worker);
+    const ss_worker_t *worker = opaque;
     size_t count = 0;
-    ss_err_t err = ss_kafka_consumer_poll_batch(
-        worker->consumer, worker->messages, (size_t)worker->config.batch_records_max,
-        SS_WORKER_POLL_TIMEOUT_MS, &count, errstr, errstr_size);
-    if (err == SS_ERR_FATAL) {
-        return err;
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX && count < max; p++) {
+        const ss_partition_t *state = &worker->partitions[p];
+        if (state->phase == SS_PARTITION_OWNED && state->next_offset > 0) {
+            partitions[count] = p;
+            offsets[count++] = state->next_offset;
+        }
     }
-    if (err != SS_OK) {
-        SS_LOG_WARN(worker->handler.name, "poll failed error=\"%s\"", errstr);
-        count = 0;
-    }
-    err = claims_run(worker, errstr, errstr_size);
+    return count;
+}
+
+/* loop.h's round_begin: the claims that are due, then owed re-sends and retention. */
+static ss_err_t round_begin(void *opaque, char *errstr, size_t errstr_size)
+{
+    ss_worker_t *worker = opaque;
+    fault_inject(worker);
+    ss_err_t err = ss_worker_claims_run(worker, errstr, errstr_size);
     if (err == SS_OK) {
         ss_worker_outbox_maintain(worker);
         retention_run(worker);
     }
-    static bool taken[SS_WORKER_BATCH_RECORDS_LIMIT];
-    memset(taken, 0, count * sizeof(taken[0]));
-    for (size_t done = 0; done < count && err == SS_OK;) {
-        int32_t partition;
-        size_t gathered = partition_gather(worker, worker->messages, count, taken, &partition);
-        done += gathered;
-        if (gathered > 0 && partition_usable(worker, worker->slots[0].message)) {
-            err = partition_process(worker, partition, gathered, errstr, errstr_size);
-        }
-    }
-    ss_kafka_messages_release(worker->messages, count);
+    return err;
+}
+
+/* loop.h's round_end: the ticks that are due, then the round's deliveries settled. */
+static ss_err_t round_end(void *opaque, ss_err_t result, char *errstr, size_t errstr_size)
+{
+    ss_worker_t *worker = opaque;
+    ss_err_t err = result;
     if (err == SS_OK) {
         err = ticks_run(worker, errstr, errstr_size);
     }
@@ -699,18 +397,14 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
     if (err == SS_OK && settled != SS_OK) {
         err = ss_err_set(settled, errstr, errstr_size, "%s", settle_error);
     }
-    offsets_publish(worker);
     return err;
 }
 
 ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *errstr,
                        size_t errstr_size)
 {
-    ss_err_t err = SS_OK;
     worker->started_ms = ss_clock_monotonic_ms();
-    while (!*stop && err == SS_OK) {
-        err = poll_round(worker, errstr, errstr_size);
-    }
+    ss_err_t err = ss_loop_run(worker->loop, stop, errstr, errstr_size);
     if (err != SS_OK) {
         SS_LOG_ERROR(worker->handler.name, "worker stopping on a fatal error error=\"%s\"", errstr);
     }
@@ -725,27 +419,23 @@ ss_err_t ss_worker_run(ss_worker_t *worker, volatile sig_atomic_t *stop, char *e
     return err;
 }
 
-/* The topic's partition count against the recorded one, waiting (bounded) for the broker. */
-static ss_err_t topology_check(ss_worker_t *worker, char *errstr, size_t errstr_size)
+static ss_err_t loop_create(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
-    ss_err_t err = SS_ERR_RETRIABLE;
-    /* A topic not found yet may be being created (compose's init job): waited for too. */
-    for (int attempt = 0; attempt < SS_WORKER_TOPOLOGY_ATTEMPTS_MAX &&
-                          (ss_err_is_retriable(err) || err == SS_ERR_NOT_FOUND);
-         attempt++) {
-        if (attempt > 0) {
-            SS_LOG_WARN(worker->handler.name, "topology check postponed error=\"%s\"", errstr);
-            sleep_ms(backoff_ms(worker, attempt));
-            pg_recover(worker);
-        }
-        err = ss_topology_partitions_check(worker->pg, worker->config.kafka_bootstrap,
-                                           worker->config.topic, SS_WORKER_WATERMARKS_TIMEOUT_MS,
-                                           errstr, errstr_size);
-    }
-    if (err != SS_OK) {
-        SS_LOG_ERROR(worker->handler.name, "%s", errstr);
-    }
-    return err;
+    const ss_worker_config_t *config = &worker->config;
+    ss_loop_config_t loop = {.consumer = worker->consumer,
+                             .topic = config->topic,
+                             .records_max = (size_t)config->batch_records_max,
+                             .bytes_max = config->batch_bytes_max,
+                             .record_bytes_max = config->record_bytes_max,
+                             .poll_timeout_ms = SS_WORKER_POLL_TIMEOUT_MS,
+                             .publish_interval_ms = SS_WORKER_OFFSETS_PUBLISH_MS};
+    ss_loop_handler_t handler = {.name = worker->handler.name,
+                                 .opaque = worker,
+                                 .round_begin = round_begin,
+                                 .records = partition_records,
+                                 .round_end = round_end,
+                                 .offsets = owned_offsets};
+    return ss_loop_new(&loop, &handler, &worker->loop, errstr, errstr_size);
 }
 
 static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_size)
@@ -793,8 +483,8 @@ static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_
                                                .client_id = config->client_id,
                                                .topics = topics,
                                                .topic_count = 1,
-                                               .on_assign = on_assign,
-                                               .on_revoke = on_revoke,
+                                               .on_assign = ss_worker_on_assign,
+                                               .on_revoke = ss_worker_on_revoke,
                                                .opaque = worker,
                                                .batch_linger_ms = (int)config->batch_wait_ms,
                                                .properties = properties,
@@ -807,10 +497,9 @@ static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_
 static ss_err_t buffers_create(ss_worker_t *worker, char *errstr, size_t errstr_size)
 {
     size_t max = (size_t)worker->config.batch_records_max;
-    worker->messages = calloc(max, sizeof(*worker->messages));
     worker->records = calloc(max, sizeof(*worker->records));
     worker->slots = calloc(max, sizeof(*worker->slots));
-    if (worker->messages == NULL || worker->records == NULL || worker->slots == NULL) {
+    if (worker->records == NULL || worker->slots == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate batch buffers");
     }
     ss_avro_buffer_init(&worker->buffer);
@@ -858,7 +547,10 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
         err = clients_create(worker, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = topology_check(worker, errstr, errstr_size);
+        err = ss_worker_topology_check(worker, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = loop_create(worker, errstr, errstr_size);
     }
     if (err != SS_OK) {
         ss_worker_destroy(worker);
@@ -879,7 +571,7 @@ void ss_worker_destroy(ss_worker_t *worker)
     ss_pg_destroy(worker->pg);
     ss_worker_batch_free(&worker->batch);
     ss_avro_buffer_free(&worker->buffer);
-    free(worker->messages);
+    ss_loop_destroy(worker->loop);
     free(worker->records);
     free(worker->slots);
     free(worker);

@@ -1,17 +1,19 @@
 /*
  * Private state of the worker framework. The files call one another in one direction only:
- *   worker.c (the loop, claims, rebalancing)
+ *   worker.c (the round's hooks on ss/loop.h, batch retries and poison isolation, ticks)
+ *     -> worker_claim.c (claims, assignment and revocation, the topology check, shared helpers)
  *     -> worker_batch.c (one batch transaction: fence, idempotency, handler, results)
  *       -> worker_outbox.c (the outbox: its rows, producing them, the flight, the watermarks)
  *         -> worker_state.c (the pure per-partition state machine, ss/worker_state.h)
  *   worker.c -> worker_retention.c (the retention job of the framework's tables, on a timer)
  * Ownership: ss_worker_t.partitions and .flight change only through ss/worker_state.h, and the
- * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker.c.
+ * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker_claim.c and worker.c.
  */
 #ifndef SS_WORKER_INTERNAL_H
 #define SS_WORKER_INTERNAL_H
 
 #include "ss/kafka.h"
+#include "ss/loop.h"
 #include "ss/retention.h"
 #include "ss/topics.h"
 #include "ss/worker.h"
@@ -100,14 +102,8 @@ struct ss_worker {
     ss_partition_t partitions[SS_WORKER_PARTITIONS_MAX];
     /* worker.c: records of a partition consumed but not applied (dropped while it was being
      * claimed, or in a fenced batch or tick): its next claim seeks back to the stored offset. */
-    bool dropped_while_claiming[SS_WORKER_PARTITIONS_MAX];
-    /*
-     * worker.c: the next offset last published to the Kafka group per partition (0: none),
-     * and when; informational only (lag in Kafka's tools), PostgreSQL stays the truth.
-     */
-    int64_t offsets_published[SS_WORKER_PARTITIONS_MAX];
-    int64_t offsets_published_ms;
-    ss_kafka_message_t **messages;
+    bool seek_on_claim[SS_WORKER_PARTITIONS_MAX];
+    ss_loop_t *loop; /* the poll rounds (ss/loop.h), which also publish offsets for lag */
     ss_worker_record_t *records;
     ss_worker_slot_t *slots; /* parallel to records */
     ss_worker_batch_t batch;
@@ -127,6 +123,22 @@ struct ss_worker {
     /* worker.c: when the handler's tick last ran per partition (monotonic ms, 0: never). */
     int64_t ticked_ms[SS_WORKER_PARTITIONS_MAX];
 };
+
+/* worker_claim.c */
+void ss_worker_sleep_ms(long long ms);
+long long ss_worker_backoff_ms(const ss_worker_t *worker, int attempt);
+/* Tells the handler to drop what it cached about the partition (ss_worker_handler_t). */
+void ss_worker_partition_forget(ss_worker_t *worker, int32_t partition);
+/* Rolls back, and reconnects a broken connection, after a failure. */
+void ss_worker_pg_recover(ss_worker_t *worker);
+/* Claims every partition whose claim is due (assigned, fenced, or a claim that timed out). */
+ss_err_t ss_worker_claims_run(ss_worker_t *worker, char *errstr, size_t errstr_size);
+/* The consumer's rebalance hooks (ss/kafka.h). */
+ss_err_t ss_worker_on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
+                             char *errstr, size_t errstr_size);
+void ss_worker_on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size_t count);
+/* The topic's partition count against the recorded one, waiting (bounded) for the broker. */
+ss_err_t ss_worker_topology_check(ss_worker_t *worker, char *errstr, size_t errstr_size);
 
 /* worker_batch.c */
 ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_size);

@@ -21,6 +21,7 @@
 
 #include "ss/kafka.h"
 #include "ss/log.h"
+#include "ss_test_mock_kafka.h"
 
 /* Polls of at most SS_TEST_POLL_MS each before a wait gives up. */
 #define SS_TEST_POLLS_MAX 120
@@ -91,49 +92,8 @@ static void test_partition_for_key_agrees_with_librdkafka_for_ids(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Mock cluster fixture                                                                       */
+/* Producing to the mock cluster (ss_test_mock_kafka.h is the fixture)                       */
 /* ---------------------------------------------------------------------------------------- */
-
-typedef struct mock {
-    rd_kafka_t *rk; /* owns the cluster */
-    rd_kafka_mock_cluster_t *cluster;
-    char bootstrap[256];
-} mock_t;
-
-static int mock_setup(void **state)
-{
-    char errstr[256];
-    mock_t *mock = calloc(1, sizeof(*mock));
-    assert_non_null(mock);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_non_null(conf);
-    /* The cluster's own handle is never used to produce; keep its logs quiet. */
-    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)),
-                     RD_KAFKA_CONF_OK);
-    mock->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    assert_non_null(mock->rk);
-    mock->cluster = rd_kafka_mock_cluster_new(mock->rk, 1);
-    assert_non_null(mock->cluster);
-    snprintf(mock->bootstrap, sizeof(mock->bootstrap), "%s",
-             rd_kafka_mock_cluster_bootstraps(mock->cluster));
-    *state = mock;
-    return 0;
-}
-
-static int mock_teardown(void **state)
-{
-    mock_t *mock = *state;
-    rd_kafka_mock_cluster_destroy(mock->cluster);
-    rd_kafka_destroy(mock->rk);
-    free(mock);
-    return 0;
-}
-
-static void mock_topic(mock_t *mock, const char *topic, int partitions)
-{
-    assert_int_equal(rd_kafka_mock_topic_create(mock->cluster, topic, partitions, 1),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-}
 
 /* What the delivery callback saw. */
 typedef struct deliveries {
@@ -207,11 +167,11 @@ static void produce_numbered(const char *bootstrap, const char *topic, int32_t p
 
 static void test_producer_delivery_callback_reports_partition_and_offset(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     deliveries_t deliveries = {0};
     char errstr[256] = "";
     int tokens[3] = {0, 1, 2};
-    mock_topic(mock, "unit.delivery", 4);
+    ss_test_mock_topic(mock, "unit.delivery", 4);
 
     ss_kafka_producer_t *producer = producer_for(mock->bootstrap, &deliveries);
     for (int i = 0; i < 3; i++) {
@@ -234,12 +194,12 @@ static void test_producer_delivery_callback_reports_partition_and_offset(void **
 
 static void test_keyed_records_land_on_the_murmur2_partition(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     deliveries_t deliveries = {0};
     char errstr[256] = "";
     char key[32];
     int lengths[40];
-    mock_topic(mock, "unit.keyed", 8);
+    ss_test_mock_topic(mock, "unit.keyed", 8);
 
     ss_kafka_producer_t *producer = producer_for(mock->bootstrap, &deliveries);
     for (int i = 0; i < 40; i++) {
@@ -445,10 +405,10 @@ static size_t consume_offsets(ss_kafka_consumer_t *consumer, int64_t *offsets, s
 
 static void test_on_assign_offset_is_where_consumption_starts(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     int64_t offsets[16];
     hooks_t hooks = {.start_offset = 4};
-    mock_topic(mock, "unit.resume", 1);
+    ss_test_mock_topic(mock, "unit.resume", 1);
     produce_numbered(mock->bootstrap, "unit.resume", 0, 10);
 
     ss_kafka_consumer_t *consumer =
@@ -471,13 +431,13 @@ static void test_on_assign_offset_is_where_consumption_starts(void **state)
 
 static void test_failed_on_assign_makes_every_poll_fatal_with_the_hook_message(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     ss_kafka_message_t *batch[SS_TEST_BATCH_MAX];
     size_t count = 0;
     ss_err_t err = SS_OK;
     hooks_t hooks = {.start_offset = 0, .fail = true};
-    mock_topic(mock, "unit.hookfail", 2);
+    ss_test_mock_topic(mock, "unit.hookfail", 2);
     produce_numbered(mock->bootstrap, "unit.hookfail", 0, 3);
 
     ss_kafka_consumer_t *consumer =
@@ -503,7 +463,7 @@ static void test_failed_on_assign_makes_every_poll_fatal_with_the_hook_message(v
 
 static void test_headers_key_and_value_round_trip(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     deliveries_t deliveries = {0};
     ss_kafka_message_t *batch[SS_TEST_BATCH_MAX];
@@ -514,7 +474,7 @@ static void test_headers_key_and_value_round_trip(void **state)
         {.name = "ss-binary", .value = binary, .value_length = sizeof(binary)},
         {.name = "ss-null", .value = NULL, .value_length = 0},
     };
-    mock_topic(mock, "unit.headers", 1);
+    ss_test_mock_topic(mock, "unit.headers", 1);
     ss_kafka_producer_t *producer = producer_for(mock->bootstrap, &deliveries);
     assert_int_equal(ss_kafka_producer_send(producer, "unit.headers", 0, "42", 2, binary,
                                             sizeof(binary), headers, 3, NULL, errstr,
@@ -564,10 +524,10 @@ static void test_headers_key_and_value_round_trip(void **state)
 
 static void test_assigned_consumer_reads_only_its_partition(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     ss_kafka_message_t *batch[SS_TEST_BATCH_MAX];
-    mock_topic(mock, "unit.results", 4);
+    ss_test_mock_topic(mock, "unit.results", 4);
     for (int32_t partition = 0; partition < 4; partition++) {
         produce_numbered(mock->bootstrap, "unit.results", partition, 5);
     }
@@ -605,11 +565,11 @@ static void test_assigned_consumer_reads_only_its_partition(void **state)
 
 static void test_seek_rewinds_and_makes_held_records_stale(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     ss_kafka_message_t *batch[SS_TEST_BATCH_MAX];
     size_t count = 0;
-    mock_topic(mock, "unit.seek", 1);
+    ss_test_mock_topic(mock, "unit.seek", 1);
     produce_numbered(mock->bootstrap, "unit.seek", 0, 8);
 
     ss_kafka_consumer_t *consumer = NULL;
@@ -646,10 +606,10 @@ static void test_seek_rewinds_and_makes_held_records_stale(void **state)
 
 static void test_seek_right_after_assignment_is_honoured(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     int64_t offsets[2];
-    mock_topic(mock, "unit.seekearly", 1);
+    ss_test_mock_topic(mock, "unit.seekearly", 1);
     produce_numbered(mock->bootstrap, "unit.seekearly", 0, 8);
 
     ss_kafka_consumer_t *consumer = NULL;
@@ -668,10 +628,10 @@ static void test_seek_right_after_assignment_is_honoured(void **state)
 
 static void test_committed_offset_is_where_a_hookless_member_starts(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     int64_t offsets[1];
-    mock_topic(mock, "unit.commit", 1);
+    ss_test_mock_topic(mock, "unit.commit", 1);
     produce_numbered(mock->bootstrap, "unit.commit", 0, 6);
 
     ss_kafka_consumer_t *consumer = NULL;
@@ -744,10 +704,10 @@ static void test_consumer_config_errors_are_clear(void **state)
 
 static void test_partition_count_reads_topic_metadata(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     int32_t count = 0;
-    mock_topic(mock, "unit.count", 6);
+    ss_test_mock_topic(mock, "unit.count", 6);
     assert_int_equal(ss_kafka_topic_partition_count(mock->bootstrap, "unit.count", &count,
                                                     SS_TEST_FLUSH_MS, errstr, sizeof(errstr)),
                      SS_OK);
@@ -757,7 +717,7 @@ static void test_partition_count_reads_topic_metadata(void **state)
 
 static void test_ping_answers_for_a_live_cluster_only(void **state)
 {
-    mock_t *mock = *state;
+    ss_test_mock_t *mock = *state;
     char errstr[256] = "";
     assert_int_equal(ss_kafka_ping(mock->bootstrap, SS_TEST_FLUSH_MS, errstr, sizeof(errstr)),
                      SS_OK);
@@ -793,5 +753,5 @@ int main(void)
         cmocka_unit_test(test_partition_count_reads_topic_metadata),
         cmocka_unit_test(test_ping_answers_for_a_live_cluster_only),
     };
-    return cmocka_run_group_tests(tests, mock_setup, mock_teardown);
+    return cmocka_run_group_tests(tests, ss_test_mock_setup, ss_test_mock_teardown);
 }

@@ -104,13 +104,10 @@ ss_err_t ss_rank_worker_new(const ss_rank_worker_config_t *config, ss_rank_worke
         snprintf(worker->client_id, sizeof(worker->client_id), "%s", config->client_id);
     }
     size_t max = (size_t)config->batch_records_max;
-    worker->messages = calloc(max, sizeof(*worker->messages));
     worker->records = calloc(max, sizeof(*worker->records));
     worker->sales = calloc(max, sizeof(*worker->sales));
     worker->sale_offsets = calloc(max, sizeof(*worker->sale_offsets));
-    worker->taken = calloc(max, sizeof(*worker->taken));
-    if (worker->messages == NULL || worker->records == NULL || worker->sales == NULL ||
-        worker->sale_offsets == NULL || worker->taken == NULL) {
+    if (worker->records == NULL || worker->sales == NULL || worker->sale_offsets == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate batch buffers");
         ss_rank_worker_destroy(worker);
         return err;
@@ -128,11 +125,10 @@ void ss_rank_worker_destroy(ss_rank_worker_t *worker)
     ss_avro_registry_destroy(worker->registry);
     ss_redis_destroy(worker->redis);
     ss_pg_destroy(worker->pg);
-    free(worker->messages);
+    ss_loop_destroy(worker->loop);
     free(worker->records);
     free(worker->sales);
     free(worker->sale_offsets);
-    free(worker->taken);
     free(worker);
 }
 

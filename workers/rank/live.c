@@ -100,6 +100,7 @@ static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, s
             return err;
         }
         worker->partitions[partition] = (ss_rank_partition_t){.owned = true, .expected = stored};
+        ss_loop_forget(worker->loop, partition);
         partitions[i].offset = rank_start_offset(stored);
         SS_LOG_INFO(SS_RANK_COMPONENT,
                     "partition assigned topic=%s partition=%" PRId32 " offset=%" PRId64,
@@ -265,84 +266,58 @@ ss_err_t ss_rank_worker_apply(ss_rank_worker_t *worker, int32_t partition,
     return err;
 }
 
-/* Moves the messages of the first partition not yet taken to the front of group. */
-static size_t rank_gather(ss_rank_worker_t *worker, size_t count, ss_kafka_message_t **group,
-                          int32_t *partition_out)
+/* loop.h's records hook. */
+static ss_err_t rank_records(void *opaque, int32_t partition, ss_kafka_message_t **messages,
+                             size_t count, char *errstr, size_t errstr_size)
 {
-    size_t gathered = 0;
-    int32_t partition = -1;
-    for (size_t i = 0; i < count; i++) {
-        if (worker->taken[i] || (partition >= 0 && worker->messages[i]->partition != partition)) {
-            continue;
-        }
-        partition = worker->messages[i]->partition;
-        worker->taken[i] = true;
-        group[gathered++] = worker->messages[i];
+    if (partition >= SS_RANK_WORKER_PARTITIONS_MAX) {
+        return SS_OK;
     }
-    *partition_out = partition;
-    return gathered;
+    return ss_rank_worker_apply(opaque, partition, messages, count, errstr, errstr_size);
+}
+
+/* loop.h's round_begin: the daily batch when due, and the re-synchronisations that are due. */
+static ss_err_t rank_round_begin(void *opaque, char *errstr, size_t errstr_size)
+{
+    (void)errstr;
+    (void)errstr_size;
+    ss_rank_worker_schedule_tick(opaque, ss_clock_now_ms());
+    ss_rank_worker_resync_due(opaque);
+    return SS_OK;
 }
 
 /*
- * Copies the owned partitions' Redis offsets to the consumer group at most every
- * RANK_OFFSETS_PUBLISH_MS, so Kafka's tools show the lag. Informational: nothing reads them
- * back, an assignment always starts from Redis.
+ * loop.h's offsets hook: the owned partitions' Redis offsets, copied to the consumer group so
+ * Kafka's tools show the lag. Informational: nothing reads them back, an assignment always
+ * starts from Redis.
  */
-static void rank_offsets_publish(ss_rank_worker_t *worker)
+static size_t rank_offsets(void *opaque, int32_t *partitions, int64_t *offsets, size_t max)
 {
-    int64_t now_ms = ss_clock_monotonic_ms();
-    if (now_ms - worker->offsets_published_ms < RANK_OFFSETS_PUBLISH_MS) {
-        return;
-    }
-    worker->offsets_published_ms = now_ms;
-    int32_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
-    int64_t offsets[SS_RANK_WORKER_PARTITIONS_MAX];
+    const ss_rank_worker_t *worker = opaque;
     size_t count = 0;
-    for (int32_t p = 0; p < SS_RANK_WORKER_PARTITIONS_MAX; p++) {
-        ss_rank_partition_t *state = &worker->partitions[p];
-        if (state->owned && !state->resync && state->expected > 0 &&
-            state->expected != state->published) {
+    for (int32_t p = 0; p < SS_RANK_WORKER_PARTITIONS_MAX && count < max; p++) {
+        const ss_rank_partition_t *state = &worker->partitions[p];
+        if (state->owned && !state->resync && state->expected > 0) {
             partitions[count] = p;
             offsets[count++] = state->expected;
-            state->published = state->expected;
         }
     }
-    char errstr[RANK_ERRSTR_SIZE];
-    if (count > 0 &&
-        ss_kafka_consumer_commit_async(worker->consumer, worker->config.topic, partitions, offsets,
-                                       count, errstr, sizeof(errstr)) != SS_OK) {
-        SS_LOG_WARN(SS_RANK_COMPONENT, "offsets not published to the group error=\"%s\"", errstr);
-    }
+    return count;
 }
 
-static ss_err_t rank_poll_round(ss_rank_worker_t *worker, ss_kafka_message_t **group, char *errstr,
-                                size_t errstr_size)
+static ss_err_t rank_loop_create(ss_rank_worker_t *worker, char *errstr, size_t errstr_size)
 {
-    size_t count = 0;
-    ss_err_t err = ss_kafka_consumer_poll_batch(worker->consumer, worker->messages,
-                                                (size_t)worker->config.batch_records_max,
-                                                RANK_POLL_TIMEOUT_MS, &count, errstr, errstr_size);
-    if (err == SS_ERR_FATAL) {
-        return err;
-    }
-    if (err != SS_OK) {
-        SS_LOG_WARN(SS_RANK_COMPONENT, "poll failed error=\"%s\"", errstr);
-        return SS_OK;
-    }
-    memset(worker->taken, 0, count * sizeof(*worker->taken));
-    for (size_t done = 0; done < count && err == SS_OK;) {
-        int32_t partition = -1;
-        size_t gathered = rank_gather(worker, count, group, &partition);
-        done += gathered;
-        if (gathered > 0 && partition >= 0 && partition < SS_RANK_WORKER_PARTITIONS_MAX) {
-            err = ss_rank_worker_apply(worker, partition, group, gathered, errstr, errstr_size);
-        }
-    }
-    ss_kafka_messages_release(worker->messages, count);
-    if (err == SS_OK) {
-        rank_offsets_publish(worker);
-    }
-    return err;
+    ss_loop_config_t loop = {.consumer = worker->consumer,
+                             .topic = worker->config.topic,
+                             .records_max = (size_t)worker->config.batch_records_max,
+                             .poll_timeout_ms = RANK_POLL_TIMEOUT_MS,
+                             .publish_interval_ms = RANK_OFFSETS_PUBLISH_MS};
+    ss_loop_handler_t handler = {.name = SS_RANK_COMPONENT,
+                                 .opaque = worker,
+                                 .round_begin = rank_round_begin,
+                                 .records = rank_records,
+                                 .offsets = rank_offsets};
+    return ss_loop_new(&loop, &handler, &worker->loop, errstr, errstr_size);
 }
 
 static ss_err_t rank_consumer_create(ss_rank_worker_t *worker, char *errstr, size_t errstr_size)
@@ -382,7 +357,6 @@ static void rank_rebuild_at_start(ss_rank_worker_t *worker)
 ss_err_t ss_rank_worker_run(ss_rank_worker_t *worker, volatile sig_atomic_t *stop, char *errstr,
                             size_t errstr_size)
 {
-    ss_kafka_message_t **group = NULL;
     ss_err_t err = ss_rank_worker_redis(worker, errstr, errstr_size);
     if (err == SS_OK) {
         err = ss_avro_registry_load(worker->config.schema_dir, &worker->registry, errstr,
@@ -392,23 +366,14 @@ ss_err_t ss_rank_worker_run(ss_rank_worker_t *worker, volatile sig_atomic_t *sto
         err = rank_consumer_create(worker, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        group = calloc((size_t)worker->config.batch_records_max, sizeof(*group));
-        if (group == NULL) {
-            err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate the group");
-        }
+        err = rank_loop_create(worker, errstr, errstr_size);
     }
     if (err != SS_OK) {
-        free(group);
         return err;
     }
     rank_rebuild_at_start(worker);
     worker->next_batch_ms = ss_clock_now_ms(); /* catch up at once */
-    while (!*stop && err == SS_OK) {
-        ss_rank_worker_schedule_tick(worker, ss_clock_now_ms());
-        ss_rank_worker_resync_due(worker);
-        err = rank_poll_round(worker, group, errstr, errstr_size);
-    }
-    free(group);
+    err = ss_loop_run(worker->loop, stop, errstr, errstr_size);
     char close_error[RANK_ERRSTR_SIZE];
     if (ss_kafka_consumer_close(worker->consumer, close_error, sizeof(close_error)) != SS_OK) {
         SS_LOG_WARN(SS_RANK_COMPONENT, "could not leave the group cleanly error=\"%s\"",

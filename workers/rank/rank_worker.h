@@ -24,6 +24,7 @@
 #include "ss/config.h"
 #include "ss/error.h"
 #include "ss/kafka.h"
+#include "ss/loop.h"
 #include "ss/pg.h"
 #include "ss/rank.h"
 #include "ss/redis.h"
@@ -69,7 +70,6 @@ typedef struct ss_rank_partition {
     bool resync;          /* the stored offset must be read again (and seeked to) */
     int64_t expected;     /* stored next offset as last seen, or SS_RANK_OFFSET_NONE */
     int64_t resync_at_ms; /* monotonic time of the next resync attempt */
-    int64_t published;    /* the offset last committed to the Kafka group, for lag tools */
     int resync_attempts;
 } ss_rank_partition_t;
 
@@ -81,15 +81,13 @@ typedef struct ss_rank_worker {
     ss_pg_t *pg; /* NULL until the first batch or rebuild connects it */
     ss_avro_registry_t *registry;
     ss_kafka_consumer_t *consumer;
-    ss_kafka_message_t **messages; /* batch_records_max */
-    json_t **records;              /* decoded values of one partition's records */
+    ss_loop_t *loop;  /* the poll rounds (ss/loop.h), which also publish offsets for lag */
+    json_t **records; /* decoded values of one partition's records */
     ss_rank_sale_t *sales;
     int64_t *sale_offsets; /* the record offset of each sale */
-    bool *taken;           /* which polled messages were grouped already */
     ss_rank_partition_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
-    int64_t next_batch_ms;        /* wall clock of the next catch-up */
-    int batch_failures;           /* consecutive failed catch-ups, for the backoff */
-    int64_t offsets_published_ms; /* monotonic time of the last offsets publish */
+    int64_t next_batch_ms; /* wall clock of the next catch-up */
+    int batch_failures;    /* consecutive failed catch-ups, for the backoff */
 } ss_rank_worker_t;
 
 /*

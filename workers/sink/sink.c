@@ -1,7 +1,7 @@
 /*
- * The sink's loop: poll a batch of ss.events.order, handle each record in partition order
- * (OrderPaid: POST until delivered, refused for good, or out of attempts; OrderFailed: skip;
- * anything undecodable: park), then commit each partition's next offset to Kafka. A record is
+ * The sink's hooks on the shared consumer loop (ss/loop.h): poll a batch of ss.events.order,
+ * handle each record in partition order (OrderPaid: POST until delivered, refused for good, or
+ * out of attempts; OrderFailed: skip; anything undecodable: park), then commit each partition's next offset to Kafka. A record is
  * committed only once it is delivered, skipped or parked, so a crash re-sends (the platform
  * dedupes by Idempotency-Key) and never loses an order.
  *
@@ -16,6 +16,7 @@
 #include "ss/clock.h"
 #include "ss/kafka.h"
 #include "ss/log.h"
+#include "ss/loop.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,8 +65,6 @@ struct ss_sink {
     ss_kafka_consumer_t *consumer;
     ss_kafka_producer_t *producer;
     ss_sink_client_t *client;
-    ss_kafka_message_t *messages[SINK_BATCH_RECORDS_MAX];
-    size_t message_count;
     sink_pending_t pending[SINK_PENDING_MAX];
     size_t pending_count;
     uint64_t random_state;
@@ -310,43 +309,47 @@ cleanup:
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* loop.h's records hook: one partition's records in order, each until it is done. */
+static ss_err_t sink_records(void *opaque, int32_t partition, ss_kafka_message_t **messages,
+                             size_t count, char *errstr, size_t errstr_size)
+{
+    ss_sink_t *sink = opaque;
+    for (size_t i = 0; i < count && !*sink->stop; i++) {
+        bool done = false;
+        ss_err_t err = record_handle(sink, messages[i], &done, errstr, errstr_size);
+        if (err != SS_OK || !done) {
+            return err; /* not done: stopped; the rest comes again after a restart */
+        }
+        pending_set(sink, partition, messages[i]->offset + 1);
+    }
+    return SS_OK;
+}
+
+/* loop.h's round_end: what the round delivered is committed to the group, failed or not. */
+static ss_err_t sink_round_end(void *opaque, ss_err_t result, char *errstr, size_t errstr_size)
+{
+    (void)errstr;
+    (void)errstr_size;
+    pending_commit(opaque);
+    return result;
+}
+
 ss_err_t ss_sink_run(ss_sink_t *sink, char *errstr, size_t errstr_size)
 {
-    ss_err_t err = SS_OK;
-    while (!*sink->stop) {
-        char cause[SINK_ERRSTR_SIZE];
-        sink->message_count = 0;
-        ss_err_t poll_err =
-            ss_kafka_consumer_poll_batch(sink->consumer, sink->messages, SINK_BATCH_RECORDS_MAX,
-                                         SINK_POLL_MS, &sink->message_count, cause, sizeof(cause));
-        if (poll_err == SS_ERR_FATAL) {
-            err = ss_err_set(poll_err, errstr, errstr_size, "%s", cause);
-            break;
-        }
-        if (poll_err != SS_OK) {
-            SS_LOG_WARN(SS_SINK_COMPONENT, "consumer error=\"%s\"", cause);
-            sink_sleep(sink, SINK_POLL_MS);
-            continue;
-        }
-        for (size_t i = 0; i < sink->message_count && !*sink->stop; i++) {
-            const ss_kafka_message_t *message = sink->messages[i];
-            if (!ss_kafka_consumer_is_current(sink->consumer, message)) {
-                continue; /* its partition moved to another member */
-            }
-            bool done = false;
-            err = record_handle(sink, message, &done, errstr, errstr_size);
-            if (err != SS_OK || !done) {
-                break;
-            }
-            pending_set(sink, message->partition, message->offset + 1);
-        }
-        ss_kafka_messages_release(sink->messages, sink->message_count);
-        sink->message_count = 0;
-        pending_commit(sink);
-        if (err != SS_OK) {
-            break;
-        }
+    ss_loop_config_t loop_config = {.consumer = sink->consumer,
+                                    .topic = SS_TOPIC_EVENTS_ORDER,
+                                    .records_max = SINK_BATCH_RECORDS_MAX,
+                                    .poll_timeout_ms = SINK_POLL_MS};
+    ss_loop_handler_t handler = {.name = SS_SINK_COMPONENT,
+                                 .opaque = sink,
+                                 .records = sink_records,
+                                 .round_end = sink_round_end};
+    ss_loop_t *loop = NULL;
+    ss_err_t err = ss_loop_new(&loop_config, &handler, &loop, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_loop_run(loop, sink->stop, errstr, errstr_size);
     }
+    ss_loop_destroy(loop);
     char close_error[SINK_ERRSTR_SIZE];
     if (ss_kafka_consumer_close(sink->consumer, close_error, sizeof(close_error)) != SS_OK) {
         SS_LOG_WARN(SS_SINK_COMPONENT, "could not leave the group cleanly error=\"%s\"",
@@ -453,7 +456,6 @@ void ss_sink_destroy(ss_sink_t *sink)
     if (sink == NULL) {
         return;
     }
-    ss_kafka_messages_release(sink->messages, sink->message_count);
     ss_sink_client_destroy(sink->client);
     ss_kafka_consumer_destroy(sink->consumer);
     ss_kafka_producer_destroy(sink->producer);

@@ -1,0 +1,24 @@
+/*
+ * librdkafka's in-process mock cluster as a cmocka group fixture, for unit tests only (every
+ * integration test uses the real broker). The fixture owns the cluster and its handle.
+ */
+#ifndef SS_TEST_MOCK_KAFKA_H
+#define SS_TEST_MOCK_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+typedef struct ss_test_mock {
+    rd_kafka_t *rk; /* owns the cluster */
+    rd_kafka_mock_cluster_t *cluster;
+    char bootstrap[256];
+} ss_test_mock_t;
+
+/* cmocka group setup and teardown: *state becomes an ss_test_mock_t of one broker. */
+int ss_test_mock_setup(void **state);
+int ss_test_mock_teardown(void **state);
+
+/* Creates topic with partitions (replication 1); fails the test otherwise. */
+void ss_test_mock_topic(ss_test_mock_t *mock, const char *topic, int partitions);
+
+#endif
