@@ -138,7 +138,7 @@ struct ss_http_request {
      */
     ss_trace_t trace;
     bool request_id_fixed;
-    bool dispatching;         /* dispatch_thread runs the router for it (its log context) */
+    bool dispatching; /* dispatch_thread runs the router for it (and owns its log context) */
     pthread_t dispatch_thread;
     /* Guarded by the server's mutex. */
     bool listed;

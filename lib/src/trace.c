@@ -13,8 +13,8 @@
 
 static bool request_id_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
 }
 
 bool ss_trace_request_id_valid(const char *text, size_t length)
@@ -76,8 +76,8 @@ ss_err_t ss_trace_parent_parse(const char *text, ss_traceparent_t *out)
     char flags[3];
     bool trace_zero = false, parent_zero = false, flags_zero = false;
     if (!hex_field(text + 3, SS_TRACE_ID_HEX, out->trace_id, &trace_zero) || trace_zero ||
-        !hex_field(text + 36, SS_TRACE_SPAN_ID_HEX, out->parent_id, &parent_zero) ||
-        parent_zero || !hex_field(text + 53, 2, flags, &flags_zero)) {
+        !hex_field(text + 36, SS_TRACE_SPAN_ID_HEX, out->parent_id, &parent_zero) || parent_zero ||
+        !hex_field(text + 53, 2, flags, &flags_zero)) {
         memset(out, 0, sizeof(*out));
         return SS_ERR_INVALID;
     }
@@ -87,8 +87,8 @@ ss_err_t ss_trace_parent_parse(const char *text, ss_traceparent_t *out)
 
 void ss_trace_parent_format(const ss_traceparent_t *parent, char *out)
 {
-    snprintf(out, SS_TRACE_PARENT_SIZE, "00-%.32s-%.16s-%02x", parent->trace_id,
-             parent->parent_id, (unsigned)parent->flags);
+    snprintf(out, SS_TRACE_PARENT_SIZE, "00-%.32s-%.16s-%02x", parent->trace_id, parent->parent_id,
+             (unsigned)parent->flags);
 }
 
 ss_err_t ss_trace_random_hex(char *out, size_t digits)
@@ -171,8 +171,8 @@ size_t ss_trace_kafka_headers(const ss_trace_t *trace, ss_kafka_header_t *header
 {
     size_t count = 0;
     if (trace->request_id[0] != '\0') {
-        headers[count++] = (ss_kafka_header_t){SS_HEADER_REQUEST_ID, trace->request_id,
-                                               strlen(trace->request_id)};
+        headers[count++] =
+            (ss_kafka_header_t){SS_HEADER_REQUEST_ID, trace->request_id, strlen(trace->request_id)};
     }
     if (trace->traceparent[0] != '\0') {
         headers[count++] = (ss_kafka_header_t){SS_HEADER_TRACEPARENT, trace->traceparent,
@@ -183,7 +183,8 @@ size_t ss_trace_kafka_headers(const ss_trace_t *trace, ss_kafka_header_t *header
 
 void ss_trace_headers_json(const ss_trace_t *trace, char *out, size_t out_size)
 {
-    const char *separator = trace->request_id[0] != '\0' && trace->traceparent[0] != '\0' ? "," : "";
+    const char *separator =
+        trace->request_id[0] != '\0' && trace->traceparent[0] != '\0' ? "," : "";
     if (trace->request_id[0] == '\0' && trace->traceparent[0] == '\0') {
         out[0] = '\0';
         return;

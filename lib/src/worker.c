@@ -350,8 +350,8 @@ static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size
 }
 
 /* Decodes slot i into records[i]; an undecodable record becomes a dead letter. */
-static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
-                          char *key_buffer, size_t key_buffer_size)
+static void record_read(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
+                        char *key_buffer, size_t key_buffer_size)
 {
     const ss_kafka_message_t *message = slot->message;
     memset(record, 0, sizeof(*record));
@@ -391,10 +391,19 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
+    }
+}
+
+/* Reads one record for the handler; one that cannot be applied is marked dead, with a line. */
+static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
+                          char *key_buffer, size_t key_buffer_size)
+{
+    record_read(worker, slot, record, key_buffer, key_buffer_size);
+    if (slot->dead) {
         ss_trace_log_enter(&record->trace);
         SS_LOG_WARN(worker->handler.name,
                     "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
-                    message->partition, message->offset, slot->reason);
+                    slot->message->partition, slot->message->offset, slot->reason);
         ss_trace_log_leave();
     }
 }

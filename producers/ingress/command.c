@@ -609,8 +609,8 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     } else {
         ss_http_request_suspend(req);
         char errstr[256];
-        if (command_send(commands, topic, key, &buffer, &trace, sequence, errstr,
-                         sizeof(errstr)) != SS_OK) {
+        if (command_send(commands, topic, key, &buffer, &trace, sequence, errstr, sizeof(errstr)) !=
+            SS_OK) {
             SS_LOG_WARN(COMMAND_COMPONENT, "could not send topic=%s error=\"%s\"", topic, errstr);
             ss_http_request_t *taken = slot_take(commands, sequence);
             if (taken != NULL) {

@@ -7,8 +7,9 @@
  * ProductSold all carry both headers (the trace-id kept, our hop's parent-id); the ingress's,
  * the workers' and the sink's log lines name them; the platform received them. Without a
  * client id a mutation's X-Request-Id is its command's request id (GET /requests/{id} finds
- * it), a malformed one is replaced, an invalid traceparent starts a new trace, and the
- * wrapper's own 404 carries an id too.
+ * it), a malformed one is replaced, an invalid traceparent starts a new trace, a dead letter
+ * keeps its command's ids (a replay sends them again), and the wrapper's own 404 carries an id
+ * too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,10 +49,13 @@ static const char *const debug_environment[] = {"SS_LOG_LEVEL=debug", NULL};
 static const char *const mock_environment[] = {"SS_MOCK_PLATFORM_PORT=" MOCK_PORT,
                                                "SS_MOCK_PLATFORM_HOST=127.0.0.1",
                                                "SS_LOG_LEVEL=debug", NULL};
-static const char *const sink_environment[] = {
-    "PLATFORM_URL=" MOCK_URL, "SS_GROUP_ID=ss-platform-sink-reqid-test",
-    "SS_CLIENT_ID=ss-platform-sink-reqid-test", "SS_PLATFORM_BACKOFF_BASE_MS=50",
-    "SS_PLATFORM_BACKOFF_MAX_MS=400", "SS_LOG_LEVEL=debug", NULL};
+static const char *const sink_environment[] = {"PLATFORM_URL=" MOCK_URL,
+                                               "SS_GROUP_ID=ss-platform-sink-reqid-test",
+                                               "SS_CLIENT_ID=ss-platform-sink-reqid-test",
+                                               "SS_PLATFORM_BACKOFF_BASE_MS=50",
+                                               "SS_PLATFORM_BACKOFF_MAX_MS=400",
+                                               "SS_LOG_LEVEL=debug",
+                                               NULL};
 
 /* ---- the mock platform ------------------------------------------------------------------- */
 
@@ -87,12 +91,12 @@ static long mock_get(const char *path, char *body)
 
 static int setup(void **state)
 {
-    ss_test_services_config_t config = {.instance = 3,
-                                        .port = 18183,
-                                        .workers = {[SS_TEST_SERVICE_USER] = 1,
-                                                    [SS_TEST_SERVICE_STOCK] = 1},
-                                        .ingress_environment = debug_environment,
-                                        .worker_environment = debug_environment};
+    ss_test_services_config_t config = {
+        .instance = 3,
+        .port = 18183,
+        .workers = {[SS_TEST_SERVICE_USER] = 1, [SS_TEST_SERVICE_STOCK] = 1},
+        .ingress_environment = debug_environment,
+        .worker_environment = debug_environment};
     ss_test_services_start(&services, &config);
     mock_pid = ss_test_process_start("producers/mock_platform/ss-mock-platform", mock_environment);
     char body[8192];
@@ -114,7 +118,7 @@ static int teardown(void **state)
 
 /* ---- records ------------------------------------------------------------------------------ */
 
-/* What a test looks for on a partition: records of schema carrying request id. */
+/* What a test looks for on a partition: records of schema (NULL: any) carrying request id. */
 typedef struct wanted {
     const char *schema_name;
     const char *request_id;
@@ -133,10 +137,11 @@ static bool wanted_keep(void *opaque, const ss_kafka_message_t *message)
     const char *schema_name = NULL;
     json_t *value = NULL;
     char errstr[256];
-    bool kept = ss_avro_decode(ss_test_registry(), message->value, message->value_length,
-                               &schema_name, &value, errstr, sizeof(errstr)) == SS_OK &&
-                strcmp(schema_name, wanted->schema_name) == 0;
-    if (kept && wanted->value == NULL) {
+    bool kept = wanted->schema_name == NULL ||
+                (ss_avro_decode(ss_test_registry(), message->value, message->value_length,
+                                &schema_name, &value, errstr, sizeof(errstr)) == SS_OK &&
+                 strcmp(schema_name, wanted->schema_name) == 0);
+    if (kept && wanted->traceparent[0] == '\0') {
         ss_test_header(message, SS_HEADER_TRACEPARENT, wanted->traceparent,
                        sizeof(wanted->traceparent));
         wanted->value = value;
@@ -150,8 +155,8 @@ static int32_t partition_of(const char *topic, const char *key)
 {
     int32_t count = 0;
     char errstr[256];
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), topic, &count,
-                                                    10000, errstr, sizeof(errstr)),
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), topic, &count, 10000,
+                                                    errstr, sizeof(errstr)),
                      SS_OK);
     return ss_kafka_partition_for_key(key, strlen(key), count);
 }
@@ -168,7 +173,8 @@ static json_t *record_find(const char *topic, const char *key, int32_t partition
     wanted_t wanted = {.schema_name = schema_name, .request_id = request_id};
     int32_t where = key != NULL ? partition_of(topic, key) : partition;
     if (ss_test_topic_read(topic, where, wanted_keep, &wanted, 1, 0, WAIT_MS) < 1) {
-        fail_msg("no %s with ss-request-id %s on %s/%d", schema_name, request_id, topic, where);
+        fail_msg("no %s with ss-request-id %s on %s/%d", schema_name ? schema_name : "record",
+                 request_id, topic, where);
     }
     ss_traceparent_t parent;
     assert_int_equal(ss_trace_parent_parse(wanted.traceparent, &parent), SS_OK);
@@ -226,9 +232,21 @@ static const char *balance_path(char *out, int64_t user_id)
     return out;
 }
 
-static void unique_id(char *out, size_t out_size, const char *what)
+#define CLIENT_ID_SIZE 64
+
+/* A client X-Request-Id unique to this run into id, and its header line into header. */
+static void client_id_new(const char *what, char *id, char *header)
 {
-    snprintf(out, out_size, "it-%s-%" PRId64 "-%d", what, ss_clock_now_ms(), (int)getpid());
+    snprintf(id, CLIENT_ID_SIZE, "it-%s-%" PRId64 "-%d", what, ss_clock_now_ms(), (int)getpid());
+    snprintf(header, CLIENT_ID_SIZE + 16, "X-Request-Id: %s", id);
+}
+
+/* Waits until the log of name, past from, has a line naming the client's request and trace. */
+static void log_names_request(const char *name, long from, const char *request_id)
+{
+    char expected[256];
+    snprintf(expected, sizeof(expected), "request_id=%s trace_id=%s", request_id, CLIENT_TRACE_ID);
+    log_wait(name, from, expected);
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -240,9 +258,8 @@ static void test_charge_keeps_the_client_ids_through_command_result_and_logs(voi
     long ingress_from = ss_test_log_size("ss-ingress");
     long worker_from = ss_test_log_size("ss-user-worker");
     int64_t user_id = ss_test_http_user_create(services.http, "request ids");
-    char request_id[64], id_header[96];
-    unique_id(request_id, sizeof(request_id), "charge");
-    snprintf(id_header, sizeof(id_header), "X-Request-Id: %s", request_id);
+    char request_id[CLIENT_ID_SIZE], id_header[CLIENT_ID_SIZE + 16];
+    client_id_new("charge", request_id, id_header);
     ss_test_http_reply_t reply = {0};
     send_with(&reply, "POST", "{\"amount\":1000}", id_header, "traceparent: " CLIENT_TRACEPARENT,
               charge_path(path, user_id));
@@ -262,11 +279,8 @@ static void test_charge_keeps_the_client_ids_through_command_result_and_logs(voi
     assert_string_equal(ss_test_json_string(result, "request_id"), command_id);
     assert_string_equal(result_parent, command_parent); /* the worker passes it on unchanged */
 
-    char expected[256];
-    snprintf(expected, sizeof(expected), "request_id=%s trace_id=%s", request_id,
-             CLIENT_TRACE_ID);
-    log_wait("ss-ingress", ingress_from, expected);
-    log_wait("ss-user-worker", worker_from, expected);
+    log_names_request("ss-ingress", ingress_from, request_id);
+    log_names_request("ss-user-worker", worker_from, request_id);
     json_decref(command);
     json_decref(result);
 }
@@ -280,17 +294,15 @@ static void test_order_saga_and_platform_carry_the_orders_ids(void **state)
     int64_t user_id = ss_test_http_user_create(services.http, "request ids order");
     int64_t product_id = ss_test_http_product_create(services.http, "traced", 700, 10, NULL);
     ss_test_http_reply_t reply = {0};
-    send_with(&reply, "POST", "{\"amount\":5000}", NULL, NULL,
-              charge_path(path, user_id));
+    send_with(&reply, "POST", "{\"amount\":5000}", NULL, NULL, charge_path(path, user_id));
     ss_test_http_expect(&reply, 200, NULL);
     ss_test_http_reply_free(&reply);
 
-    char request_id[64], id_header[96], body[128];
-    unique_id(request_id, sizeof(request_id), "order");
-    snprintf(id_header, sizeof(id_header), "X-Request-Id: %s", request_id);
+    char request_id[CLIENT_ID_SIZE], id_header[CLIENT_ID_SIZE + 16], body[128];
+    client_id_new("order", request_id, id_header);
     snprintf(body, sizeof(body),
-             "{\"userId\":%" PRId64 ",\"products\":[{\"id\":%" PRId64 ",\"quantity\":2}]}",
-             user_id, product_id);
+             "{\"userId\":%" PRId64 ",\"products\":[{\"id\":%" PRId64 ",\"quantity\":2}]}", user_id,
+             product_id);
     send_with(&reply, "POST", body, id_header, "traceparent: " CLIENT_TRACEPARENT,
               "/api/v1/orders");
     json_t *data = ss_test_http_expect(&reply, 200, NULL);
@@ -335,11 +347,8 @@ static void test_order_saga_and_platform_carry_the_orders_ids(void **state)
     assert_string_equal(ss_test_json_string(entry, "traceparent"), parent);
     json_decref(entry);
 
-    char expected[256];
-    snprintf(expected, sizeof(expected), "request_id=%s trace_id=%s", request_id,
-             CLIENT_TRACE_ID);
-    log_wait("ss-stock-worker", stock_from, expected);
-    log_wait("ss-platform-sink", sink_from, expected);
+    log_names_request("ss-stock-worker", stock_from, request_id);
+    log_names_request("ss-platform-sink", sink_from, request_id);
 }
 
 static void test_without_a_client_id_a_mutation_answers_with_its_command_id(void **state)
@@ -348,8 +357,7 @@ static void test_without_a_client_id_a_mutation_answers_with_its_command_id(void
     char path[PATH_SIZE];
     int64_t user_id = ss_test_http_user_create(services.http, "request ids own");
     ss_test_http_reply_t reply = {0};
-    send_with(&reply, "POST", "{\"amount\":10}", NULL, NULL,
-              charge_path(path, user_id));
+    send_with(&reply, "POST", "{\"amount\":10}", NULL, NULL, charge_path(path, user_id));
     ss_test_http_expect(&reply, 200, NULL);
     char request_id[SS_TEST_HTTP_HEADER_VALUE_MAX];
     snprintf(request_id, sizeof(request_id), "%s", reply.x_request_id);
@@ -382,8 +390,8 @@ static void test_malformed_id_is_replaced_and_invalid_traceparent_starts_a_trace
     assert_true(ss_trace_request_id_valid(reply.x_request_id, strlen(reply.x_request_id)));
     ss_test_http_reply_free(&reply);
 
-    const char *zero_trace = "traceparent: 00-00000000000000000000000000000000-" CLIENT_PARENT_ID
-                             "-01";
+    const char *zero_trace =
+        "traceparent: 00-00000000000000000000000000000000-" CLIENT_PARENT_ID "-01";
     send_with(&reply, "POST", "{\"amount\":10}", "X-Request-Id: x y", zero_trace,
               charge_path(path, user_id));
     ss_test_http_expect(&reply, 200, NULL);
@@ -401,6 +409,25 @@ static void test_malformed_id_is_replaced_and_invalid_traceparent_starts_a_trace
     assert_string_not_equal(parent.trace_id, CLIENT_TRACE_ID);
     assert_int_equal(parent.flags, 0);
     json_decref(command);
+}
+
+static void test_a_dead_letter_keeps_the_commands_ids(void **state)
+{
+    (void)state;
+    long worker_from = ss_test_log_size("ss-user-worker");
+    char request_id[CLIENT_ID_SIZE], unused[CLIENT_ID_SIZE + 16];
+    client_id_new("dead", request_id, unused);
+    const char *traceparent = "00-" CLIENT_TRACE_ID "-b7ad6b7169203331-01";
+    const ss_kafka_header_t headers[] = {
+        {SS_HEADER_REQUEST_ID, request_id, strlen(request_id)},
+        {SS_HEADER_TRACEPARENT, traceparent, strlen(traceparent)},
+    };
+    ss_test_produce_raw_headers(SS_TOPIC_CMD_USER, "7", "\xc3\x01garbage!", 10, headers, 2);
+    char kept[SS_TRACE_PARENT_SIZE];
+    json_t *none = record_find(SS_TOPIC_DLQ, "7", 0, NULL, request_id, NULL, kept);
+    assert_null(none);
+    assert_string_equal(kept, traceparent); /* so ss-admin dlq replay sends them again */
+    log_names_request("ss-user-worker", worker_from, request_id);
 }
 
 static void test_wrapper_answers_carry_a_request_id(void **state)
@@ -428,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_order_saga_and_platform_carry_the_orders_ids),
         cmocka_unit_test(test_without_a_client_id_a_mutation_answers_with_its_command_id),
         cmocka_unit_test(test_malformed_id_is_replaced_and_invalid_traceparent_starts_a_trace),
+        cmocka_unit_test(test_a_dead_letter_keeps_the_commands_ids),
         cmocka_unit_test(test_wrapper_answers_carry_a_request_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -554,8 +554,7 @@ static void test_wrapper_answers_404_and_405_carry_a_request_id(void **state)
 static void test_mutation_takes_the_id_its_handler_lends_unless_the_client_sent_one(void **state)
 {
     ss_http_request_t *req = dispatch(*state, "POST", "/lend");
-    assert_string_equal(ss_http_request_response_header(req, "X-Request-Id"),
-                        "7-1700000000000-42");
+    assert_string_equal(ss_http_request_response_header(req, "X-Request-Id"), "7-1700000000000-42");
     ss_http_request_finish(req);
     ss_http_header_t headers[] = {{"X-Request-Id", "from-client"}};
     req = dispatch_full(*state, "POST", "/lend", headers, 1, NULL, 0);

@@ -81,18 +81,18 @@ static void test_later_version_is_read_by_its_version_00_fields(void **state)
             &parent),
         SS_OK);
     assert_string_equal(parent.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_int_equal(ss_trace_parent_parse(
-                         "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent),
-                     SS_OK);
+    assert_int_equal(
+        ss_trace_parent_parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent),
+        SS_OK);
 }
 
 static void test_our_hop_keeps_the_trace_and_sampled_flag_with_a_new_parent_id(void **state)
 {
     (void)state;
     char ours[SS_TRACE_PARENT_SIZE];
-    assert_int_equal(ss_trace_parent_continue(
-                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", ours),
-                     SS_OK);
+    assert_int_equal(
+        ss_trace_parent_continue("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03", ours),
+        SS_OK);
     ss_traceparent_t parent;
     assert_int_equal(ss_trace_parent_parse(ours, &parent), SS_OK);
     assert_string_equal(parent.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");

@@ -132,8 +132,9 @@ ss_err_t ss_sink_client_post(ss_sink_client_t *client, const char *idempotency_k
     ss_err_t err = SS_OK;
     struct curl_slist *headers = NULL;
     char key_header[SINK_HEADER_SIZE];
-    /* The request's correlation, as the ingress took it in; "Name;" would send an empty one. */
-    char id_header[SS_TRACE_REQUEST_ID_SIZE + 16] = "", parent_header[SS_TRACE_PARENT_SIZE + 16] = "";
+    /* The request's correlation, as the ingress took it in; none when the record had none. */
+    char id_header[SS_TRACE_REQUEST_ID_SIZE + 16] = "";
+    char parent_header[SS_TRACE_PARENT_SIZE + 16] = "";
     if (trace != NULL && trace->request_id[0] != '\0') {
         snprintf(id_header, sizeof(id_header), "X-Request-Id: %s", trace->request_id);
     }
@@ -146,8 +147,12 @@ ss_err_t ss_sink_client_post(ss_sink_client_t *client, const char *idempotency_k
 
     snprintf(key_header, sizeof(key_header), "Idempotency-Key: %s", idempotency_key);
     /* "Expect:" turns off libcurl's 100-continue round trip for larger bodies. */
-    const char *const lines[] = {"Content-Type: application/json", "Accept: application/json",
-                                 "Expect:", key_header, id_header, parent_header};
+    const char *const lines[] = {"Content-Type: application/json",
+                                 "Accept: application/json",
+                                 "Expect:",
+                                 key_header,
+                                 id_header,
+                                 parent_header};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         if (lines[i][0] == '\0') {
             continue;

@@ -164,8 +164,7 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         ss_err_t err = ss_kafka_producer_send(
             sink->producer, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, message->key,
             message->key_length, message->value, message->value_length, headers, header_count,
-            (void *)(uintptr_t)sink->park_sequence, cause,
-            sizeof(cause));
+            (void *)(uintptr_t)sink->park_sequence, cause, sizeof(cause));
         if (err == SS_OK) {
             err = ss_kafka_producer_flush(sink->producer, SINK_PARK_FLUSH_MS, cause, sizeof(cause));
         }

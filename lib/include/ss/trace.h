@@ -76,7 +76,8 @@ ss_err_t ss_trace_random_hex(char *out, size_t digits);
  */
 ss_err_t ss_trace_parent_continue(const char *incoming, char *out);
 
-/* The trace-id of a version-00 traceparent (its characters 3..35) into out (33 bytes); "" if none. */
+/* The trace-id of a version-00 traceparent (its characters 3..35) into out (33 bytes); "" if none.
+ */
 void ss_trace_id_of(const char *traceparent, char *out);
 
 /*
