@@ -40,6 +40,7 @@
 
 #include "ss/assert.h"
 #include "ss/log.h"
+#include "ss/trace.h"
 
 #include <microhttpd.h>
 
@@ -69,6 +70,8 @@
 #define HTTP_LOG_LINE_MAX 512
 
 #define HTTP_CONTENT_TYPE_JSON "application/json; charset=utf-8"
+#define HTTP_HEADER_REQUEST_ID "X-Request-Id"
+#define HTTP_HEADER_TRACEPARENT "traceparent"
 #define HTTP_DEFAULT_BIND_ADDRESS "127.0.0.1"
 #define HTTP_DEFAULT_CONNECTIONS_MAX 1024u
 #define HTTP_DEFAULT_IDLE_TIMEOUT_S 30u
@@ -129,6 +132,14 @@ struct ss_http_request {
     bool finished;            /* the transport is done: never touch connection again */
     bool mhd_suspended;       /* MHD_suspend_connection was called and not yet resumed */
     http_response_t response; /* written once, on entering READY; immutable afterwards */
+    /*
+     * The request id and our hop's traceparent (ss_http_request_id()). The traceparent is set
+     * at dispatch; the id once (request_id_fixed), during dispatch, and never changes after.
+     */
+    ss_trace_t trace;
+    bool request_id_fixed;
+    bool dispatching; /* dispatch_thread runs the router for it (and owns its log context) */
+    pthread_t dispatch_thread;
     /* Guarded by the server's mutex. */
     bool listed;
     ss_http_request_t *list_prev;
@@ -866,6 +877,10 @@ const char *ss_http_request_response_header(ss_http_request_t *req, const char *
             }
         }
     }
+    if (value == NULL && req->state >= HTTP_STATE_READY && req->request_id_fixed &&
+        strcasecmp(name, HTTP_HEADER_REQUEST_ID) == 0) {
+        value = req->trace.request_id; /* added to every answer when it is sent */
+    }
     request_unlock(req);
     return value;
 }
@@ -876,6 +891,84 @@ bool ss_http_request_is_suspended(ss_http_request_t *req)
     bool suspended = req->state == HTTP_STATE_SUSPENDED && !req->finished;
     request_unlock(req);
     return suspended;
+}
+
+/* ---- request id and trace context ------------------------------------------------------------ */
+
+/* Request locked: fixes the id to offered (when valid) or a new random one, once. */
+static void request_id_fix_locked(ss_http_request_t *req, const char *offered)
+{
+    if (req->request_id_fixed) {
+        return;
+    }
+    if (offered != NULL && ss_trace_request_id_valid(offered, strlen(offered))) {
+        snprintf(req->trace.request_id, sizeof(req->trace.request_id), "%s", offered);
+    } else if (ss_trace_random_hex(req->trace.request_id, SS_TRACE_GENERATED_ID_HEX) != SS_OK) {
+        snprintf(req->trace.request_id, sizeof(req->trace.request_id), "unavailable");
+    }
+    req->request_id_fixed = true;
+    if (req->dispatching && pthread_equal(req->dispatch_thread, pthread_self())) {
+        ss_trace_log_enter(&req->trace);
+    }
+}
+
+const char *ss_http_request_id_offer(ss_http_request_t *req, const char *request_id)
+{
+    request_lock(req);
+    request_id_fix_locked(req, request_id);
+    request_unlock(req);
+    return req->trace.request_id;
+}
+
+const char *ss_http_request_id(ss_http_request_t *req)
+{
+    return ss_http_request_id_offer(req, NULL);
+}
+
+void ss_http_request_trace(ss_http_request_t *req, ss_trace_t *out)
+{
+    request_lock(req);
+    request_id_fix_locked(req, NULL);
+    *out = req->trace;
+    request_unlock(req);
+}
+
+/*
+ * Dispatch begins: a well-formed X-Request-Id of the client is the id; otherwise a read's id is
+ * made now and a mutation's waits for a command to lend its own (ss_http_request_id_offer()).
+ * A valid traceparent is continued with a new parent-id for our hop, else a trace is started.
+ */
+static void request_trace_begin(ss_http_request_t *req)
+{
+    const char *client_id = ss_http_request_header(req, HTTP_HEADER_REQUEST_ID);
+    bool mutation = req->method == SS_HTTP_METHOD_POST || req->method == SS_HTTP_METHOD_PATCH ||
+                    req->method == SS_HTTP_METHOD_PUT || req->method == SS_HTTP_METHOD_DELETE;
+    char traceparent[SS_TRACE_PARENT_SIZE];
+    if (ss_trace_parent_continue(ss_http_request_header(req, HTTP_HEADER_TRACEPARENT),
+                                 traceparent) != SS_OK) {
+        traceparent[0] = '\0';
+    }
+    request_lock(req);
+    req->dispatching = true;
+    req->dispatch_thread = pthread_self();
+    memcpy(req->trace.traceparent, traceparent, sizeof(traceparent));
+    if (client_id != NULL && ss_trace_request_id_valid(client_id, strlen(client_id))) {
+        request_id_fix_locked(req, client_id);
+    } else if (!mutation) {
+        request_id_fix_locked(req, NULL);
+    }
+    ss_trace_log_enter(&req->trace);
+    request_unlock(req);
+}
+
+/* Dispatch ends: the id is fixed by now, whatever the handler did; the log context goes. */
+static void request_trace_end(ss_http_request_t *req)
+{
+    request_lock(req);
+    request_id_fix_locked(req, NULL);
+    req->dispatching = false;
+    request_unlock(req);
+    ss_trace_log_leave();
 }
 
 /* ---- answering --------------------------------------------------------------------------------
@@ -1313,6 +1406,8 @@ static void allow_header_format(unsigned methods, char *out, size_t out_size)
     }
 }
 
+static void router_route(const ss_http_router_t *router, ss_http_request_t *req);
+
 void ss_http_router_dispatch(const ss_http_router_t *router, ss_http_request_t *req)
 {
     SS_ASSERT(router != NULL && req != NULL);
@@ -1321,7 +1416,14 @@ void ss_http_router_dispatch(const ss_http_router_t *router, ss_http_request_t *
     req->state = HTTP_STATE_HANDLING;
     req->context = router->context;
     request_unlock(req);
+    request_trace_begin(req);
+    router_route(router, req);
+    request_trace_end(req);
+}
 
+/* Answers 413, 400, 404 or 405 itself, or runs the route's handler. */
+static void router_route(const ss_http_router_t *router, ss_http_request_t *req)
+{
     if (req->too_large) {
         char body[128];
         snprintf(body, sizeof(body),
@@ -1555,6 +1657,9 @@ static enum MHD_Result request_queue(ss_http_request_t *req, struct MHD_Connecti
     if (result == MHD_YES && !typed) {
         result =
             MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_CONTENT_TYPE_JSON);
+    }
+    if (result == MHD_YES) {
+        result = MHD_add_response_header(response, HTTP_HEADER_REQUEST_ID, ss_http_request_id(req));
     }
     if (result == MHD_YES && req->server != NULL && atomic_load(&req->server->stopping)) {
         result = MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -17,6 +17,10 @@ enum { SS_LOG_LINE_MAX = 2048 };
 static _Atomic int log_level = SS_LOG_LEVEL_INFO;
 static _Atomic int log_fd = 2;
 
+/* " request_id=... trace_id=...", or "": this thread's request context (ss_log_context_set). */
+enum { SS_LOG_CONTEXT_MAX = 200 };
+static _Thread_local char log_context[SS_LOG_CONTEXT_MAX];
+
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
 ss_log_level_t ss_log_level_get(void)
@@ -32,6 +36,24 @@ void ss_log_level_set(ss_log_level_t level)
 void ss_log_fd_set(int fd)
 {
     atomic_store(&log_fd, fd);
+}
+
+void ss_log_context_set(const char *request_id, const char *trace_id)
+{
+    int used = 0;
+    log_context[0] = '\0';
+    if (request_id != NULL && request_id[0] != '\0') {
+        used = snprintf(log_context, sizeof(log_context), " request_id=%.128s", request_id);
+    }
+    if (used >= 0 && trace_id != NULL && trace_id[0] != '\0') {
+        snprintf(log_context + used, sizeof(log_context) - (size_t)used, " trace_id=%.32s",
+                 trace_id);
+    }
+}
+
+void ss_log_context_clear(void)
+{
+    log_context[0] = '\0';
 }
 
 ss_err_t ss_log_level_parse(const char *text, ss_log_level_t *level_out, char *errstr,
@@ -68,9 +90,13 @@ void ss_log_write(ss_log_level_t level, const char *component, const char *fmt, 
     int more = vsnprintf(line + used, sizeof(line) - (size_t)used - 1, fmt, ap);
     va_end(ap);
     size_t length = (size_t)used + (more < 0 ? 0 : (size_t)more);
-    if (length > sizeof(line) - 2) {
-        length = sizeof(line) - 2;
+    size_t context_length = strlen(log_context);
+    /* The context goes last and whole: a long message is cut, never the request id. */
+    if (length > sizeof(line) - 2 - context_length) {
+        length = sizeof(line) - 2 - context_length;
     }
+    memcpy(line + length, log_context, context_length);
+    length += context_length;
     line[length++] = '\n';
     ssize_t written = write(atomic_load(&log_fd), line, length);
     (void)written; /* a failing log write has nowhere better to be reported */

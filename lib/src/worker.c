@@ -113,11 +113,12 @@ ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, 
 }
 
 /* Decodes slot i into records[i]; an undecodable record becomes a dead letter. */
-static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
-                          char *key_buffer, size_t key_buffer_size)
+static void record_read(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
+                        char *key_buffer, size_t key_buffer_size)
 {
     const ss_kafka_message_t *message = slot->message;
     memset(record, 0, sizeof(*record));
+    ss_trace_from_kafka(message, &record->trace); /* a dead letter keeps them too */
     slot->dead = false;
     size_t key_length =
         message->key_length < key_buffer_size - 1 ? message->key_length : key_buffer_size - 1;
@@ -153,9 +154,39 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
+    }
+}
+
+/* Reads one record for the handler; one that cannot be applied is marked dead, with a line. */
+static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_record_t *record,
+                          char *key_buffer, size_t key_buffer_size)
+{
+    record_read(worker, slot, record, key_buffer, key_buffer_size);
+    if (slot->dead) {
+        ss_trace_log_enter(&record->trace);
         SS_LOG_WARN(worker->handler.name,
                     "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
-                    message->partition, message->offset, slot->reason);
+                    slot->message->partition, slot->message->offset, slot->reason);
+        ss_trace_log_leave();
+    }
+}
+
+/* One debug line per applied record, naming its request (the log context). */
+static void records_applied_log(const ss_worker_t *worker, int32_t partition,
+                                const ss_worker_record_t *records, size_t count)
+{
+    if (ss_log_level_get() > SS_LOG_LEVEL_DEBUG) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        ss_trace_log_enter(&records[i].trace);
+        SS_LOG_DEBUG(worker->handler.name,
+                     "record applied topic=%s partition=%" PRId32 " offset=%" PRId64
+                     " schema=%s command_id=%s",
+                     worker->config.topic, partition, records[i].offset,
+                     records[i].schema_name != NULL ? records[i].schema_name : "-",
+                     records[i].request_id != NULL ? records[i].request_id : "-");
+        ss_trace_log_leave();
     }
 }
 
@@ -217,6 +248,9 @@ static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
         ss_batch_outcome_t outcome =
             ss_worker_batch_run(worker, partition, records, slots, count, errstr, errstr_size);
         if (!attempt_end(worker, partition, outcome, next_offset, errstr)) {
+            if (outcome == SS_BATCH_COMMITTED) {
+                records_applied_log(worker, partition, records, count);
+            }
             return outcome;
         }
         SS_LOG_WARN(worker->handler.name,
@@ -239,9 +273,11 @@ static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
     for (size_t i = 0; i < count && outcome != SS_BATCH_FENCED && outcome != SS_BATCH_FAILED; i++) {
         outcome = batch_apply(worker, partition, &records[i], &slots[i], 1, errstr, errstr_size);
         if (outcome == SS_BATCH_POISON) {
+            ss_trace_log_enter(&records[i].trace);
             SS_LOG_WARN(worker->handler.name,
                         "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
                         partition, records[i].offset, errstr);
+            ss_trace_log_leave();
             slots[i].dead = true;
             snprintf(slots[i].reason, sizeof(slots[i].reason), "%s", errstr);
             outcome =

@@ -92,9 +92,11 @@ static void batch_clear(ss_worker_batch_t *batch)
     batch->outbox_count = 0;
     for (size_t i = 0; i < batch->late_count; i++) {
         free(batch->late[i].request_id);
+        free(batch->late[i].headers_json);
         free(batch->late[i].body);
     }
     batch->late_count = 0;
+    batch->current_headers[0] = '\0';
     batch->outbox_deleting_id = 0;
     batch->new_key_count = 0;
     batch->record_count = 0;
@@ -141,6 +143,29 @@ static char *copy_text(const char *text)
     return text == NULL ? NULL : strdup(text);
 }
 
+/* A headers JSON text, or NULL for "" (the outbox's column is NULL then). */
+static const char *headers_or_null(const char *headers_json)
+{
+    return headers_json[0] != '\0' ? headers_json : NULL;
+}
+
+void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_record_t *record)
+{
+    if (record == NULL) {
+        batch->current_headers[0] = '\0';
+        ss_trace_log_leave();
+        return;
+    }
+    ss_trace_headers_json(&record->trace, batch->current_headers, sizeof(batch->current_headers));
+    ss_trace_log_enter(&record->trace);
+}
+
+/* The handler is done: nothing it did later is on behalf of its last record. */
+static void batch_record_leave(ss_worker_batch_t *batch)
+{
+    ss_worker_batch_record_enter(batch, NULL);
+}
+
 ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const char *key,
                               const char *schema_name, const json_t *value, char *errstr,
                               size_t errstr_size)
@@ -153,7 +178,8 @@ ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
     return ss_worker_outbox_add(batch, topic, SS_KAFKA_PARTITION_BY_KEY, key, worker->buffer.data,
-                                worker->buffer.length, NULL, errstr, errstr_size);
+                                worker->buffer.length, headers_or_null(batch->current_headers),
+                                errstr, errstr_size);
 }
 
 ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,
@@ -197,10 +223,13 @@ ss_err_t ss_worker_batch_answer(ss_worker_batch_t *batch, const char *request_id
     ss_worker_late_answer_t *late = &batch->late[batch->late_count];
     late->request_id = copy_text(request_id);
     late->body = copy_text(envelope);
+    late->headers_json = copy_text(headers_or_null(batch->current_headers));
     late->reply_partition = reply_partition;
     late->http_status = http_status;
-    if (late->request_id == NULL || late->body == NULL) {
+    if (late->request_id == NULL || late->body == NULL ||
+        (batch->current_headers[0] != '\0' && late->headers_json == NULL)) {
         free(late->request_id);
+        free(late->headers_json);
         free(late->body);
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an answer");
     }
@@ -406,7 +435,7 @@ static ss_err_t keys_insert(ss_worker_batch_t *batch, ss_worker_record_t *record
 /* Queues the CommandResult of a request for the ingress that asked, if it wants one. */
 static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
                             json_int_t reply_partition, int http_status, const char *body,
-                            char *errstr, size_t errstr_size)
+                            const char *headers_json, char *errstr, size_t errstr_size)
 {
     if (reply_partition < 0) {
         return SS_OK;
@@ -427,7 +456,7 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
     return ss_worker_outbox_add(batch, SS_TOPIC_RESULTS, (int32_t)reply_partition, request_id,
-                                worker->buffer.data, worker->buffer.length, NULL, errstr,
+                                worker->buffer.data, worker->buffer.length, headers_json, errstr,
                                 errstr_size);
 }
 
@@ -438,7 +467,8 @@ typedef struct result_columns {
 /* Adds one outcome to the request_results rows and queues its CommandResult. */
 static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns,
                            const char *request_id, json_int_t reply_partition, int http_status,
-                           const char *body, char *errstr, size_t errstr_size)
+                           const char *body, const char *headers_json, char *errstr,
+                           size_t errstr_size)
 {
     ss_err_t err = ss_pg_array_append_text(&columns->ids, request_id, errstr, errstr_size);
     if (err == SS_OK) {
@@ -448,8 +478,8 @@ static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns,
         err = ss_pg_array_append_text(&columns->bodies, body, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err =
-            result_emit(batch, request_id, reply_partition, http_status, body, errstr, errstr_size);
+        err = result_emit(batch, request_id, reply_partition, http_status, body, headers_json,
+                          errstr, errstr_size);
     }
     return err;
 }
@@ -471,15 +501,17 @@ static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *rec
     /* A tick has no records (NULL, record_count 0): only its late answers. */
     for (size_t i = 0; records != NULL && i < batch->record_count && err == SS_OK; i++) {
         if (records[i].request_id != NULL && batch->reply_status[i] > 0) {
+            char headers[SS_TRACE_HEADERS_JSON_SIZE];
+            ss_trace_headers_json(&records[i].trace, headers, sizeof(headers));
             err = result_add(batch, &columns, records[i].request_id,
                              record_reply_partition(&records[i]), batch->reply_status[i],
-                             batch->reply_body[i], errstr, errstr_size);
+                             batch->reply_body[i], headers_or_null(headers), errstr, errstr_size);
         }
     }
     for (size_t i = 0; i < batch->late_count && err == SS_OK; i++) {
         const ss_worker_late_answer_t *late = &batch->late[i];
         err = result_add(batch, &columns, late->request_id, late->reply_partition,
-                         late->http_status, late->body, errstr, errstr_size);
+                         late->http_status, late->body, late->headers_json, errstr, errstr_size);
     }
     if (err == SS_OK && ss_pg_array_count(&columns.ids) > 0) {
         const char *params[] = {ss_pg_array_text(&columns.ids), ss_pg_array_text(&columns.statuses),
@@ -563,10 +595,12 @@ static ss_err_t replies_check(const ss_worker_batch_t *batch, const ss_worker_re
 }
 
 /*
- * The headers of a dead letter: why and where from; a record too large to copy is stored as a
- * reference (its size instead of its bytes: the source offset still finds it while retained).
+ * The headers of a dead letter: the record's request id and traceparent (a replay sends them
+ * again), why and where from; a record too large to copy is stored as a reference (its size
+ * instead of its bytes: the source offset still finds it while retained).
  */
-static char *dead_letter_headers(const ss_kafka_message_t *message, const char *reason, bool parked)
+static char *dead_letter_headers(const ss_kafka_message_t *message, const ss_trace_t *trace,
+                                 const char *reason, bool parked)
 {
     char source[320], bytes[24];
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic, message->partition,
@@ -576,6 +610,12 @@ static char *dead_letter_headers(const ss_kafka_message_t *message, const char *
     if (headers != NULL && parked) {
         snprintf(bytes, sizeof(bytes), "%zu", message->value_length);
         json_object_set_new(headers, SS_HEADER_DLQ_PARKED_BYTES, json_string(bytes));
+    }
+    if (headers != NULL && trace->request_id[0] != '\0') {
+        json_object_set_new(headers, SS_HEADER_REQUEST_ID, json_string(trace->request_id));
+    }
+    if (headers != NULL && trace->traceparent[0] != '\0') {
+        json_object_set_new(headers, SS_HEADER_TRACEPARENT, json_string(trace->traceparent));
     }
     char *text = headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
     json_decref(headers);
@@ -587,7 +627,7 @@ static ss_err_t dead_letter_add(ss_worker_batch_t *batch, const ss_worker_record
 {
     const ss_kafka_message_t *message = slot->message;
     bool parked = message->value_length > (size_t)batch->worker->config.dlq_copy_bytes_max;
-    char *headers = dead_letter_headers(message, slot->reason, parked);
+    char *headers = dead_letter_headers(message, &record->trace, slot->reason, parked);
     if (headers == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build dead-letter headers");
     }
@@ -637,6 +677,7 @@ static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
     if (err == SS_OK) {
         err = worker->handler.apply_batch(worker->handler.opaque, batch, records, count, errstr,
                                           errstr_size);
+        batch_record_leave(batch);
     }
     if (err == SS_OK) {
         err = duplicates_answer(batch, records, errstr, errstr_size);
@@ -709,6 +750,7 @@ static ss_err_t tick_body(ss_worker_t *worker, ss_worker_batch_t *batch, char *e
                           size_t errstr_size)
 {
     ss_err_t err = worker->handler.tick(worker->handler.opaque, batch, errstr, errstr_size);
+    batch_record_leave(batch);
     if (err == SS_OK) {
         err = results_insert(batch, NULL, errstr, errstr_size);
     }

@@ -60,6 +60,7 @@ typedef struct ss_worker_idempotency {
 /* An answer to a command of an earlier batch. */
 typedef struct ss_worker_late_answer {
     char *request_id;
+    char *headers_json; /* the trace of the record it answers for, NULL: none */
     int32_t reply_partition;
     int http_status;
     char *body;
@@ -85,6 +86,8 @@ struct ss_worker_batch {
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
+    /* ss_worker_batch_record_enter(): the headers of what the handler emits now ("": none). */
+    char current_headers[SS_TRACE_HEADERS_JSON_SIZE];
 };
 
 /* A rejected row waiting to be parked, with why. */

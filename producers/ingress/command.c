@@ -13,6 +13,7 @@
 #include "ss/log.h"
 #include "ss/pg.h"
 #include "ss/topics.h"
+#include "ss/trace.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -249,10 +250,14 @@ static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_messag
 {
     char errstr[256];
     json_t *result = NULL;
+    ss_trace_t trace;
+    ss_trace_from_kafka(message, &trace);
+    ss_trace_log_enter(&trace);
     if (ss_avro_decode(commands->registry, message->value, message->value_length, NULL, &result,
                        errstr, sizeof(errstr)) != SS_OK) {
         SS_LOG_WARN(COMMAND_COMPONENT, "undecodable result offset=%" PRId64 " error=\"%s\"",
                     message->offset, errstr);
+        ss_trace_log_leave();
         return;
     }
     const char *request_id = json_string_value(json_object_get(result, "request_id"));
@@ -266,6 +271,7 @@ static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_messag
             request_answer(req, (int)status, body, NULL, 0);
         }
     }
+    ss_trace_log_leave();
     json_decref(result);
 }
 
@@ -496,12 +502,19 @@ static ss_err_t idempotency_attach(ss_http_request_t *req, const char *scope, js
     return SS_OK;
 }
 
-static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
-                              const char *schema_name, uint64_t sequence, bool async,
-                              ss_avro_buffer_t *buffer)
+/*
+ * Sets the command's request id and encodes it. Without a client X-Request-Id the command's id
+ * becomes the request's (so GET /requests/{id} takes what the response header says); trace
+ * gets what travels with the command as headers.
+ */
+static ss_err_t record_encode(ss_ingress_commands_t *commands, ss_http_request_t *req,
+                              json_t *record, const char *schema_name, uint64_t sequence,
+                              bool async, ss_avro_buffer_t *buffer, ss_trace_t *trace)
 {
     char request_id[COMMAND_REQUEST_ID_MAX], errstr[256];
     request_id_format(commands, sequence, request_id, sizeof(request_id));
+    ss_http_request_id_offer(req, request_id);
+    ss_http_request_trace(req, trace);
     json_object_set_new(record, "request_id", json_string(request_id));
     json_object_set_new(record, "reply_partition",
                         json_integer(async ? -1 : commands->config.instance));
@@ -515,12 +528,28 @@ static ss_err_t record_encode(ss_ingress_commands_t *commands, json_t *record,
     if (err != SS_OK) {
         SS_LOG_ERROR(COMMAND_COMPONENT, "could not encode schema=%s error=\"%s\"", schema_name,
                      errstr);
+    } else {
+        SS_LOG_DEBUG(COMMAND_COMPONENT, "command sending schema=%s command_id=%s", schema_name,
+                     request_id);
     }
     return err;
 }
 
+/* Produces the encoded command with the request's id and traceparent as headers. */
+static ss_err_t command_send(ss_ingress_commands_t *commands, const char *topic, const char *key,
+                             const ss_avro_buffer_t *buffer, const ss_trace_t *trace,
+                             uint64_t sequence, char *errstr, size_t errstr_size)
+{
+    ss_kafka_header_t headers[SS_TRACE_KAFKA_HEADERS_MAX];
+    size_t header_count = ss_trace_kafka_headers(trace, headers);
+    return ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                                  strlen(key), buffer->data, buffer->length, headers, header_count,
+                                  opaque_of_sequence(sequence), errstr, errstr_size);
+}
+
 static void submit_async(ss_ingress_commands_t *commands, ss_http_request_t *req, const char *topic,
-                         const char *key, const ss_avro_buffer_t *buffer, uint64_t sequence)
+                         const char *key, const ss_avro_buffer_t *buffer, const ss_trace_t *trace,
+                         uint64_t sequence)
 {
     char errstr[256];
     /* The pending row first: a 202 can always be asked about, and without PostgreSQL the
@@ -529,9 +558,8 @@ static void submit_async(ss_ingress_commands_t *commands, ss_http_request_t *req
         respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
         return;
     }
-    if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
-                               strlen(key), buffer->data, buffer->length, NULL, 0,
-                               opaque_of_sequence(sequence), errstr, sizeof(errstr)) != SS_OK) {
+    if (command_send(commands, topic, key, buffer, trace, sequence, errstr, sizeof(errstr)) !=
+        SS_OK) {
         undelivered_note(commands, sequence); /* its pending row must not stay PENDING */
         respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
         return;
@@ -547,6 +575,7 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     bool async = prefers_async(req);
     ss_avro_buffer_t buffer;
     ss_avro_buffer_init(&buffer);
+    ss_trace_t trace = {.request_id = ""};
     uint64_t sequence = 0;
     const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
     SS_ASSERT(schema != NULL); /* endpoints name schemas of the source tree */
@@ -569,19 +598,19 @@ void ss_ingress_command_submit(ss_ingress_commands_t *commands, ss_http_request_
     }
     if (!slot_reserve(commands, async ? NULL : req, &sequence)) {
         respond_now(req, SS_API_ERROR_UNAVAILABLE, NULL);
-    } else if (record_encode(commands, record, schema_name, sequence, async, &buffer) != SS_OK) {
+    } else if (record_encode(commands, req, record, schema_name, sequence, async, &buffer,
+                             &trace) != SS_OK) {
         if (!async) {
             slot_take(commands, sequence);
         }
         respond_now(req, SS_API_ERROR_INTERNAL, NULL);
     } else if (async) {
-        submit_async(commands, req, topic, key, &buffer, sequence);
+        submit_async(commands, req, topic, key, &buffer, &trace, sequence);
     } else {
         ss_http_request_suspend(req);
         char errstr[256];
-        if (ss_kafka_producer_send(commands->producer, topic, SS_KAFKA_PARTITION_BY_KEY, key,
-                                   strlen(key), buffer.data, buffer.length, NULL, 0,
-                                   opaque_of_sequence(sequence), errstr, sizeof(errstr)) != SS_OK) {
+        if (command_send(commands, topic, key, &buffer, &trace, sequence, errstr, sizeof(errstr)) !=
+            SS_OK) {
             SS_LOG_WARN(COMMAND_COMPONENT, "could not send topic=%s error=\"%s\"", topic, errstr);
             ss_http_request_t *taken = slot_take(commands, sequence);
             if (taken != NULL) {

@@ -116,7 +116,8 @@ static json_t *store_entry(ss_mock_platform_t *mock, const char *key, bool *full
         *full = true;
         return NULL;
     }
-    entry = json_pack("{s:s, s:i, s:i, s:n}", "key", key, "deliveries", 0, "attempts", 0, "body");
+    entry = json_pack("{s:s, s:i, s:i, s:n, s:n, s:n}", "key", key, "deliveries", 0, "attempts", 0,
+                      "body", "requestId", "traceparent");
     if (entry == NULL) {
         return NULL;
     }
@@ -135,6 +136,15 @@ static void entry_increment(json_t *entry, const char *field)
 {
     json_t *counter = json_object_get(entry, field);
     (void)json_integer_set(counter, json_integer_value(counter) + 1);
+}
+
+/* The request header name of req into the entry's field, as sent (null when absent). */
+static void entry_header_keep(json_t *entry, const char *field, ss_http_request_t *req,
+                              const char *name)
+{
+    const char *value = ss_http_request_header(req, name);
+    json_t *text = value != NULL ? json_string(value) : NULL; /* NULL for non-UTF-8 too */
+    (void)json_object_set_new(entry, field, text != NULL ? text : json_null());
 }
 
 /*
@@ -162,6 +172,8 @@ static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char 
     } else if (json_is_null(json_object_get(entry, "body"))) {
         if (json_object_set_new(entry, "body", body) == 0) {
             body = NULL; /* stolen */
+            entry_header_keep(entry, "requestId", req, "X-Request-Id");
+            entry_header_keep(entry, "traceparent", req, "traceparent");
             entry_increment(entry, "deliveries");
             mock->unique++;
             mock->total++;

@@ -9,10 +9,13 @@
  *   POST   /control   {"mode":"ok"|"fail"|"stall","status":503,"stallMs":5000}: fail answers
  *                     every /orders with status (400..599) without storing; stall answers each
  *                     /orders as ok would, but stallMs later (without holding an HTTP thread).
- *   GET    /received  {"orders":[{"key","deliveries","attempts","body"}],"unique","total",
- *                     "attempts"}: per key in first-seen order, deliveries = POSTs answered 2xx,
- *                     attempts = every POST (also those failed on purpose); body is null until
- *                     one was accepted. unique counts keys with a body, total the deliveries.
+ *   GET    /received  {"orders":[{"key","deliveries","attempts","body","requestId",
+ *                     "traceparent"}],"unique","total","attempts"}: per key in first-seen
+ *                     order, deliveries = POSTs answered 2xx, attempts = every POST (also those
+ *                     failed on purpose); body is null until one was accepted, and requestId and
+ *                     traceparent are the X-Request-Id and traceparent headers of the POST whose
+ *                     body was stored (null when it had none). unique counts keys with a body,
+ *                     total the deliveries.
  *   GET    /received/{key}  that key's entry as in the list, or 404.
  *   DELETE /received  forgets everything received.
  *   GET    /health    200.

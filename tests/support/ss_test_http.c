@@ -166,8 +166,9 @@ static size_t on_header(char *line, size_t size, size_t count, void *opaque)
     if (length >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue): forget the previous one's headers. */
         reply->location[0] = reply->allow[0] = reply->retry_after[0] = '\0';
-        reply->content_type[0] = '\0';
+        reply->content_type[0] = reply->x_request_id[0] = '\0';
     }
+    header_take(line, length, "X-Request-Id", reply->x_request_id, sizeof(reply->x_request_id));
     header_take(line, length, "Location", reply->location, sizeof(reply->location));
     header_take(line, length, "Allow", reply->allow, sizeof(reply->allow));
     header_take(line, length, "Retry-After", reply->retry_after, sizeof(reply->retry_after));

@@ -5,9 +5,9 @@
  * or many at once over the curl multi interface (ss_test_http_send_many: hundreds of
  * connections in flight, the replies kept in request order). Replies keep the status, the
  * body, the body parsed as JSON and the headers the API defines (Location, Allow,
- * Retry-After). ss_test_http_expect() checks the API envelope (code equals the HTTP status,
- * a non-empty message, the stable error code) and ss_test_http_settle() turns a 202 into the
- * final outcome by following its Location to GET /api/v1/requests/{id} until DONE.
+ * Retry-After, X-Request-Id). ss_test_http_expect() checks the API envelope (code equals the HTTP
+ * status, a non-empty message, the stable error code) and ss_test_http_settle() turns a 202 into
+ * the final outcome by following its Location to GET /api/v1/requests/{id} until DONE.
  *
  * Every helper fails the running cmocka test on a transport error or a malformed answer, except
  * ss_test_http_try(), which reports a refused connection so a caller can wait for a listener.
@@ -49,6 +49,7 @@ typedef struct ss_test_http_reply {
     char allow[SS_TEST_HTTP_HEADER_VALUE_MAX];
     char retry_after[SS_TEST_HTTP_HEADER_VALUE_MAX];
     char content_type[SS_TEST_HTTP_HEADER_VALUE_MAX];
+    char x_request_id[SS_TEST_HTTP_HEADER_VALUE_MAX]; /* the answer's X-Request-Id */
     int transport_error; /* the CURLcode; 0 when the exchange completed */
     bool settled;        /* a 202 replaced by its final result (ss_test_http_settle) */
     char request_id[SS_TEST_HTTP_HEADER_VALUE_MAX]; /* of a settled 202 */

@@ -191,7 +191,16 @@ static void handle_html(ss_http_request_t *req, void *context)
     ss_http_respond_json_headers(req, 200, "<!DOCTYPE html><p>hi</p>", headers, 2);
 }
 
+/* A mutation that lends its own id, as the ingress's commands do. */
+static void handle_lend(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_http_request_id_offer(req, "7-1700000000000-42");
+    ss_http_respond_json(req, 200, "{}");
+}
+
 static const ss_http_route_t test_routes[] = {
+    {SS_HTTP_METHOD_POST, "/lend", handle_lend},
     {SS_HTTP_METHOD_GET, "/api/v1/users/{id}/balance", handle_user_balance},
     {SS_HTTP_METHOD_POST, "/api/v1/users/{id}/balance/charge", handle_charge},
     {SS_HTTP_METHOD_GET, "/api/v1/products", handle_products},
@@ -486,6 +495,102 @@ static void test_headers_are_found_case_insensitively(void **state)
     assert_string_equal(ss_http_request_header(req, "idempotency-key"), "k-1");
     assert_string_equal(ss_http_request_header(req, "X-TWICE"), "first");
     assert_null(ss_http_request_header(req, "Authorization"));
+    ss_http_request_finish(req);
+}
+
+/* ---- request ids and trace context ---- */
+
+static bool hex_only(const char *text, size_t length)
+{
+    if (strlen(text) != length) {
+        return false;
+    }
+    for (size_t i = 0; i < length; i++) {
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void test_well_formed_client_request_id_is_kept_on_the_answer(void **state)
+{
+    ss_http_header_t headers[] = {{"X-Request-Id", "client-7.a_b:c"}};
+    ss_http_request_t *req = dispatch_full(*state, "GET", "/", headers, 1, NULL, 0);
+    assert_string_equal(ss_http_request_id(req), "client-7.a_b:c");
+    assert_string_equal(ss_http_request_response_header(req, "x-request-id"), "client-7.a_b:c");
+    ss_http_request_finish(req);
+}
+
+static void test_malformed_client_request_id_is_replaced_by_a_generated_one(void **state)
+{
+    char long_id[SS_TRACE_REQUEST_ID_MAX + 2];
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    const char *malformed[] = {"has space", "", "quote\"", long_id, "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        ss_http_header_t headers[] = {{"X-Request-Id", malformed[i]}};
+        ss_http_request_t *req = dispatch_full(*state, "GET", "/", headers, 1, NULL, 0);
+        assert_int_equal(ss_http_request_response_status(req), 200);
+        assert_true(hex_only(ss_http_request_response_header(req, "X-Request-Id"),
+                             SS_TRACE_GENERATED_ID_HEX));
+        ss_http_request_finish(req);
+    }
+}
+
+static void test_wrapper_answers_404_and_405_carry_a_request_id(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "GET", "/no/such/path");
+    assert_int_equal(ss_http_request_response_status(req), 404);
+    assert_true(hex_only(ss_http_request_response_header(req, "X-Request-Id"), 32));
+    ss_http_request_finish(req);
+    ss_http_header_t headers[] = {{"X-Request-Id", "mine"}};
+    req = dispatch_full(*state, "DELETE", "/api/v1/products", headers, 1, NULL, 0);
+    assert_int_equal(ss_http_request_response_status(req), 405);
+    assert_string_equal(ss_http_request_response_header(req, "X-Request-Id"), "mine");
+    ss_http_request_finish(req);
+}
+
+static void test_mutation_takes_the_id_its_handler_lends_unless_the_client_sent_one(void **state)
+{
+    ss_http_request_t *req = dispatch(*state, "POST", "/lend");
+    assert_string_equal(ss_http_request_response_header(req, "X-Request-Id"), "7-1700000000000-42");
+    ss_http_request_finish(req);
+    ss_http_header_t headers[] = {{"X-Request-Id", "from-client"}};
+    req = dispatch_full(*state, "POST", "/lend", headers, 1, NULL, 0);
+    assert_string_equal(ss_http_request_response_header(req, "X-Request-Id"), "from-client");
+    ss_http_request_finish(req);
+    /* A mutation whose handler lends nothing still gets one. */
+    req = dispatch(*state, "POST", "/created");
+    assert_true(hex_only(ss_http_request_response_header(req, "X-Request-Id"), 32));
+    ss_http_request_finish(req);
+}
+
+static void test_valid_traceparent_is_continued_with_a_new_parent_id(void **state)
+{
+    const char *incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    ss_http_header_t headers[] = {{"traceparent", incoming}};
+    ss_http_request_t *req = dispatch_full(*state, "GET", "/", headers, 1, NULL, 0);
+    ss_trace_t trace;
+    ss_http_request_trace(req, &trace);
+    assert_int_equal(strlen(trace.traceparent), SS_TRACE_PARENT_LENGTH);
+    assert_memory_equal(trace.traceparent, incoming, 36); /* version and trace-id */
+    assert_memory_not_equal(trace.traceparent + 36, incoming + 36, 16);
+    assert_string_equal(trace.traceparent + 52, "-01");
+    ss_http_request_finish(req);
+}
+
+static void test_invalid_traceparent_starts_a_new_trace(void **state)
+{
+    const char *incoming = "00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+    ss_http_header_t headers[] = {{"traceparent", incoming}};
+    ss_http_request_t *req = dispatch_full(*state, "GET", "/", headers, 1, NULL, 0);
+    ss_trace_t trace;
+    ss_http_request_trace(req, &trace);
+    ss_traceparent_t parsed;
+    assert_int_equal(ss_trace_parent_parse(trace.traceparent, &parsed), SS_OK);
+    assert_string_not_equal(parsed.trace_id, "00000000000000000000000000000000");
+    assert_int_equal(parsed.flags, 0);
     ss_http_request_finish(req);
 }
 
@@ -1339,6 +1444,20 @@ int main(void)
                                         router_setup, router_teardown),
         cmocka_unit_test_setup_teardown(test_param_id_accepts_only_positive_decimal_ids,
                                         router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_well_formed_client_request_id_is_kept_on_the_answer,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_malformed_client_request_id_is_replaced_by_a_generated_one, router_setup,
+            router_teardown),
+        cmocka_unit_test_setup_teardown(test_wrapper_answers_404_and_405_carry_a_request_id,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_mutation_takes_the_id_its_handler_lends_unless_the_client_sent_one, router_setup,
+            router_teardown),
+        cmocka_unit_test_setup_teardown(test_valid_traceparent_is_continued_with_a_new_parent_id,
+                                        router_setup, router_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_traceparent_starts_a_new_trace, router_setup,
+                                        router_teardown),
         cmocka_unit_test_setup_teardown(test_headers_are_found_case_insensitively, router_setup,
                                         router_teardown),
         cmocka_unit_test_setup_teardown(test_body_at_the_limit_is_accepted_and_one_byte_more_is_413,

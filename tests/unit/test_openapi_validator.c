@@ -485,10 +485,16 @@ static void test_project_accepted_and_nullable_fields(void **state)
                             "$.data.products[0].stock: is below the minimum 0");
     const char *names[4];
     assert_int_equal(
-        ss_test_openapi_response_headers(*state, "POST", "/api/v1/orders", 202, names, 4), 1);
+        ss_test_openapi_response_headers(*state, "POST", "/api/v1/orders", 202, names, 4), 2);
     assert_string_equal(names[0], "Location");
-    assert_int_equal(ss_test_openapi_response_headers(*state, "GET", "/ready", 503, names, 4), 1);
+    assert_string_equal(names[1], "X-Request-Id");
+    assert_int_equal(ss_test_openapi_response_headers(*state, "GET", "/ready", 503, names, 4), 2);
     assert_string_equal(names[0], "Retry-After");
+    assert_string_equal(names[1], "X-Request-Id");
+    /* Every answer documents the id, errors too. */
+    assert_int_equal(
+        ss_test_openapi_response_headers(*state, "GET", "/api/v1/orders/{id}", 404, names, 4), 1);
+    assert_string_equal(names[0], "X-Request-Id");
 }
 
 int main(void)

@@ -407,8 +407,8 @@ static void test_client_posts_json_with_the_idempotency_key(void **state)
                      SS_OK);
     ss_sink_response_t response;
     const char body[] = "{\"orderId\":42}";
-    assert_int_equal(ss_sink_client_post(client, "order-42", body, strlen(body), &response, errstr,
-                                         sizeof(errstr)),
+    assert_int_equal(ss_sink_client_post(client, "order-42", NULL, body, strlen(body), &response,
+                                         errstr, sizeof(errstr)),
                      SS_OK);
     assert_true(response.answered);
     assert_int_equal(response.status, 201);
@@ -420,8 +420,8 @@ static void test_client_posts_json_with_the_idempotency_key(void **state)
 
     /* The handle is reused: a second POST carries its own key and sees the new status. */
     fixture->status = 503;
-    assert_int_equal(ss_sink_client_post(client, "order-43", body, strlen(body), &response, errstr,
-                                         sizeof(errstr)),
+    assert_int_equal(ss_sink_client_post(client, "order-43", NULL, body, strlen(body), &response,
+                                         errstr, sizeof(errstr)),
                      SS_OK);
     assert_true(response.answered);
     assert_int_equal(response.status, 503);
@@ -440,7 +440,8 @@ static void test_client_reports_a_platform_slower_than_the_timeout_as_no_answer(
         SS_OK);
     ss_sink_response_t response;
     assert_int_equal(
-        ss_sink_client_post(client, "order-1", "{}", 2, &response, errstr, sizeof(errstr)), SS_OK);
+        ss_sink_client_post(client, "order-1", NULL, "{}", 2, &response, errstr, sizeof(errstr)),
+        SS_OK);
     assert_false(response.answered);
     assert_true(strlen(response.error) > 0);
     assert_string_equal(fixture->authorization_seen, ""); /* no token, no header */
@@ -460,7 +461,8 @@ static void test_client_abandons_a_post_once_stop_is_set(void **state)
                      SS_OK);
     ss_sink_response_t response;
     assert_int_equal(
-        ss_sink_client_post(client, "order-1", "{}", 2, &response, errstr, sizeof(errstr)), SS_OK);
+        ss_sink_client_post(client, "order-1", NULL, "{}", 2, &response, errstr, sizeof(errstr)),
+        SS_OK);
     assert_false(response.answered);
     ss_sink_client_destroy(client);
 }
@@ -478,7 +480,8 @@ static void test_client_reports_a_refused_connection_as_no_answer(void **state)
         ss_sink_client_new(url, NULL, 1000, 2000, NULL, &client, errstr, sizeof(errstr)), SS_OK);
     ss_sink_response_t response;
     assert_int_equal(
-        ss_sink_client_post(client, "order-1", "{}", 2, &response, errstr, sizeof(errstr)), SS_OK);
+        ss_sink_client_post(client, "order-1", NULL, "{}", 2, &response, errstr, sizeof(errstr)),
+        SS_OK);
     assert_false(response.answered);
     assert_int_equal(ss_sink_classify(response.answered, response.status), SS_SINK_RETRY);
     ss_sink_client_destroy(client);

@@ -41,6 +41,7 @@ static ss_err_t apply_batch(void *opaque, ss_worker_batch_t *worker_batch,
     }
     for (size_t i = 0; i < record_count && err == SS_OK; i++) {
         if (!records[i].handled) {
+            ss_worker_batch_record_enter(worker_batch, &records[i]);
             err = record_apply(coupon_worker, worker_batch, &records[i], i, errstr, errstr_size);
         }
     }

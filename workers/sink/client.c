@@ -126,21 +126,37 @@ ss_err_t ss_sink_client_new(const char *url, const char *token, long connect_tim
 }
 
 ss_err_t ss_sink_client_post(ss_sink_client_t *client, const char *idempotency_key,
-                             const char *body, size_t body_length, ss_sink_response_t *response,
-                             char *errstr, size_t errstr_size)
+                             const ss_trace_t *trace, const char *body, size_t body_length,
+                             ss_sink_response_t *response, char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     struct curl_slist *headers = NULL;
     char key_header[SINK_HEADER_SIZE];
+    /* The request's correlation, as the ingress took it in; none when the record had none. */
+    char id_header[SS_TRACE_REQUEST_ID_SIZE + 16] = "";
+    char parent_header[SS_TRACE_PARENT_SIZE + 16] = "";
+    if (trace != NULL && trace->request_id[0] != '\0') {
+        snprintf(id_header, sizeof(id_header), "X-Request-Id: %s", trace->request_id);
+    }
+    if (trace != NULL && trace->traceparent[0] != '\0') {
+        snprintf(parent_header, sizeof(parent_header), "traceparent: %s", trace->traceparent);
+    }
     memset(response, 0, sizeof(*response));
     client->received_length = 0;
     client->error_buffer[0] = '\0';
 
     snprintf(key_header, sizeof(key_header), "Idempotency-Key: %s", idempotency_key);
     /* "Expect:" turns off libcurl's 100-continue round trip for larger bodies. */
-    const char *const lines[] = {"Content-Type: application/json", "Accept: application/json",
-                                 "Expect:", key_header};
+    const char *const lines[] = {"Content-Type: application/json",
+                                 "Accept: application/json",
+                                 "Expect:",
+                                 key_header,
+                                 id_header,
+                                 parent_header};
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        if (lines[i][0] == '\0') {
+            continue;
+        }
         struct curl_slist *longer = curl_slist_append(headers, lines[i]);
         if (longer == NULL) {
             err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for headers");

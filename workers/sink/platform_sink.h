@@ -16,6 +16,7 @@
 #include "ss/config.h"
 #include "ss/error.h"
 #include "ss/topics.h"
+#include "ss/trace.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -147,12 +148,13 @@ ss_err_t ss_sink_client_new(const char *url, const char *token, long connect_tim
 
 /*
  * POSTs body[0..body_length) with Content-Type: application/json and the Idempotency-Key
- * header, and fills *response. Any HTTP answer, and any failure to get one (refused, timeout,
+ * header (and X-Request-Id and traceparent from trace, when it has them; trace may be NULL),
+ * and fills *response. Any HTTP answer, and any failure to get one (refused, timeout,
  * reset), is SS_OK: *response says which. Only a local failure (out of memory) is an error.
  */
 ss_err_t ss_sink_client_post(ss_sink_client_t *client, const char *idempotency_key,
-                             const char *body, size_t body_length, ss_sink_response_t *response,
-                             char *errstr, size_t errstr_size);
+                             const ss_trace_t *trace, const char *body, size_t body_length,
+                             ss_sink_response_t *response, char *errstr, size_t errstr_size);
 
 /* NULL is a no-op. */
 void ss_sink_client_destroy(ss_sink_client_t *client);

@@ -148,10 +148,13 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
     char source[SINK_SOURCE_SIZE];
     snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64, message->topic, message->partition,
              message->offset);
-    const ss_kafka_header_t headers[] = {
+    ss_kafka_header_t headers[2 + SS_TRACE_KAFKA_HEADERS_MAX] = {
         {SS_HEADER_DLQ_REASON, reason, strlen(reason)},
         {SS_HEADER_DLQ_SOURCE, source, strlen(source)},
     };
+    ss_trace_t trace;
+    ss_trace_from_kafka(message, &trace);
+    size_t header_count = 2 + ss_trace_kafka_headers(&trace, headers + 2);
     *done = false;
     char cause[SINK_ERRSTR_SIZE] = "";
     for (unsigned attempt = 1; attempt <= SINK_PARK_ATTEMPTS_MAX && !*sink->stop; attempt++) {
@@ -159,9 +162,8 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         sink->park_done = false;
         ss_err_t err = ss_kafka_producer_send(
             sink->producer, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, message->key,
-            message->key_length, message->value, message->value_length, headers,
-            sizeof(headers) / sizeof(headers[0]), (void *)(uintptr_t)sink->park_sequence, cause,
-            sizeof(cause));
+            message->key_length, message->value, message->value_length, headers, header_count,
+            (void *)(uintptr_t)sink->park_sequence, cause, sizeof(cause));
         if (err == SS_OK) {
             err = ss_kafka_producer_flush(sink->producer, SINK_PARK_FLUSH_MS, cause, sizeof(cause));
         }
@@ -207,13 +209,15 @@ static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message
     char key[SS_SINK_IDEMPOTENCY_KEY_SIZE];
     char reason[SS_SINK_REASON_SIZE];
     ss_sink_idempotency_key(order_id, key, sizeof(key));
+    ss_trace_t trace;
+    ss_trace_from_kafka(message, &trace);
     size_t body_length = strlen(body);
     *done = false;
     for (unsigned attempt = 1; attempt <= (unsigned)config->attempts_max && !*sink->stop;
          attempt++) {
         ss_sink_response_t response;
-        ss_err_t err = ss_sink_client_post(sink->client, key, body, body_length, &response, errstr,
-                                           errstr_size);
+        ss_err_t err = ss_sink_client_post(sink->client, key, &trace, body, body_length, &response,
+                                           errstr, errstr_size);
         if (err != SS_OK) {
             return err;
         }
@@ -316,7 +320,11 @@ static ss_err_t sink_records(void *opaque, int32_t partition, ss_kafka_message_t
     ss_sink_t *sink = opaque;
     for (size_t i = 0; i < count && !*sink->stop; i++) {
         bool done = false;
+        ss_trace_t trace;
+        ss_trace_from_kafka(messages[i], &trace);
+        ss_trace_log_enter(&trace); /* every line about the order names its request */
         ss_err_t err = record_handle(sink, messages[i], &done, errstr, errstr_size);
+        ss_trace_log_leave();
         if (err != SS_OK || !done) {
             return err; /* not done: stopped; the rest comes again after a restart */
         }

@@ -57,6 +57,7 @@
 #define SS_HTTP_H
 
 #include "ss/error.h"
+#include "ss/trace.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -267,6 +268,30 @@ char *ss_http_request_sprintf(ss_http_request_t *req, const char *fmt, ...)
 void ss_http_request_user_set(ss_http_request_t *req, void *user, void (*user_free)(void *user));
 void *ss_http_request_user(const ss_http_request_t *req);
 
+/* ---- request id and trace context (ss/trace.h) ---------------------------------------------- */
+
+/*
+ * Every answer carries X-Request-Id: the request's id, fixed once during dispatch. It is the
+ * client's X-Request-Id when that is well-formed (ss_trace_request_id_valid()); otherwise a
+ * read (any method but POST, PATCH, PUT, DELETE) gets a generated one (32 hex digits) as
+ * dispatch begins, and a mutation the id its handler offers (the ingress lends its command's
+ * request id, so GET /requests/{id} finds it) or, if it offers none, a generated one when the
+ * handler returns. A malformed client id is replaced, never refused. A valid `traceparent` is
+ * continued with a new parent-id for this hop; an absent or invalid one starts a new trace.
+ * While dispatch runs the handler, the thread's log lines name both (ss/log.h context).
+ * Thread-safe; once fixed the id never changes, so the returned pointers live as long as req.
+ */
+const char *ss_http_request_id(ss_http_request_t *req);
+
+/*
+ * Offers request_id (valid per ss_trace_request_id_valid(), else a generated one is used) as
+ * the request's id unless one is fixed already; returns the request's id either way.
+ */
+const char *ss_http_request_id_offer(ss_http_request_t *req, const char *request_id);
+
+/* Copies the request id (fixing it, as ss_http_request_id()) and our hop's traceparent. */
+void ss_http_request_trace(ss_http_request_t *req, ss_trace_t *out);
+
 /* ---- answering ------------------------------------------------------------------------------ */
 
 /*
@@ -327,7 +352,10 @@ ss_err_t ss_http_request_create(const char *method, const char *target,
  */
 void ss_http_request_finish(ss_http_request_t *req);
 
-/* The stored answer: its status (0 while there is none), body ("" while none) and headers. */
+/*
+ * The stored answer: its status (0 while there is none), body ("" while none) and headers (and
+ * X-Request-Id, which every answer carries).
+ */
 int ss_http_request_response_status(ss_http_request_t *req);
 const char *ss_http_request_response_body(ss_http_request_t *req);
 const char *ss_http_request_response_header(ss_http_request_t *req, const char *name);

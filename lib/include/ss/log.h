@@ -28,6 +28,16 @@ ss_err_t ss_log_level_parse(const char *text, ss_log_level_t *level_out, char *e
 /* Where lines go; default 2 (stderr). Tests point it at a pipe or file. */
 void ss_log_fd_set(int fd);
 
+/*
+ * The calling thread's request context: every line this thread writes until the next set or
+ * clear ends with " request_id=<id> trace_id=<id>" (each only when given and non-empty). The
+ * values are copied (up to 128 and 32 characters) and must be key=value-safe, as ss/trace.h's
+ * are. Set by the HTTP server while it handles a request and by the worker core while it
+ * applies a record (ss_trace_log_enter()).
+ */
+void ss_log_context_set(const char *request_id, const char *trace_id);
+void ss_log_context_clear(void);
+
 void ss_log_write(ss_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -30,6 +30,13 @@
 /* Records that could not be processed or produced. */
 #define SS_TOPIC_DLQ "ss.dlq"
 
+/*
+ * Request correlation (ss/trace.h) on every command, reply and event a request causes: the
+ * X-Request-Id the client sees, and its W3C traceparent (our hop's span as the parent).
+ */
+#define SS_HEADER_REQUEST_ID "ss-request-id"
+#define SS_HEADER_TRACEPARENT "traceparent"
+
 /* Dead-letter headers: why, where the record came from, and what was not copied. */
 #define SS_HEADER_DLQ_REASON "ss-dlq-reason"
 #define SS_HEADER_DLQ_SOURCE "ss-dlq-source" /* "<topic>/<partition>/<offset>" */

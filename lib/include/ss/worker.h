@@ -21,6 +21,7 @@
 #include "ss/config.h"
 #include "ss/error.h"
 #include "ss/pg.h"
+#include "ss/trace.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -39,6 +40,8 @@ typedef struct ss_worker_record {
     int64_t offset;
     const char *request_id; /* commands: value.request_id; otherwise NULL */
     bool handled;           /* set by the framework: already answered (duplicate, dead letter) */
+    /* The record's ss-request-id and traceparent headers ("" when absent or not valid). */
+    ss_trace_t trace;
 } ss_worker_record_t;
 
 typedef struct ss_worker_handler {
@@ -175,6 +178,15 @@ int ss_worker_main(int argc, char **argv, const ss_worker_program_t *program);
 ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch);
 int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch);
 const ss_avro_registry_t *ss_worker_batch_registry(const ss_worker_batch_t *batch);
+
+/*
+ * The handler works on record now (NULL: on none), until the next call or the end of
+ * apply_batch or tick: what it emits and answers with ss_worker_batch_emit() and
+ * ss_worker_batch_answer() carries record's request id and traceparent as headers, so a saga
+ * step triggered by a record keeps the originating request's ids, and every log line of the
+ * thread names them. Replies (ss_worker_batch_reply()) always carry their own record's.
+ */
+void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_record_t *record);
 
 /*
  * Answers the command records[index] with the final JSON envelope (copied). Stored in

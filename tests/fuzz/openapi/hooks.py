@@ -38,3 +38,23 @@ def filter_failure(context, failure, case, response):
     except ValueError:
         return True
     return not (response.status_code == 400 and REPEATED_PRODUCT in message)
+
+
+CORRELATION_HEADERS = ("X-Request-Id", "traceparent")
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Send the correlation headers as text, whatever the stateful phase's links put in them.
+
+    schemathesis's dependency analysis reads the parameter name X-Request-Id as a "Request"
+    resource's id and links it to integer ids from other answers (an admin create's `id`), then
+    fails to send the integer as a header ("Header part (729) ... must be of type str"), a
+    network error of the fuzzer's own. A header is text on the wire, so the value goes as its
+    decimal text: any value is acceptable there (the server keeps a well-formed id and replaces
+    any other), and nothing else of the case changes.
+    """
+    headers = case.headers or {}
+    for name in CORRELATION_HEADERS:
+        if name in headers and not isinstance(headers[name], str):
+            headers[name] = str(headers[name])
