@@ -33,7 +33,7 @@
 void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *config,
                               const char *default_group_id, const char *default_topic)
 {
-    const ss_config_option_t shared[SS_WORKER_CONFIG_OPTION_COUNT] = {
+    const ss_config_option_t shared[SS_WORKER_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT] = {
         {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, SS_WORKER_DEFAULT_BOOTSTRAP, 1,
          1024, "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
         {"--pg-dsn", "PG_DSN", SS_CONFIG_STRING, SS_WORKER_DEFAULT_PG_DSN, 1, 1024,
@@ -104,6 +104,8 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
          &config->retention_rows_max},
     };
     memcpy(options, shared, sizeof(shared));
+    ss_ops_http_options(options + SS_WORKER_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT,
+                        &config->metrics_host, &config->metrics_port);
 }
 
 ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, size_t errstr_size)
@@ -118,6 +120,7 @@ static void record_read(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_r
 {
     const ss_kafka_message_t *message = slot->message;
     memset(record, 0, sizeof(*record));
+    slot->dead_class = "undecodable"; /* what every reason set below is, but a misrouted key */
     ss_trace_from_kafka(message, &record->trace); /* a dead letter keeps them too */
     slot->dead = false;
     size_t key_length =
@@ -154,6 +157,7 @@ static void record_read(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_r
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
+        slot->dead_class = "misrouted";
     }
 }
 
@@ -245,8 +249,13 @@ static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
         for (size_t i = 0; i < count; i++) {
             records[i].handled = slots[i].dead;
         }
+        int64_t started_us = ss_clock_monotonic_us();
         ss_batch_outcome_t outcome =
             ss_worker_batch_run(worker, partition, records, slots, count, errstr, errstr_size);
+        ss_worker_metrics_transaction(worker, outcome);
+        if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
+            ss_worker_metrics_batch(worker, slots, count, ss_clock_monotonic_us() - started_us);
+        }
         if (!attempt_end(worker, partition, outcome, next_offset, errstr)) {
             if (outcome == SS_BATCH_COMMITTED) {
                 records_applied_log(worker, partition, records, count);
@@ -279,6 +288,7 @@ static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
                         partition, records[i].offset, errstr);
             ss_trace_log_leave();
             slots[i].dead = true;
+            slots[i].dead_class = "invalid";
             snprintf(slots[i].reason, sizeof(slots[i].reason), "%s", errstr);
             outcome =
                 batch_apply(worker, partition, &records[i], &slots[i], 1, errstr, errstr_size);
@@ -385,6 +395,7 @@ static ss_err_t ticks_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
         }
         worker->ticked_ms[p] = now_ms;
         ss_batch_outcome_t outcome = ss_worker_batch_tick(worker, p, errstr, errstr_size);
+        ss_worker_metrics_transaction(worker, outcome);
         if (!tick_end(worker, p, outcome, errstr)) {
             return SS_ERR_FATAL;
         }
@@ -433,6 +444,7 @@ static ss_err_t round_end(void *opaque, ss_err_t result, char *errstr, size_t er
     if (err == SS_OK && settled != SS_OK) {
         err = ss_err_set(settled, errstr, errstr_size, "%s", settle_error);
     }
+    ss_worker_metrics_round(worker);
     return err;
 }
 
@@ -562,6 +574,7 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
     }
     worker->config = *config;
     worker->handler = *handler;
+    ss_worker_metrics_init(worker);
     if (config->client_id == NULL || config->client_id[0] == '\0') {
         snprintf(worker->client_id, sizeof(worker->client_id), "%s-%ld", config->group_id,
                  (long)getpid());

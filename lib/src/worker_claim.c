@@ -231,6 +231,7 @@ ss_err_t ss_worker_on_assign(void *opaque, ss_kafka_partition_t *partitions, siz
                           char *errstr, size_t errstr_size)
 {
     ss_worker_t *worker = opaque;
+    atomic_store(&worker->ready_joined, true);
     for (size_t i = 0; i < count; i++) {
         ss_err_t err = assign_one(worker, &partitions[i], errstr, errstr_size);
         if (err != SS_OK) {
@@ -250,6 +251,7 @@ void ss_worker_on_revoke(void *opaque, const ss_kafka_partition_t *partitions, s
             ss_loop_forget(worker->loop, partition);
             ss_partition_revoked(&worker->partitions[partition]);
             ss_worker_partition_forget(worker, partition);
+            ss_kafka_consumer_lag_forget(worker->config.topic, partition);
             SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,
                         partitions[i].topic, partition);
         }

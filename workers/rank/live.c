@@ -76,6 +76,7 @@ static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, s
                                char *errstr, size_t errstr_size)
 {
     ss_rank_worker_t *worker = opaque;
+    atomic_store(&worker->ready_joined, true);
     for (size_t i = 0; i < count; i++) {
         int32_t partition = partitions[i].partition;
         if (partition < 0 || partition >= SS_RANK_WORKER_PARTITIONS_MAX) {
@@ -116,6 +117,7 @@ static void rank_on_revoke(void *opaque, const ss_kafka_partition_t *partitions,
         int32_t partition = partitions[i].partition;
         if (partition >= 0 && partition < SS_RANK_WORKER_PARTITIONS_MAX) {
             worker->partitions[partition].owned = false;
+            ss_kafka_consumer_lag_forget(worker->config.topic, partition);
             SS_LOG_INFO(SS_RANK_COMPONENT, "partition revoked topic=%s partition=%" PRId32,
                         partitions[i].topic, partition);
         }
@@ -286,6 +288,15 @@ static ss_err_t rank_round_begin(void *opaque, char *errstr, size_t errstr_size)
     return SS_OK;
 }
 
+/* loop.h's round_end: lag and readiness for the metrics. */
+static ss_err_t rank_round_end(void *opaque, ss_err_t result, char *errstr, size_t errstr_size)
+{
+    (void)errstr;
+    (void)errstr_size;
+    ss_rank_worker_observe(opaque);
+    return result;
+}
+
 /*
  * loop.h's offsets hook: the owned partitions' Redis offsets, copied to the consumer group so
  * Kafka's tools show the lag. Informational: nothing reads them back, an assignment always
@@ -316,6 +327,7 @@ static ss_err_t rank_loop_create(ss_rank_worker_t *worker, char *errstr, size_t 
                                  .opaque = worker,
                                  .round_begin = rank_round_begin,
                                  .records = rank_records,
+                                 .round_end = rank_round_end,
                                  .offsets = rank_offsets};
     return ss_loop_new(&loop, &handler, &worker->loop, errstr, errstr_size);
 }
