@@ -626,39 +626,29 @@ cmd_stop() {
     ss_say "stack stopped"
 }
 
-cmd_status() {
-    local all=0 pid note
-    pid="$(kafka_pid)"
+# One status line: component, running (pid) or stopped, port and a note; 1 when stopped.
+status_line() {
+    local component="$1" pid="$2" port="$3" note="${4:-}"
     if [[ -n "$pid" ]]; then
-        printf 'kafka     running  pid %-8s port %s (controller %s)\n' "$pid" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+        printf '%-10s running  pid %-8s port %s%s\n' "$component" "$pid" "$port" "$note"
     else
-        printf 'kafka     stopped  %-12s port %s\n' "" "$KAFKA_PORT"
-        all=1
+        printf '%-10s stopped  %-12s port %s%s\n' "$component" "" "$port" "$note"
+        return 1
     fi
-    note=""
+}
+
+cmd_status() {
+    local all=0 note="" pg_pid=""
+    status_line kafka "$(kafka_pid)" "$KAFKA_PORT" " (controller $KAFKA_CONTROLLER_PORT)" || all=1
     if [[ "$PG_ROOT" != "$STATE/pg" ]]; then
         note=" (cluster in $PG_ROOT: postgres cannot reach $STATE)"
     fi
     if pg_running; then
-        printf 'postgres  running  pid %-8s port %s%s\n' "$(pg_postmaster_pid)" "$PG_PORT" "$note"
-    else
-        printf 'postgres  stopped  %-12s port %s%s\n' "" "$PG_PORT" "$note"
-        all=1
+        pg_pid="$(pg_postmaster_pid)"
     fi
-    pid="$(redis_pid)"
-    if [[ -n "$pid" ]]; then
-        printf 'redis     running  pid %-8s port %s\n' "$pid" "$REDIS_PORT"
-    else
-        printf 'redis     stopped  %-12s port %s\n' "" "$REDIS_PORT"
-        all=1
-    fi
-    pid="$(prometheus_pid)"
-    if [[ -n "$pid" ]]; then
-        printf 'prometheus running pid %-8s port %s (targets %s)\n' "$pid" "$PROMETHEUS_PORT" "$PROMETHEUS_TARGETS"
-    else
-        printf 'prometheus stopped %-12s port %s\n' "" "$PROMETHEUS_PORT"
-        all=1
-    fi
+    status_line postgres "$pg_pid" "$PG_PORT" "$note" || all=1
+    status_line redis "$(redis_pid)" "$REDIS_PORT" || all=1
+    status_line prometheus "$(prometheus_pid)" "$PROMETHEUS_PORT" " (targets in $PROMETHEUS_TARGETS)" || all=1
     return "$all"
 }
 
@@ -700,12 +690,12 @@ cmd_reset() {
 }
 
 cmd_logs() {
-    printf 'kafka     %s\n' "$LOGS/kafka.log"
-    printf 'topics    %s\n' "$LOGS/topics.log"
-    printf 'postgres  %s\n' "$PG_LOG"
-    printf 'redis     %s\n' "$LOGS/redis.log"
+    printf 'kafka      %s\n' "$LOGS/kafka.log"
+    printf 'topics     %s\n' "$LOGS/topics.log"
+    printf 'postgres   %s\n' "$PG_LOG"
+    printf 'redis      %s\n' "$LOGS/redis.log"
     printf 'prometheus %s\n' "$LOGS/prometheus.log"
-    printf 'migrate   %s\n' "$LOGS/migrate.log"
+    printf 'migrate    %s\n' "$LOGS/migrate.log"
 }
 
 pg_locate
