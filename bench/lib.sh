@@ -79,9 +79,9 @@ bench_prometheus_save() {
                 '{title: $title, legend: $legend, expr: $expr, status: .status, result: .data.result}' \
                 >>"$parts" || ss_warn "query_range failed for $expr"
     done < <(jq -r '.panels[] | .title as $t | .targets[] | [$t, .legendFormat, .expr] | @tsv' "$dashboard")
-    jq -s --arg url "$url" --argjson start "$start" --argjson end "$end" --arg step "$step" \
+    jq -s --arg url "$url" --argjson from "$start" --argjson to "$end" --arg step "$step" \
         --arg window "$window" \
-        '{prometheus: $url, start: $start, end: $end, step: $step, rate_window: $window, panels: .}' \
+        '{prometheus: $url, start: $from, "end": $to, step: $step, rate_window: $window, panels: .}' \
         "$parts" >"$file"
     rm -f "$parts"
     ss_say "Prometheus series of $(date -u -d "@$start" +%T)-$(date -u -d "@$end" +%T) UTC in $file"
