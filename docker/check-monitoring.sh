@@ -6,7 +6,8 @@
 # queries is one the binaries expose (its name, or for a histogram's _bucket/_count/_sum its
 # base name, appears in the C sources of lib/, producers/ or workers/), the compose file's
 # Prometheus configuration and the local stack's (scripts/prometheus/prometheus.yml.in, rendered
-# as scripts/stack.sh renders it) pass promtool check config, and every file compose.yaml mounts
+# as scripts/stack.sh renders it) pass promtool check config, every host the compose Prometheus
+# scrapes is a compose service, and every file compose.yaml mounts
 # from docker/ exists. promtool comes with Debian's prometheus package (scripts/install-deps.sh).
 #
 # usage: docker/check-monitoring.sh [dashboard.json] [prometheus.yml]
@@ -79,6 +80,15 @@ promtool check config "$work/local.yml" >"$work/promtool.txt" 2>&1 || {
     cat "$work/promtool.txt" >&2
     ss_die "scripts/prometheus/prometheus.yml.in is not a valid Prometheus configuration"
 }
+
+# Every host the compose Prometheus scrapes (a static target or a DNS name) is a compose service.
+mapfile -t services < <(sed -n '/^services:/,/^[a-z]/ s/^  \([a-z0-9-]*\):.*/\1/p' "$root/docker/compose.yaml")
+strays=()
+while IFS= read -r host; do
+    [[ "$host" == 127.0.0.1 || " ${services[*]} " == *" $host "* ]] || strays+=("$host")
+done < <(grep -E '^ *- (targets|names): ' "$prometheus_config" | grep -oE '"[a-z0-9.-]+(:[0-9]+)?"' |
+    tr -d '"' | cut -d: -f1 | sort -u)
+((${#strays[@]} == 0)) || ss_die "$prometheus_config scrapes hosts that are not compose services: ${strays[*]}"
 
 # Bind mounts of compose.yaml that come from docker/ itself (./...).
 missing=()

@@ -3,7 +3,8 @@
 # The monitoring files hold together: docker/check-monitoring.sh passes on the Grafana dashboard
 # and both Prometheus configurations, and refuses broken copies in a temporary folder, so the
 # check can fail: a dashboard that is not JSON, one that queries a metric no binary exposes, one
-# with an expression that is not PromQL, and a Prometheus configuration with an unknown key.
+# with an expression that is not PromQL, a Prometheus configuration with an unknown key, and one
+# scraping a host that is no compose service.
 #
 # usage: tests/scripts/test_monitoring.sh [build-dir]     (ctest passes it; unused)
 set -euo pipefail
@@ -51,5 +52,10 @@ sed 's/^  scrape_interval: 5s$/  scrape_intervall: 5s/' "$prometheus_config" >"$
 cmp -s "$prometheus_config" "$work/prometheus.yml" && fail "sed did not break the Prometheus configuration"
 expect_refused "a Prometheus configuration with scrape_intervall" \
     "is not a valid Prometheus configuration" "$dashboard" "$work/prometheus.yml"
+
+sed 's/"mock-platform:18090"/"mock-platfrom:18090"/' "$prometheus_config" >"$work/stray.yml"
+cmp -s "$prometheus_config" "$work/stray.yml" && fail "sed did not change the mock platform's target"
+expect_refused "a Prometheus configuration scraping mock-platfrom" \
+    "scrapes hosts that are not compose services: mock-platfrom" "$dashboard" "$work/stray.yml"
 
 printf 'test_monitoring: ok\n'
