@@ -7,8 +7,8 @@
 # base name, appears in the C sources of lib/, producers/ or workers/), the compose file's
 # Prometheus configuration and the local stack's (scripts/prometheus/prometheus.yml.in, rendered
 # as scripts/stack.sh renders it) pass promtool check config, every host the compose Prometheus
-# scrapes is a compose service, and every file compose.yaml mounts
-# from docker/ exists. promtool comes with Debian's prometheus package (scripts/install-deps.sh).
+# scrapes is a compose service, and every file compose.yaml mounts from docker/ exists. promtool
+# comes with Debian's prometheus package (scripts/install-deps.sh).
 #
 # usage: docker/check-monitoring.sh [dashboard.json] [prometheus.yml]
 #        (defaults: docker/grafana/dashboards/shopstream.json, docker/prometheus/prometheus.yml)
