@@ -38,6 +38,8 @@
  */
 #include "ss/http.h"
 
+#include "http_internal.h"
+
 #include "ss/assert.h"
 #include "ss/log.h"
 
@@ -157,6 +159,8 @@ struct ss_http_request {
     size_t body_length;
     size_t body_capacity;
     void *context;
+    const char *route;  /* the matched route's pattern (the router's), or "other" */
+    int64_t started_us; /* monotonic, when the transport created it */
     /* Used by one thread at a time. */
     http_arena_t arena;
     void *user;
@@ -210,6 +214,7 @@ struct ss_http_server {
     atomic_long live_requests; /* created by the URI callback, not yet completed by MHD */
     MHD_socket quiesced_socket;
     bool stopped;
+    ss_http_observer_t observer; /* metrics and access log (http_observe.c) */
 };
 
 /* ---- methods -------------------------------------------------------------------------------- */
@@ -420,6 +425,7 @@ static ss_http_request_t *request_new(const char *target, size_t body_bytes_max)
         return NULL;
     }
     req->path = req->target;
+    req->route = "other";
     return req;
 }
 
@@ -490,6 +496,7 @@ static void server_list_add(ss_http_server_t *server, ss_http_request_t *req)
     server->suspended_head = req;
     server->suspended_count++;
     req->listed = true;
+    ss_http_observer_suspended(&server->observer, 1);
 }
 
 /* Both locks held (request, then server). */
@@ -511,6 +518,7 @@ static void server_list_remove(ss_http_server_t *server, ss_http_request_t *req)
     req->listed = false;
     SS_ASSERT(server->suspended_count > 0);
     server->suspended_count--;
+    ss_http_observer_suspended(&server->observer, -1);
 }
 
 /* The transport is done with req: later completions lose; drops the transport's reference. */
@@ -1365,6 +1373,7 @@ void ss_http_router_dispatch(const ss_http_router_t *router, ss_http_request_t *
         (void)ss_http_respond_json_headers(req, 405, http_body_method_not_allowed, &header, 1);
         return;
     }
+    req->route = route->pattern;
     for (size_t i = 0; i < count; i++) {
         if (route->is_param[i]) {
             SS_ASSERT(req->params_count < SS_HTTP_PATH_PARAMS_MAX);
@@ -1396,6 +1405,13 @@ static int64_t http_now_ms(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static int64_t http_now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
 /* NOTIFY_CONNECTION: a connection was accepted (an entry, deadline armed) or closed (freed). */
@@ -1495,8 +1511,27 @@ static void *server_on_uri(void *cls, const char *uri, struct MHD_Connection *co
     }
     req->server = server;
     req->connection = connection;
+    req->started_us = http_now_us();
     atomic_fetch_add(&server->live_requests, 1);
+    ss_http_observer_began(&server->observer);
     return req;
+}
+
+/* Tells the observer how req ended; on the connection's thread, before the transport lets go. */
+static void request_observe(ss_http_server_t *server, ss_http_request_t *req)
+{
+    const char *request_id = ss_http_request_response_header(req, "X-Request-Id");
+    if (request_id == NULL) {
+        request_id = ss_http_request_header(req, "X-Request-Id");
+    }
+    const ss_http_observation_t seen = {
+        .method = ss_http_method_name(req->method),
+        .route = req->route,
+        .status = ss_http_request_response_status(req),
+        .duration_us = http_now_us() - req->started_us,
+        .request_id = request_id,
+    };
+    ss_http_observer_ended(&server->observer, &seen);
 }
 
 static void server_on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
@@ -1509,6 +1544,7 @@ static void server_on_completed(void *cls, struct MHD_Connection *connection, vo
         return;
     }
     *con_cls = NULL;
+    request_observe(server, req);
     request_finish_transport(req);
     atomic_fetch_sub(&server->live_requests, 1);
     /* A kept-alive connection's next request must arrive whole within the deadline too. */
@@ -1734,6 +1770,7 @@ ss_err_t ss_http_server_start(const ss_http_server_config_t *config, ss_http_ser
         goto cleanup;
     }
     server->quiesced_socket = MHD_INVALID_SOCKET;
+    ss_http_observer_init(&server->observer, config->metrics, config->access_log_permille);
     server->body_bytes_max =
         config->body_bytes_max != 0 ? config->body_bytes_max : SS_HTTP_BODY_BYTES_MAX;
     server->connections_max =

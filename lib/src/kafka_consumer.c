@@ -739,6 +739,7 @@ ss_err_t ss_kafka_consumer_poll_batch(ss_kafka_consumer_t *consumer, ss_kafka_me
         }
     }
     *count_out = consumer->collecting_count;
+    ss_kafka_internal_count_consumed(messages, consumer->collecting_count);
     consumer->collecting = NULL;
     consumer->collecting_count = 0;
     return err;
@@ -1106,6 +1107,21 @@ ss_err_t ss_kafka_consumer_watermarks(ss_kafka_consumer_t *consumer, const char 
         return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
                           "could not read the log watermarks of topic %s partition %" PRId32 ": %s",
                           topic, partition, rd_kafka_err2str(code));
+    }
+    *low_out = low;
+    *high_out = high;
+    return SS_OK;
+}
+
+ss_err_t ss_kafka_consumer_watermarks_cached(ss_kafka_consumer_t *consumer, const char *topic,
+                                             int32_t partition, int64_t *low_out,
+                                             int64_t *high_out)
+{
+    int64_t low = -1, high = -1;
+    rd_kafka_resp_err_t code =
+        rd_kafka_get_watermark_offsets(consumer->rk, topic, partition, &low, &high);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+        return SS_ERR_NOT_FOUND;
     }
     *low_out = low;
     *high_out = high;

@@ -41,4 +41,8 @@ void ss_kafka_internal_conf_logging(rd_kafka_conf_t *conf);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t ss_kafka_internal_now_ms(void);
 
+/* kafka_metrics.c: one record of topic acknowledged; messages[0..count) handed out by a poll. */
+void ss_kafka_internal_count_produced(const char *topic);
+void ss_kafka_internal_count_consumed(ss_kafka_message_t *const *messages, size_t count);
+
 #endif

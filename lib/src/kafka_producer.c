@@ -44,6 +44,9 @@ static ss_kafka_persistence_t persistence_of(const rd_kafka_message_t *message)
 static void producer_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque)
 {
     ss_kafka_producer_t *producer = opaque;
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ss_kafka_internal_count_produced(rd_kafka_topic_name(message->rkt));
+    }
     if (producer == NULL || producer->on_delivery == NULL) {
         return;
     }

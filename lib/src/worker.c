@@ -43,7 +43,7 @@
 void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *config,
                               const char *default_group_id, const char *default_topic)
 {
-    const ss_config_option_t shared[SS_WORKER_CONFIG_OPTION_COUNT] = {
+    const ss_config_option_t shared[SS_WORKER_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT] = {
         {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, SS_WORKER_DEFAULT_BOOTSTRAP, 1,
          1024, "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
         {"--pg-dsn", "PG_DSN", SS_CONFIG_STRING, SS_WORKER_DEFAULT_PG_DSN, 1, 1024,
@@ -114,6 +114,8 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
          &config->retention_rows_max},
     };
     memcpy(options, shared, sizeof(shared));
+    ss_ops_http_options(options + SS_WORKER_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT,
+                        &config->metrics_host, &config->metrics_port);
 }
 
 ss_err_t ss_worker_config_check(const ss_worker_config_t *config, char *errstr, size_t errstr_size)
@@ -324,6 +326,7 @@ static ss_err_t on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t
                           char *errstr, size_t errstr_size)
 {
     ss_worker_t *worker = opaque;
+    atomic_store(&worker->ready_joined, true);
     for (size_t i = 0; i < count; i++) {
         ss_err_t err = assign_one(worker, &partitions[i], errstr, errstr_size);
         if (err != SS_OK) {
@@ -343,6 +346,7 @@ static void on_revoke(void *opaque, const ss_kafka_partition_t *partitions, size
             worker->offsets_published[partition] = 0;
             ss_partition_revoked(&worker->partitions[partition]);
             partition_forget(worker, partition);
+            ss_kafka_consumer_lag_forget(worker->config.topic, partition);
             SS_LOG_INFO(worker->handler.name, "partition revoked topic=%s partition=%" PRId32,
                         partitions[i].topic, partition);
         }
@@ -356,6 +360,7 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     const ss_kafka_message_t *message = slot->message;
     memset(record, 0, sizeof(*record));
     slot->dead = false;
+    slot->dead_class = "undecodable"; /* what every reason set below is, but a misrouted key */
     size_t key_length =
         message->key_length < key_buffer_size - 1 ? message->key_length : key_buffer_size - 1;
     if (message->key != NULL) {
@@ -390,6 +395,7 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
     if (key_field != NULL && !ss_topology_key_matches(record->value, key_field, record->key,
                                                       slot->reason, sizeof(slot->reason))) {
         slot->dead = true;
+        slot->dead_class = "misrouted";
         SS_LOG_WARN(worker->handler.name,
                     "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
                     message->partition, message->offset, slot->reason);
@@ -451,8 +457,13 @@ static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
         for (size_t i = 0; i < count; i++) {
             records[i].handled = slots[i].dead;
         }
+        int64_t started_us = ss_clock_monotonic_us();
         ss_batch_outcome_t outcome =
             ss_worker_batch_run(worker, partition, records, slots, count, errstr, errstr_size);
+        ss_worker_metrics_transaction(worker, outcome);
+        if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
+            ss_worker_metrics_batch(worker, slots, count, ss_clock_monotonic_us() - started_us);
+        }
         if (!attempt_end(worker, partition, outcome, next_offset, errstr)) {
             return outcome;
         }
@@ -480,6 +491,7 @@ static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
                         "dead letter partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
                         partition, records[i].offset, errstr);
             slots[i].dead = true;
+            slots[i].dead_class = "invalid";
             snprintf(slots[i].reason, sizeof(slots[i].reason), "%s", errstr);
             outcome =
                 batch_apply(worker, partition, &records[i], &slots[i], 1, errstr, errstr_size);
@@ -654,6 +666,7 @@ static ss_err_t ticks_run(ss_worker_t *worker, char *errstr, size_t errstr_size)
         }
         worker->ticked_ms[p] = now_ms;
         ss_batch_outcome_t outcome = ss_worker_batch_tick(worker, p, errstr, errstr_size);
+        ss_worker_metrics_transaction(worker, outcome);
         if (!tick_end(worker, p, outcome, errstr)) {
             return SS_ERR_FATAL;
         }
@@ -700,6 +713,7 @@ static ss_err_t poll_round(ss_worker_t *worker, char *errstr, size_t errstr_size
         err = ss_err_set(settled, errstr, errstr_size, "%s", settle_error);
     }
     offsets_publish(worker);
+    ss_worker_metrics_round(worker);
     return err;
 }
 
@@ -837,6 +851,7 @@ ss_err_t ss_worker_new(const ss_worker_config_t *config, const ss_worker_handler
     }
     worker->config = *config;
     worker->handler = *handler;
+    ss_worker_metrics_init(worker);
     if (config->client_id == NULL || config->client_id[0] == '\0') {
         snprintf(worker->client_id, sizeof(worker->client_id), "%s-%ld", config->group_id,
                  (long)getpid());

@@ -12,10 +12,14 @@
 #define SS_WORKER_INTERNAL_H
 
 #include "ss/kafka.h"
+#include "ss/metrics.h"
+#include "ss/ops_http.h"
 #include "ss/retention.h"
 #include "ss/topics.h"
 #include "ss/worker.h"
 #include "ss/worker_state.h"
+
+#include <stdatomic.h>
 
 /* The largest batch_records_max a worker accepts (the config's range). */
 #define SS_WORKER_BATCH_RECORDS_LIMIT 10000
@@ -45,6 +49,8 @@ typedef struct ss_worker_slot {
     ss_kafka_message_t *message;
     bool dead;        /* goes to the dead-letter topic instead of the handler */
     char reason[256]; /* why, for the ss-dlq-reason header */
+    /* why, as the reason label of ss_dead_letters_total: undecodable, misrouted or invalid */
+    const char *dead_class;
 } ss_worker_slot_t;
 
 /* A new Idempotency-Key first seen in this batch. */
@@ -85,7 +91,19 @@ struct ss_worker_batch {
     size_t late_capacity;
 };
 
-/* A rejected row waiting to be parked, with why. */
+/* The outcome labels of ss_worker_transactions_total: commit, retry, fenced, failed. */
+#define SS_WORKER_OUTCOMES 4
+
+/* worker_metrics.c: the worker's series in the process registry, looked up once. */
+typedef struct ss_worker_metrics {
+    ss_metrics_series_t *batch_records;
+    ss_metrics_series_t *batch_duration;
+    ss_metrics_series_t *transactions[SS_WORKER_OUTCOMES];
+    ss_metrics_family_t *dead_letters;
+    ss_metrics_series_t *outbox_rows;
+    ss_metrics_series_t *outbox_age;
+    int64_t refreshed_ms; /* when lag and outbox figures were last refreshed (monotonic) */
+} ss_worker_metrics_t;
 
 struct ss_worker {
     ss_worker_config_t config;
@@ -126,6 +144,12 @@ struct ss_worker {
     ss_retention_timer_t retention_timer;
     /* worker.c: when the handler's tick last ran per partition (monotonic ms, 0: never). */
     int64_t ticked_ms[SS_WORKER_PARTITIONS_MAX];
+    /* worker_metrics.c */
+    ss_worker_metrics_t metrics;
+    /* Readiness, written by the loop (on_assign, each round), read by the ops thread. */
+    atomic_bool ready_joined; /* the group gave an assignment (maybe empty) at least once */
+    atomic_int ready_assigned;
+    atomic_int ready_claiming;
 };
 
 /* worker_batch.c */
@@ -155,7 +179,22 @@ ss_batch_outcome_t ss_worker_batch_tick(ss_worker_t *worker, int32_t partition, 
  */
 ss_err_t ss_worker_retention_run(ss_worker_t *worker, char *errstr, size_t errstr_size);
 
+/* worker_metrics.c */
+void ss_worker_metrics_init(ss_worker_t *worker);
+/* One batch or tick transaction ended so. */
+void ss_worker_metrics_transaction(ss_worker_t *worker, ss_batch_outcome_t outcome);
+/* A batch of slots[0..count) committed in duration_us: its size, time and dead letters. */
+void ss_worker_metrics_batch(ss_worker_t *worker, const ss_worker_slot_t *slots, size_t count,
+                             int64_t duration_us);
+void ss_worker_metrics_dead_letter(ss_worker_t *worker, const char *reason_class);
+/* End of a poll round: readiness figures; once a second lag and the outbox gauges. */
+void ss_worker_metrics_round(ss_worker_t *worker);
+/* The ops server's readiness callback (ss_ops_ready_fn); opaque is the worker. */
+size_t ss_worker_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max);
+
 /* worker_outbox.c */
+/* Sets ss_outbox_rows and ss_outbox_oldest_age_seconds from the owned sources' stored rows. */
+void ss_worker_outbox_gauge(ss_worker_t *worker);
 void ss_worker_source_name(const ss_worker_t *worker, int32_t partition, char *out,
                            size_t out_size);
 /* Adds an already encoded record to the batch's outbox. Copies everything. */

@@ -14,17 +14,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The ops endpoints on --metrics-port, when one is set (*out stays NULL otherwise). */
+static ss_err_t ops_start(const ss_worker_program_t *program, const ss_worker_config_t *config,
+                          ss_worker_t *worker, ss_ops_http_t **out, char *errstr,
+                          size_t errstr_size)
+{
+    if (config->metrics_port == 0) {
+        return SS_OK;
+    }
+    const ss_ops_http_config_t ops = {.bind_address = config->metrics_host,
+                                      .port = (uint16_t)config->metrics_port,
+                                      .ready = ss_worker_ready,
+                                      .opaque = worker};
+    ss_err_t err = ss_ops_http_start(&ops, out, errstr, errstr_size);
+    if (err == SS_OK) {
+        SS_LOG_INFO(program->name, "ops endpoints listening metrics=http://%s:%lld/metrics",
+                    config->metrics_host, config->metrics_port);
+    }
+    return err;
+}
+
 static int program_run(const ss_worker_program_t *program, const ss_worker_config_t *config)
 {
     char errstr[SS_WORKER_ERRSTR_SIZE];
     ss_worker_handler_t handler;
     ss_worker_t *worker = NULL;
+    ss_ops_http_t *ops = NULL;
     ss_err_t err = ss_signal_install(errstr, sizeof(errstr));
     if (err == SS_OK) {
         err = program->start(program->opaque, config, &handler, errstr, sizeof(errstr));
     }
     if (err == SS_OK) {
         err = ss_worker_new(config, &handler, &worker, errstr, sizeof(errstr));
+    }
+    if (err == SS_OK) {
+        err = ops_start(program, config, worker, &ops, errstr, sizeof(errstr));
     }
     if (err == SS_OK) {
         SS_LOG_INFO(program->name, "started group=%s topic=%s", config->group_id, config->topic);
@@ -35,6 +59,7 @@ static int program_run(const ss_worker_program_t *program, const ss_worker_confi
     } else {
         SS_LOG_INFO(program->name, "stopped");
     }
+    ss_ops_http_destroy(ops); /* its readiness callback reads the worker */
     ss_worker_destroy(worker);
     program->stop(program->opaque);
     return err == SS_OK ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -459,6 +459,50 @@ void ss_worker_outbox_maintain(ss_worker_t *worker)
     }
 }
 
+/* The owned sources as a text[] literal; false when none is owned (or out of memory). */
+static bool owned_sources(ss_worker_t *worker, ss_pg_array_t *sources)
+{
+    char source[SS_WORKER_SOURCE_SIZE], errstr[SS_WORKER_ERRSTR_SIZE];
+    for (int32_t p = 0; p < SS_WORKER_PARTITIONS_MAX; p++) {
+        if (worker->partitions[p].phase == SS_PARTITION_OWNED) {
+            ss_worker_source_name(worker, p, source, sizeof(source));
+            (void)ss_pg_array_append_text(sources, source, errstr, sizeof(errstr));
+        }
+    }
+    return ss_pg_array_count(sources) > 0 && ss_pg_array_text(sources) != NULL;
+}
+
+void ss_worker_outbox_gauge(ss_worker_t *worker)
+{
+    ss_pg_array_t sources;
+    ss_pg_array_init(&sources);
+    double rows = 0, age_s = 0;
+    if (owned_sources(worker, &sources)) {
+        const char *params[] = {ss_pg_array_text(&sources)};
+        PGresult *result = NULL;
+        char errstr[SS_WORKER_ERRSTR_SIZE];
+        int64_t count = 0;
+        ss_err_t err = ss_pg_query(worker->pg, NULL, SS_WORKER_SQL_OUTBOX_GAUGE, 1, params,
+                                   &result, errstr, sizeof(errstr));
+        if (err == SS_OK) {
+            err = ss_pg_get_int64(result, 0, 0, &count, errstr, sizeof(errstr));
+        }
+        if (err != SS_OK) {
+            /* The figures stay as they were; the next batch notices a lost connection. */
+            SS_LOG_DEBUG(worker->handler.name, "outbox gauges not read error=\"%s\"", errstr);
+            PQclear(result);
+            ss_pg_array_free(&sources);
+            return;
+        }
+        rows = (double)count;
+        age_s = strtod(PQgetvalue(result, 0, 1), NULL);
+        PQclear(result);
+    }
+    ss_pg_array_free(&sources);
+    ss_metrics_set(worker->metrics.outbox_rows, rows);
+    ss_metrics_set(worker->metrics.outbox_age, age_s);
+}
+
 /* ---- the end of a round ----------------------------------------------------------------- */
 
 /* The headers of a parked reference: the row's own, then where it was meant to go and why. */
@@ -507,6 +551,7 @@ static void park(ss_worker_t *worker, size_t flight_index)
         PQfreemem(key);
         SS_LOG_WARN(worker->handler.name, "outbox row parked row_id=%" PRId64 " reason=\"%s\"",
                     entry->row_id, worker->rejection_reason);
+        ss_worker_metrics_dead_letter(worker, "unproducible");
     }
     if (err != SS_OK) {
         ss_outbox_flight_report(&worker->flight, flight_index, SS_DELIVERY_RETRY);

@@ -57,6 +57,7 @@
 #define SS_HTTP_H
 
 #include "ss/error.h"
+#include "ss/metrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -159,6 +160,19 @@ typedef struct ss_http_server_config {
     const ss_http_route_t *routes; /* copied, see ss_http_router_create() */
     size_t routes_count;
     void *context; /* borrowed, handed to every handler; must outlive the server */
+    /*
+     * Where the server counts its requests (ss_http_requests_total{route,method,status},
+     * ss_http_request_duration_seconds{route}, ss_http_requests_in_flight,
+     * ss_http_requests_suspended; route is the matched pattern or "other", method the known
+     * name or "OTHER"); NULL counts nothing. Borrowed; must outlive the server.
+     */
+    ss_metrics_t *metrics;
+    /*
+     * Of every 1000 requests, how many get an access-log line when they end (0: none, 1000:
+     * all): `component=access method=GET route=/api/v1/users/{id}/balance status=200
+     * duration_ms=1.234 request_id=<X-Request-Id of the answer, else of the request, else ->`.
+     */
+    unsigned access_log_permille;
 } ss_http_server_config_t;
 
 /*

@@ -366,6 +366,25 @@ ss_err_t ss_kafka_consumer_committed(ss_kafka_consumer_t *consumer, const char *
                                      char *errstr, size_t errstr_size);
 
 /*
+ * The watermarks librdkafka last learnt from fetch responses for an assigned partition: no
+ * broker round trip, so the loop may ask every round. SS_ERR_NOT_FOUND when none is known yet.
+ */
+ss_err_t ss_kafka_consumer_watermarks_cached(ss_kafka_consumer_t *consumer, const char *topic,
+                                             int32_t partition, int64_t *low_out,
+                                             int64_t *high_out);
+
+/*
+ * Metrics (ss/metrics.h, the process registry): sets ss_consumer_lag_records{topic,partition}
+ * to the cached log end offset minus next_offset (at least 0; nothing while no end is known),
+ * and takes a partition the process gave up out of the exposition. Every producer counts its
+ * acknowledged records in ss_kafka_produced_records_total{topic} and every consumer poll the
+ * records it hands out in ss_kafka_consumed_records_total{topic} by themselves.
+ */
+void ss_kafka_consumer_lag_report(ss_kafka_consumer_t *consumer, const char *topic,
+                                  int32_t partition, int64_t next_offset);
+void ss_kafka_consumer_lag_forget(const char *topic, int32_t partition);
+
+/*
  * The log of topic/partition as the leader has it now: the first offset still kept (low) and
  * the offset the next record will get (high). Asked of the broker within timeout_ms.
  */

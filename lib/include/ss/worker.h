@@ -115,9 +115,11 @@ typedef struct ss_worker_config {
     long long result_retention_s;      /* SS_RESULT_RETENTION_S: GET /requests/{id} */
     long long retention_interval_ms;   /* SS_RETENTION_INTERVAL_MS: the pruning timer */
     long long retention_rows_max;      /* SS_RETENTION_ROWS_MAX: rows one DELETE removes */
+    char *metrics_host;                /* SS_METRICS_HOST: the ops endpoints' address */
+    long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_worker_config_t;
 
-enum { SS_WORKER_CONFIG_OPTION_COUNT = 23 };
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 25 };
 
 /*
  * The settings that must agree with one another (a result outlives its key): SS_ERR_INVALID
