@@ -7,7 +7,8 @@
 # base name, appears in the C sources of lib/, producers/ or workers/), the compose file's
 # Prometheus configuration and the local stack's (scripts/prometheus/prometheus.yml.in, rendered
 # as scripts/stack.sh renders it) pass promtool check config, every host the compose Prometheus
-# scrapes is a compose service, and every file compose.yaml mounts from docker/ exists. promtool
+# scrapes is a compose service listening there (SS_METRICS_PORT), and every file compose.yaml
+# mounts from docker/ exists. promtool
 # comes with Debian's prometheus package (scripts/install-deps.sh).
 #
 # usage: docker/check-monitoring.sh [dashboard.json] [prometheus.yml]
@@ -81,14 +82,38 @@ promtool check config "$work/local.yml" >"$work/promtool.txt" 2>&1 || {
     ss_die "scripts/prometheus/prometheus.yml.in is not a valid Prometheus configuration"
 }
 
-# Every host the compose Prometheus scrapes (a static target or a DNS name) is a compose service.
+# What the compose Prometheus scrapes, one "host port static|dns" line per target.
+awk '
+    /- targets:/ {
+        while (match($0, /"[a-z0-9.-]+:[0-9]+"/)) {
+            split(substr($0, RSTART + 1, RLENGTH - 2), target, ":")
+            print target[1], target[2], "static"
+            $0 = substr($0, RSTART + RLENGTH)
+        }
+    }
+    /- names:/ { match($0, /"[a-z0-9-]+"/); name = substr($0, RSTART + 1, RLENGTH - 2) }
+    /^ *port:/ && name != "" { print name, $2, "dns"; name = "" }' "$prometheus_config" >"$work/scraped.txt"
+
+# Each scraped host is a compose service; one that sets SS_METRICS_PORT, or is found through DNS
+# (the workers' replicas), sets it to the port scraped.
 mapfile -t services < <(sed -n '/^services:/,/^[a-z]/ s/^  \([a-z0-9-]*\):.*/\1/p' "$root/docker/compose.yaml")
-strays=()
-while IFS= read -r host; do
-    [[ "$host" == 127.0.0.1 || " ${services[*]} " == *" $host "* ]] || strays+=("$host")
-done < <(grep -E '^ *- (targets|names): ' "$prometheus_config" | grep -oE '"[a-z0-9.-]+(:[0-9]+)?"' |
-    tr -d '"' | cut -d: -f1 | sort -u)
-((${#strays[@]} == 0)) || ss_die "$prometheus_config scrapes hosts that are not compose services: ${strays[*]}"
+problems=()
+while read -r host port kind; do
+    [[ "$host" != 127.0.0.1 ]] || continue
+    if [[ " ${services[*]} " != *" $host "* ]]; then
+        problems+=("$host is not a compose service")
+        continue
+    fi
+    block="$(sed -n "/^  $host:\$/,/^  [a-z0-9-]*:\$/p" "$root/docker/compose.yaml")"
+    if [[ "$kind" == dns || "$block" == *SS_METRICS_PORT:* ]] &&
+        ! grep -qE "^ +SS_METRICS_PORT: \"?$port\"?\$" <<<"$block"; then
+        problems+=("$host does not set SS_METRICS_PORT: $port")
+    fi
+done <"$work/scraped.txt"
+((${#problems[@]} == 0)) || ss_die "$prometheus_config does not match docker/compose.yaml: $(
+    IFS=';'
+    printf '%s' "${problems[*]}"
+)"
 
 # Bind mounts of compose.yaml that come from docker/ itself (./...).
 missing=()

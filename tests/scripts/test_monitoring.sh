@@ -4,7 +4,8 @@
 # and both Prometheus configurations, and refuses broken copies in a temporary folder, so the
 # check can fail: a dashboard that is not JSON, one that queries a metric no binary exposes, one
 # with an expression that is not PromQL, a Prometheus configuration with an unknown key, and one
-# scraping a host that is no compose service.
+# scraping a host that is no compose service, and one scraping a worker on another port than its
+# SS_METRICS_PORT.
 #
 # usage: tests/scripts/test_monitoring.sh [build-dir]     (ctest passes it; unused)
 set -euo pipefail
@@ -56,6 +57,11 @@ expect_refused "a Prometheus configuration with scrape_intervall" \
 sed 's/"mock-platform:18090"/"mock-platfrom:18090"/' "$prometheus_config" >"$work/stray.yml"
 cmp -s "$prometheus_config" "$work/stray.yml" && fail "sed did not change the mock platform's target"
 expect_refused "a Prometheus configuration scraping mock-platfrom" \
-    "scrapes hosts that are not compose services: mock-platfrom" "$dashboard" "$work/stray.yml"
+    "mock-platfrom is not a compose service" "$dashboard" "$work/stray.yml"
+
+sed 's/^        port: 18101$/        port: 18109/' "$prometheus_config" >"$work/port.yml"
+cmp -s "$prometheus_config" "$work/port.yml" && fail "sed did not change the user worker's port"
+expect_refused "a Prometheus configuration scraping user-worker on 18109" \
+    "user-worker does not set SS_METRICS_PORT: 18109" "$dashboard" "$work/port.yml"
 
 printf 'test_monitoring: ok\n'
