@@ -1,6 +1,7 @@
 /*
- * GET /health (the process is up) and GET /ready (Kafka, PostgreSQL and Redis answer; after
- * a fatal producer error, why the ingress is stopping).
+ * GET /health (the process is up), GET /ready (Kafka, PostgreSQL and Redis answer; after
+ * a fatal producer error, why the ingress is stopping) and GET /metrics (the process's metrics
+ * in Prometheus's text format, ss/ops_http.h).
  *
  * Readiness probes reuse what the endpoints use: the producer's broker connections, and one
  * pooled PostgreSQL and Redis connection each, so "ready" means the ingress itself can reach
@@ -13,6 +14,7 @@
 
 #include "ss/json.h"
 #include "ss/log.h"
+#include "ss/ops_http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,9 +181,16 @@ static void ready_get(ss_http_request_t *req, void *context)
     free(body);
 }
 
+static void metrics_get(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_ops_http_respond_metrics(req);
+}
+
 const ss_http_route_t ss_ingress_health_routes[] = {
     {SS_HTTP_METHOD_GET, "/health", health_get},
     {SS_HTTP_METHOD_GET, "/ready", ready_get},
+    {SS_HTTP_METHOD_GET, "/metrics", metrics_get},
 };
 const size_t ss_ingress_health_routes_count =
     sizeof(ss_ingress_health_routes) / sizeof(ss_ingress_health_routes[0]);

@@ -112,6 +112,10 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--retention-rows-max", "SS_RETENTION_ROWS_MAX", SS_CONFIG_INT,
          SS_RETENTION_ROWS_MAX_DEFAULT, 1, SS_RETENTION_ROWS_MAX_LIMIT,
          "rows one pruning statement removes or looks at, at most", &config->retention_rows_max},
+        {"--access-log-permille", "SS_ACCESS_LOG_PERMILLE", SS_CONFIG_INT, "1000", 0, 1000,
+         "of every 1000 HTTP requests, how many get an access-log line (component=access "
+         "method route status duration_ms request_id); 1000 all, 0 none",
+         &config->access_log_permille},
     };
     memcpy(options, table, sizeof(table));
 }
@@ -404,6 +408,8 @@ ss_err_t ss_ingress_server_start(ss_ingress_t *ingress, ss_http_server_t **out, 
         .routes = routes,
         .routes_count = routes_count,
         .context = ingress,
+        .metrics = ss_metrics_process(),
+        .access_log_permille = (unsigned)ingress->config->access_log_permille,
     };
     return ss_http_server_start(&server_config, out, errstr, errstr_size);
 }

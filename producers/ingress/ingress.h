@@ -71,9 +71,10 @@ typedef struct ss_ingress_config {
     long long pending_retention_s; /* SS_PENDING_RETENTION_S: request_pending rows (retention.h) */
     long long retention_interval_ms; /* SS_RETENTION_INTERVAL_MS: the pruning timer */
     long long retention_rows_max;    /* SS_RETENTION_ROWS_MAX: rows one statement removes */
+    long long access_log_permille;   /* SS_ACCESS_LOG_PERMILLE: requests per 1000 logged */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 27
+#define SS_INGRESS_CONFIG_OPTION_COUNT 28
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);
@@ -123,7 +124,7 @@ const char *ss_ingress_producer_failure(ss_ingress_t *ingress);
 /* ---- routes -------------------------------------------------------------------------------------
  */
 
-/* health.c: GET /health, GET /ready. */
+/* health.c: GET /health, GET /ready, GET /metrics. */
 extern const ss_http_route_t ss_ingress_health_routes[];
 extern const size_t ss_ingress_health_routes_count;
 /* balance.c: GET /users/{id}/balance, POST /users/{id}/balance/charge. */

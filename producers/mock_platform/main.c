@@ -59,6 +59,7 @@ int main(int argc, char **argv)
             .routes = ss_mock_platform_routes,
             .routes_count = ss_mock_platform_routes_count,
             .context = mock,
+            .metrics = ss_metrics_process(),
         };
         err = ss_http_server_start(&server_config, &server, errstr, sizeof(errstr));
     }

@@ -12,6 +12,7 @@
 #include "ss/clock.h"
 #include "ss/json.h"
 #include "ss/log.h"
+#include "ss/ops_http.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -409,6 +410,19 @@ static void health_get(ss_http_request_t *req, void *context)
     (void)ss_http_respond_json(req, 200, "{\"status\":\"UP\"}");
 }
 
+/* No dependency to wait for: ready while it runs. */
+static void ready_get(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_ops_http_respond_ready(req, NULL, NULL);
+}
+
+static void metrics_get(ss_http_request_t *req, void *context)
+{
+    (void)context;
+    ss_ops_http_respond_metrics(req);
+}
+
 const ss_http_route_t ss_mock_platform_routes[] = {
     {SS_HTTP_METHOD_POST, "/orders", orders_post},
     {SS_HTTP_METHOD_POST, "/control", control_post},
@@ -416,6 +430,8 @@ const ss_http_route_t ss_mock_platform_routes[] = {
     {SS_HTTP_METHOD_GET, "/received/{key}", received_one},
     {SS_HTTP_METHOD_DELETE, "/received", received_delete},
     {SS_HTTP_METHOD_GET, "/health", health_get},
+    {SS_HTTP_METHOD_GET, "/ready", ready_get},
+    {SS_HTTP_METHOD_GET, "/metrics", metrics_get},
 };
 const size_t ss_mock_platform_routes_count =
     sizeof(ss_mock_platform_routes) / sizeof(ss_mock_platform_routes[0]);

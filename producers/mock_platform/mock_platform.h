@@ -16,6 +16,8 @@
  *   GET    /received/{key}  that key's entry as in the list, or 404.
  *   DELETE /received  forgets everything received.
  *   GET    /health    200.
+ *   GET    /ready     200 (it depends on nothing).
+ *   GET    /metrics   the process's metrics in Prometheus's text format (ss/ops_http.h).
  *
  * Thread safety: handlers run on any HTTP thread; one mutex guards the store and the mode. A
  * stalled request is suspended and completed by the mock's own timer thread.

@@ -19,7 +19,7 @@
 
 void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t *config)
 {
-    const ss_config_option_t table[SS_RANK_WORKER_OPTION_COUNT] = {
+    const ss_config_option_t table[SS_RANK_WORKER_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT] = {
         {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, RANK_DEFAULT_BOOTSTRAP, 1, 1024,
          "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
         {"--pg-dsn", "PG_DSN", SS_CONFIG_STRING, RANK_DEFAULT_PG_DSN, 1, 1024,
@@ -61,6 +61,8 @@ void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t
          "bound on connecting to Redis and on every Redis command", &config->redis_timeout_ms},
     };
     memcpy(options, table, sizeof(table));
+    ss_ops_http_options(options + SS_RANK_WORKER_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT,
+                        &config->metrics_host, &config->metrics_port);
 }
 
 ss_err_t ss_rank_worker_new(const ss_rank_worker_config_t *config, ss_rank_worker_t **worker_out,

@@ -76,6 +76,7 @@ static ss_err_t rank_on_assign(void *opaque, ss_kafka_partition_t *partitions, s
                                char *errstr, size_t errstr_size)
 {
     ss_rank_worker_t *worker = opaque;
+    atomic_store(&worker->ready_joined, true);
     for (size_t i = 0; i < count; i++) {
         int32_t partition = partitions[i].partition;
         if (partition < 0 || partition >= SS_RANK_WORKER_PARTITIONS_MAX) {
@@ -115,6 +116,7 @@ static void rank_on_revoke(void *opaque, const ss_kafka_partition_t *partitions,
         int32_t partition = partitions[i].partition;
         if (partition >= 0 && partition < SS_RANK_WORKER_PARTITIONS_MAX) {
             worker->partitions[partition].owned = false;
+            ss_kafka_consumer_lag_forget(worker->config.topic, partition);
             SS_LOG_INFO(SS_RANK_COMPONENT, "partition revoked topic=%s partition=%" PRId32,
                         partitions[i].topic, partition);
         }
@@ -342,6 +344,7 @@ static ss_err_t rank_poll_round(ss_rank_worker_t *worker, ss_kafka_message_t **g
     if (err == SS_OK) {
         rank_offsets_publish(worker);
     }
+    ss_rank_worker_observe(worker);
     return err;
 }
 

@@ -27,6 +27,25 @@ static ss_err_t jobs_run(ss_rank_worker_t *worker, char *errstr, size_t errstr_s
     return err;
 }
 
+/* The ops endpoints on --metrics-port, when one is set (*out stays NULL otherwise). */
+static ss_err_t ops_start(const ss_rank_worker_config_t *config, ss_rank_worker_t *worker,
+                          ss_ops_http_t **out, char *errstr, size_t errstr_size)
+{
+    if (config->metrics_port == 0) {
+        return SS_OK;
+    }
+    const ss_ops_http_config_t ops = {.bind_address = config->metrics_host,
+                                      .port = (uint16_t)config->metrics_port,
+                                      .ready = ss_rank_worker_ready,
+                                      .opaque = worker};
+    ss_err_t err = ss_ops_http_start(&ops, out, errstr, errstr_size);
+    if (err == SS_OK) {
+        SS_LOG_INFO(SS_RANK_COMPONENT, "ops endpoints metrics=http://%s:%lld/metrics",
+                    config->metrics_host, config->metrics_port);
+    }
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     ss_rank_worker_config_t config = {0};
@@ -47,6 +66,7 @@ int main(int argc, char **argv)
         return 2;
     }
     ss_rank_worker_t *worker = NULL;
+    ss_ops_http_t *ops = NULL;
     err = ss_rank_worker_new(&config, &worker, errstr, sizeof(errstr));
     if (err != SS_OK) {
         fprintf(stderr, "ss-rank-worker: %s\n", errstr);
@@ -60,13 +80,17 @@ int main(int argc, char **argv)
         ss_signal_install(NULL, 0);
         SS_LOG_INFO(SS_RANK_COMPONENT, "started group=%s topic=%s batch_at=%s", config.group_id,
                     config.topic, config.batch_at);
-        err = ss_rank_worker_run(worker, &ss_signal_stop_requested, errstr, sizeof(errstr));
+        err = ops_start(&config, worker, &ops, errstr, sizeof(errstr));
+        if (err == SS_OK) {
+            err = ss_rank_worker_run(worker, &ss_signal_stop_requested, errstr, sizeof(errstr));
+        }
     }
     if (err != SS_OK) {
         SS_LOG_ERROR(SS_RANK_COMPONENT, "stopped error=\"%s\"", errstr);
     } else if (!one_shot) {
         SS_LOG_INFO(SS_RANK_COMPONENT, "stopped");
     }
+    ss_ops_http_destroy(ops); /* its readiness callback reads the worker */
     ss_rank_worker_destroy(worker);
     ss_config_free(options, SS_RANK_WORKER_OPTION_COUNT);
     return err == SS_OK ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -24,12 +24,14 @@
 #include "ss/config.h"
 #include "ss/error.h"
 #include "ss/kafka.h"
+#include "ss/ops_http.h"
 #include "ss/pg.h"
 #include "ss/rank.h"
 #include "ss/redis.h"
 #include "ss/topics.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,9 +59,11 @@ typedef struct ss_rank_worker_config {
     long long batch_wait_ms;
     long long retry_backoff_max_ms;
     long long redis_timeout_ms;
+    char *metrics_host;     /* SS_METRICS_HOST */
+    long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_rank_worker_config_t;
 
-enum { SS_RANK_WORKER_OPTION_COUNT = 17 };
+enum { SS_RANK_WORKER_OPTION_COUNT = 19 };
 
 /* Fills options[0..SS_RANK_WORKER_OPTION_COUNT) targeting config. */
 void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t *config);
@@ -90,6 +94,10 @@ typedef struct ss_rank_worker {
     int64_t next_batch_ms;        /* wall clock of the next catch-up */
     int batch_failures;           /* consecutive failed catch-ups, for the backoff */
     int64_t offsets_published_ms; /* monotonic time of the last offsets publish */
+    /* ops.c: written by the loop, read by the ops server's thread (ss_rank_worker_ready). */
+    atomic_bool ready_joined;     /* the group gave an assignment (maybe empty) at least once */
+    atomic_int ready_resyncing;   /* owned partitions whose Redis offset is not re-read yet */
+    int64_t observed_ms;          /* monotonic time lag was last reported */
 } ss_rank_worker_t;
 
 /*
@@ -124,6 +132,18 @@ ss_err_t ss_rank_worker_apply(ss_rank_worker_t *worker, int32_t partition,
 
 /* Re-synchronises partitions marked so whose retry time has come (live.c). */
 void ss_rank_worker_resync_due(ss_rank_worker_t *worker);
+
+/*
+ * ops.c: end of a poll round: publishes the readiness figures; once a second sets
+ * ss_consumer_lag_records of every owned partition from its stored offset.
+ */
+void ss_rank_worker_observe(ss_rank_worker_t *worker);
+
+/*
+ * ops.c: the ops server's readiness callback (ss_ops_ready_fn; opaque is the worker): Redis
+ * and Kafka answer, the group gave an assignment, and no owned partition awaits its offset.
+ */
+size_t ss_rank_worker_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max);
 
 /* The daily timer (schedule.c): runs the catch-up when due and plans the next one. */
 void ss_rank_worker_schedule_tick(ss_rank_worker_t *worker, int64_t now_ms);

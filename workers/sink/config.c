@@ -16,7 +16,7 @@
 
 void ss_sink_config_options(ss_config_option_t *options, ss_sink_config_t *config)
 {
-    const ss_config_option_t table[SS_SINK_CONFIG_OPTION_COUNT] = {
+    const ss_config_option_t table[SS_SINK_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT] = {
         {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, SINK_DEFAULT_BOOTSTRAP, 1, 1024,
          "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
         {"--group-id", "SS_GROUP_ID", SS_CONFIG_STRING, "ss-platform-sink", 1, 200,
@@ -48,6 +48,8 @@ void ss_sink_config_options(ss_config_option_t *options, ss_sink_config_t *confi
          "debug, info, warn, error or off", &config->log_level},
     };
     memcpy(options, table, sizeof(table));
+    ss_ops_http_options(options + SS_SINK_CONFIG_OPTION_COUNT - SS_OPS_HTTP_OPTION_COUNT,
+                        &config->metrics_host, &config->metrics_port);
 }
 
 ss_err_t ss_sink_config_validate(const ss_sink_config_t *config, char *errstr, size_t errstr_size)

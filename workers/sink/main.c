@@ -53,7 +53,19 @@ int main(int argc, char **argv)
     }
 
     ss_sink_t *sink = NULL;
+    ss_ops_http_t *ops = NULL;
     err = ss_sink_new(&config, &ss_signal_stop_requested, &sink, errstr, sizeof(errstr));
+    if (err == SS_OK && config.metrics_port > 0) {
+        const ss_ops_http_config_t ops_config = {.bind_address = config.metrics_host,
+                                                 .port = (uint16_t)config.metrics_port,
+                                                 .ready = ss_sink_ready,
+                                                 .opaque = sink};
+        err = ss_ops_http_start(&ops_config, &ops, errstr, sizeof(errstr));
+    }
+    if (ops != NULL) {
+        SS_LOG_INFO(SS_SINK_COMPONENT, "ops endpoints metrics=http://%s:%lld/metrics",
+                    config.metrics_host, config.metrics_port);
+    }
     if (err == SS_OK) {
         err = ss_sink_run(sink, errstr, sizeof(errstr));
     }
@@ -62,6 +74,7 @@ int main(int argc, char **argv)
     } else {
         SS_LOG_INFO(SS_SINK_COMPONENT, "stopped");
     }
+    ss_ops_http_destroy(ops); /* its readiness callback reads the sink */
     ss_sink_destroy(sink);
     curl_global_cleanup();
     ss_config_free(options, SS_SINK_CONFIG_OPTION_COUNT);

@@ -15,6 +15,7 @@
 
 #include "ss/config.h"
 #include "ss/error.h"
+#include "ss/ops_http.h"
 #include "ss/topics.h"
 
 #include <jansson.h>
@@ -48,9 +49,11 @@ typedef struct ss_sink_config {
     long long backoff_max_ms;     /* the doubling stops here; at least backoff_base_ms */
     char *schema_dir;
     char *log_level;
+    char *metrics_host;     /* SS_METRICS_HOST */
+    long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_sink_config_t;
 
-enum { SS_SINK_CONFIG_OPTION_COUNT = 12 };
+enum { SS_SINK_CONFIG_OPTION_COUNT = 14 };
 
 /*
  * Fills options[0..SS_SINK_CONFIG_OPTION_COUNT) with the sink's table, targeting config. The
@@ -180,5 +183,12 @@ ss_err_t ss_sink_run(ss_sink_t *sink, char *errstr, size_t errstr_size);
 
 /* NULL is a no-op. */
 void ss_sink_destroy(ss_sink_t *sink);
+
+/*
+ * The ops server's readiness callback (ss_ops_ready_fn; opaque is the sink): Kafka answers and
+ * the group gave this member an assignment. The platform is not a condition: while it is down
+ * the sink keeps retrying, which ss_sink_retries_total shows.
+ */
+size_t ss_sink_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max);
 
 #endif

@@ -16,6 +16,9 @@
 #include "ss/clock.h"
 #include "ss/kafka.h"
 #include "ss/log.h"
+#include "ss/metrics.h"
+
+#include <stdatomic.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,6 +77,12 @@ struct ss_sink {
     bool park_done;
     ss_err_t park_result;
     char park_error[SS_SINK_EXCERPT_SIZE];
+    /* Metrics (the process registry): ss_sink_deliveries_total, _retries_total, _parked_total. */
+    ss_metrics_series_t *deliveries;
+    ss_metrics_series_t *retries;
+    ss_metrics_series_t *parked;
+    /* Written by the loop's rebalance hooks, read by the ops thread (ss_sink_ready). */
+    atomic_bool joined;
 };
 
 /* Sleeps up to ms, in slices, returning early once a stop is requested. */
@@ -169,6 +178,7 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
         if (err == SS_OK && sink->park_done && sink->park_result == SS_OK) {
             SS_LOG_WARN(SS_SINK_COMPONENT, "parked source=%s dlq=%s reason=\"%s\"", source,
                         SS_TOPIC_DLQ, reason);
+            ss_metrics_add(sink->parked, 1);
             *done = true;
             return SS_OK;
         }
@@ -225,6 +235,7 @@ static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message
         if (outcome == SS_SINK_DELIVERED) {
             SS_LOG_DEBUG(SS_SINK_COMPONENT, "delivered order_id=%" PRId64 " status=%ld attempt=%u",
                          order_id, response.status, attempt);
+            ss_metrics_add(sink->deliveries, 1);
             *done = true;
             return SS_OK;
         }
@@ -247,6 +258,7 @@ static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message
                      response.answered ? response.status : 0L, detail);
             return record_park(sink, message, reason, done, errstr, errstr_size);
         }
+        ss_metrics_add(sink->retries, 1);
         if (attempt == 1) {
             /* The wait may be long: do not hold back what this batch already delivered. */
             pending_commit(sink);
@@ -357,6 +369,54 @@ ss_err_t ss_sink_run(ss_sink_t *sink, char *errstr, size_t errstr_size)
 
 /* ---- setup --------------------------------------------------------------------------------- */
 
+/* Starts where the group's committed offsets say (the offsets stay as given); notes the join. */
+static ss_err_t sink_on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
+                               char *errstr, size_t errstr_size)
+{
+    ss_sink_t *sink = opaque;
+    (void)partitions;
+    (void)count;
+    (void)errstr;
+    (void)errstr_size;
+    atomic_store(&sink->joined, true);
+    return SS_OK;
+}
+
+static void sink_metrics_init(ss_sink_t *sink)
+{
+    static const ss_metrics_spec_t specs[] = {
+        {"ss_sink_deliveries_total", "Orders the data platform acknowledged (2xx or 409)",
+         SS_METRICS_COUNTER, NULL, 0, NULL, 0},
+        {"ss_sink_retries_total", "Failed POSTs of an order that were tried again",
+         SS_METRICS_COUNTER, NULL, 0, NULL, 0},
+        {"ss_sink_parked_total", "Records parked in the dead-letter topic",
+         SS_METRICS_COUNTER, NULL, 0, NULL, 0},
+    };
+    ss_metrics_t *metrics = ss_metrics_process();
+    sink->deliveries = ss_metrics_series(ss_metrics_family(metrics, &specs[0]), NULL);
+    sink->retries = ss_metrics_series(ss_metrics_family(metrics, &specs[1]), NULL);
+    sink->parked = ss_metrics_series(ss_metrics_family(metrics, &specs[2]), NULL);
+}
+
+size_t ss_sink_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max)
+{
+    ss_sink_t *sink = opaque;
+    if (checks_max < 2) {
+        return 0;
+    }
+    checks[0] = (ss_ops_check_t){.name = "kafka", .ok = true};
+    checks[1] = (ss_ops_check_t){.name = "partitions", .ok = true};
+    char errstr[SINK_ERRSTR_SIZE];
+    if (ss_kafka_producer_ping(sink->producer, SS_OPS_PROBE_TIMEOUT_MS, errstr, sizeof(errstr)) !=
+        SS_OK) {
+        ss_ops_check_fail(&checks[0], "%s", errstr);
+    }
+    if (!atomic_load(&sink->joined)) {
+        ss_ops_check_fail(&checks[1], "no assignment from group %s yet", sink->config->group_id);
+    }
+    return 2;
+}
+
 static ss_err_t sink_clients_create(ss_sink_t *sink, char *errstr, size_t errstr_size)
 {
     const ss_sink_config_t *config = sink->config;
@@ -401,6 +461,8 @@ static ss_err_t sink_clients_create(ss_sink_t *sink, char *errstr, size_t errstr
                                            .client_id = config->client_id,
                                            .topics = topics,
                                            .topic_count = 1,
+                                           .on_assign = sink_on_assign,
+                                           .opaque = sink,
                                            .batch_linger_ms = 0,
                                            .properties = consumer_properties,
                                            .property_count = sizeof(consumer_properties) /
@@ -424,6 +486,7 @@ ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop
     }
     sink->config = config;
     sink->stop = stop;
+    sink_metrics_init(sink);
     sink->random_state = (uint64_t)ss_clock_monotonic_us() ^ ((uint64_t)getpid() << 32);
     if (sink->random_state == 0) {
         sink->random_state = 1;

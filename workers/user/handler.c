@@ -83,6 +83,10 @@ static ss_err_t tick(void *opaque, ss_worker_batch_t *worker_batch, char *errstr
     ss_pg_t *pg = ss_worker_batch_pg(worker_batch);
     ss_err_t err = ss_user_prepare_statements(pg, errstr, errstr_size);
     if (err == SS_OK) {
+        err = ss_user_pending_count(&user_worker->pending, pg,
+                                    ss_worker_batch_partition(worker_batch), errstr, errstr_size);
+    }
+    if (err == SS_OK) {
         err = ss_user_deadline_scan(deadline, pg, ss_worker_batch_partition(worker_batch), errstr,
                                     errstr_size);
     }
@@ -99,9 +103,9 @@ static ss_err_t tick(void *opaque, ss_worker_batch_t *worker_batch, char *errstr
 
 static void partition_reset(void *opaque, int32_t partition)
 {
-    /* Nothing outlives a batch (see user_worker.h), so there is nothing to forget. */
-    (void)opaque;
-    (void)partition;
+    /* Nothing of the saga outlives a batch (see user_worker.h); only the pending counts do. */
+    ss_user_worker_t *user_worker = opaque;
+    ss_user_pending_forget(&user_worker->pending, partition);
 }
 
 void ss_user_worker_handler(ss_user_worker_t *user_worker, ss_worker_handler_t *handler_out)

@@ -42,6 +42,7 @@ static ss_err_t user_start(void *opaque, const ss_worker_config_t *config,
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "%s", problem);
     }
     ss_user_batch_init(&worker->batch);
+    ss_user_pending_init(&worker->pending);
     ss_user_worker_handler(worker, handler_out);
     return SS_OK;
 }

@@ -23,6 +23,7 @@
 #ifndef SS_USER_WORKER_H
 #define SS_USER_WORKER_H
 
+#include "ss/metrics.h"
 #include "ss/pg.h"
 #include "ss/rules.h"
 #include "ss/topics.h"
@@ -141,10 +142,33 @@ typedef struct ss_user_deadline {
     ss_pg_array_t reasked; /* ids of the orders asked again by this tick */
 } ss_user_deadline_t;
 
+/* Partitions whose PENDING orders are counted for ss_saga_orders_pending (pending.c). */
+#define SS_USER_PENDING_PARTITIONS_MAX 256
+/* The age classes of ss_saga_orders_pending{age}: lt_10s, 10s_60s, ge_60s. */
+#define SS_USER_PENDING_AGES 3
+
+/*
+ * pending.c: the PENDING orders of each owned partition by age, as the last tick counted them,
+ * and their sums in the gauges. Owned by the worker's loop thread (ticks, partition_reset).
+ */
+typedef struct ss_user_pending {
+    int64_t counts[SS_USER_PENDING_PARTITIONS_MAX][SS_USER_PENDING_AGES];
+    ss_metrics_series_t *gauges[SS_USER_PENDING_AGES];
+} ss_user_pending_t;
+
 typedef struct ss_user_worker {
     ss_user_batch_t batch;
     ss_user_deadline_t deadline;
+    ss_user_pending_t pending;
 } ss_user_worker_t;
+
+/* pending.c */
+void ss_user_pending_init(ss_user_pending_t *pending);
+/* Counts the partition's PENDING orders by age (on the tick's connection) and sets the gauges. */
+ss_err_t ss_user_pending_count(ss_user_pending_t *pending, ss_pg_t *pg, int32_t partition,
+                               char *errstr, size_t errstr_size);
+/* The partition is no longer ours, or its state is reloaded: its orders count for nothing. */
+void ss_user_pending_forget(ss_user_pending_t *pending, int32_t partition);
 
 /* accounts.c */
 void ss_user_batch_init(ss_user_batch_t *batch);
