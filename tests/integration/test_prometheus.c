@@ -7,7 +7,8 @@
  * worker's batch-size histogram move by at least those requests. Every wait is bounded.
  *
  * The targets carry a test_run label unique to this run, so series left in Prometheus's data by
- * earlier runs on the same ports never count.
+ * earlier runs on the same ports never count; the targets file of a run killed before its
+ * teardown (its pid gone) is removed by the next.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,8 +20,11 @@
 #include "ss_test_stack.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,12 +50,39 @@ static void test_run_init(void)
     snprintf(test_run, sizeof(test_run), "prom-%s", ss_test_run_id());
 }
 
+/* Files of earlier runs that were killed before their teardown: their targets are gone. */
+static void targets_remove_stale(const char *directory)
+{
+    DIR *folder = opendir(directory);
+    if (folder == NULL) {
+        return;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(folder)) != NULL) {
+        int pid = 0;
+        char end = '\0';
+        if (sscanf(entry->d_name, "test-prometheus-%d.jso%c", &pid, &end) == 2 && end == 'n' &&
+            pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+            char path[1100];
+            int length = snprintf(path, sizeof(path), "%s/%s", directory, entry->d_name);
+            if (length > 0 && (size_t)length < sizeof(path)) {
+                unlink(path);
+            }
+        }
+    }
+    closedir(folder);
+}
+
 static void targets_write(void)
 {
     const char *state_dir = ss_test_env("SS_STATE_DIR", NULL);
     if (state_dir == NULL) {
         fail_msg("SS_STATE_DIR is not set (eval \"$(scripts/stack.sh env)\")");
     }
+    char directory[512];
+    int length = snprintf(directory, sizeof(directory), "%s/prometheus/targets", state_dir);
+    assert_true(length > 0 && (size_t)length < sizeof(directory));
+    targets_remove_stale(directory);
     char ingress[64];
     char worker[64];
     snprintf(ingress, sizeof(ingress), "127.0.0.1:%d", services.port);
@@ -63,8 +94,8 @@ static void targets_write(void)
     assert_non_null(groups);
 
     char temporary[1100];
-    snprintf(targets_path, sizeof(targets_path), "%s/prometheus/targets/test-prometheus-%d.json",
-             state_dir, (int)getpid());
+    snprintf(targets_path, sizeof(targets_path), "%s/test-prometheus-%d.json", directory,
+             (int)getpid());
     snprintf(temporary, sizeof(temporary), "%s.tmp", targets_path);
     if (json_dump_file(groups, temporary, JSON_INDENT(2)) != 0) {
         fail_msg("could not write %s (is the stack's Prometheus set up?)", temporary);
