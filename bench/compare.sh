@@ -34,7 +34,9 @@
 # Shopstream's side: uses the shopstream at $API_URL (eval "$(scripts/stack.sh env)") when it
 # answers /health, otherwise starts scripts/run.sh (the default deployment; stopped at the end).
 # Runs bench/prepare.sh and bench/prepare_orders.sh when bench.env lacks their ranges, then per
-# scenario a warm-up and `bench/cpu.sh run -- bench/run.sh <scenario> <duration>s <connections>`.
+# scenario a warm-up and `bench/cpu.sh run -- bench/run.sh <scenario> <duration>s <connections>`;
+# when the stack's Prometheus answers ($PROMETHEUS_URL), the series of the Grafana dashboard's
+# panels over each measured run go to DIR/shopstream-<scenario>.prometheus.json.
 #
 # Prints, and saves to DIR/summary.md: one RESULT line per side and scenario, the comparison
 # table, shopstream's CPU per operation by component, and with --openloop the latency at half
@@ -328,13 +330,15 @@ shopstream_prepare() {
 }
 
 shopstream_scenario() {
-    local scenario=$1 out="$results/shopstream-$1.txt" result cpu
+    local scenario=$1 out="$results/shopstream-$1.txt" result cpu started
     if ((warmup > 0)); then
         "$bench/run.sh" "$scenario" "${warmup}s" "$connections" >"$results/shopstream-$scenario-warmup.txt" 2>&1
     fi
+    started=$(date +%s)
     "$bench/cpu.sh" run --label "shopstream_$scenario" -- \
         "$bench/run.sh" "$scenario" "${duration}s" "$connections" >"$out" 2>&1 ||
         ss_die "shopstream $scenario failed: see $out"
+    bench_prometheus_save "$results/shopstream-$scenario.prometheus.json" "$started" "$(date +%s)"
     result=$(grep '^RESULT ' "$out" | tail -n 1)
     cpu=$(grep '^CPU ' "$out" | tail -n 1)
     awk -v r="$result" -v c="$cpu" 'BEGIN {

@@ -7,6 +7,11 @@
 #   bench_hot_coupon          creates a fresh hot coupon (quantity 10,000,000) through the admin
 #                             API at $API_URL and exports BENCH_COUPON_ID
 #   bench_seconds DURATION    prints the seconds of a duration such as 15, 15s, 2m
+#   bench_prometheus_save FILE START END
+#                             when the stack's Prometheus answers ($PROMETHEUS_URL), writes to
+#                             FILE the series of every query of the Grafana dashboard
+#                             (docker/grafana/dashboards/shopstream.json) between the unix times
+#                             START and END (/api/v1/query_range); otherwise says so and returns 0
 
 bench_load_env() {
     local scenario=$1 env_file
@@ -45,4 +50,39 @@ bench_seconds() {
     *s) echo $((${1%s})) ;;
     *) echo $(($1)) ;;
     esac
+}
+
+# The dashboard's panels are the series worth keeping; its Grafana-only $__rate_interval becomes
+# BENCH_PROMETHEUS_RATE_WINDOW (default 5s: five scrapes of the local stack's 1 s interval), and
+# the step is BENCH_PROMETHEUS_STEP (default 1s). One JSON document: {prometheus, start, end,
+# step, rate_window, panels: [{title, legend, expr, status, result: [{metric, values}]}]}.
+bench_prometheus_save() {
+    local file=$1 start=$2 end=$3 url=${PROMETHEUS_URL:-}
+    local dashboard step window title legend expr
+    dashboard="$(ss_repo_root)/docker/grafana/dashboards/shopstream.json"
+    step=${BENCH_PROMETHEUS_STEP:-1s}
+    window=${BENCH_PROMETHEUS_RATE_WINDOW:-5s}
+    if [[ -z "$url" ]] || ! curl -fs -o /dev/null --max-time 2 "$url/-/ready"; then
+        ss_say "no Prometheus at ${url:-\$PROMETHEUS_URL (unset)}: series not saved"
+        return 0
+    fi
+    # Wait for the scrape that follows END, so the run's last second is in the data.
+    sleep "${BENCH_PROMETHEUS_SETTLE_S:-2}"
+    local parts="$file.parts"
+    : >"$parts"
+    while IFS=$'\t' read -r title legend expr; do
+        expr=${expr//\$__rate_interval/$window}
+        curl -fsS --max-time 30 -G "$url/api/v1/query_range" --data-urlencode "query=$expr" \
+            --data-urlencode "start=$start" --data-urlencode "end=$end" \
+            --data-urlencode "step=$step" |
+            jq -c --arg title "$title" --arg legend "$legend" --arg expr "$expr" \
+                '{title: $title, legend: $legend, expr: $expr, status: .status, result: .data.result}' \
+                >>"$parts" || ss_warn "query_range failed for $expr"
+    done < <(jq -r '.panels[] | .title as $t | .targets[] | [$t, .legendFormat, .expr] | @tsv' "$dashboard")
+    jq -s --arg url "$url" --argjson from "$start" --argjson to "$end" --arg step "$step" \
+        --arg window "$window" \
+        '{prometheus: $url, start: $from, "end": $to, step: $step, rate_window: $window, panels: .}' \
+        "$parts" >"$file"
+    rm -f "$parts"
+    ss_say "Prometheus series of $(date -u -d "@$start" +%T)-$(date -u -d "@$end" +%T) UTC in $file"
 }

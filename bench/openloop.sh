@@ -16,7 +16,8 @@
 # Writes to the results dir (default bench/results/<UTC time>-openloop-<scenario>-<rate>):
 # targets.json (vegeta's JSON targets, bodies in base64), results.bin (vegeta's binary results),
 # results.json (the same, one JSON object per request: `vegeta encode`), report.txt (vegeta's
-# text report) and report.json; prints one line:
+# text report), report.json, and prometheus.json (the Prometheus series of the dashboard's panels
+# over the run, when the stack's Prometheus answers at $PROMETHEUS_URL); prints one line:
 #   RESULT scenario=S rate=R seconds=D requests=N throughput=T p50_ms p90_ms p99_ms max_ms
 #          success=RATIO count_202=N statuses=200:n,202:n,...
 # A 202 is a request answered at the ingress deadline without its outcome (not completed). The
@@ -100,8 +101,10 @@ request_lines | jq -R -c --arg base "$API_URL" '
       + (if $body == "-" then {} else {body: ($body | @base64)} end)' >"$results/targets.json"
 
 ss_say "$scenario: $rate requests/s for ${seconds}s against $API_URL (results in $results)"
+started=$(date +%s)
 "$vegeta" attack -format=json -targets="$results/targets.json" -rate="$rate/s" \
     -duration="${seconds}s" -timeout=10s -max-connections=10000 >"$results/results.bin"
+bench_prometheus_save "$results/prometheus.json" "$started" "$(date +%s)"
 "$vegeta" report -type=text "$results/results.bin" >"$results/report.txt"
 "$vegeta" report -type=json "$results/results.bin" >"$results/report.json"
 "$vegeta" encode -to=json "$results/results.bin" >"$results/results.json"

@@ -21,7 +21,8 @@
 # issue) from `eval "$(scripts/stack.sh env)"`, $SS_STATE_DIR/bench.env from bench/prepare.sh
 # (bench/prepare_orders.sh for the order scenarios; nothing for products and popular), wrk,
 # curl and jq. BENCH_THREADS overrides the wrk threads (default: the CPU count, at most the
-# connections).
+# connections). BENCH_PROMETHEUS_OUT=FILE: also write the Prometheus series of the dashboard's
+# panels over the run to FILE (bench_prometheus_save of bench/lib.sh; needs PROMETHEUS_URL).
 set -euo pipefail
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
@@ -31,7 +32,7 @@ source "$root/scripts/lib/common.sh"
 source "$bench/lib.sh"
 
 usage() {
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
 }
 scenario=${1:-}
@@ -63,5 +64,11 @@ fi
 
 ss_say "$scenario: $duration, $connections connections, $threads threads against $API_URL"
 cd "$bench"
-LUA_PATH="$bench/?.lua;;" exec wrk --latency --timeout 10s -t "$threads" -c "$connections" \
+if [[ -z "${BENCH_PROMETHEUS_OUT:-}" ]]; then
+    LUA_PATH="$bench/?.lua;;" exec wrk --latency --timeout 10s -t "$threads" -c "$connections" \
+        -d "$duration" -s "$bench/$script.lua" "$API_URL"
+fi
+started=$(date +%s)
+LUA_PATH="$bench/?.lua;;" wrk --latency --timeout 10s -t "$threads" -c "$connections" \
     -d "$duration" -s "$bench/$script.lua" "$API_URL"
+bench_prometheus_save "$BENCH_PROMETHEUS_OUT" "$started" "$(date +%s)"

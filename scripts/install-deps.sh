@@ -3,7 +3,8 @@
 # Installs, with apt-get, every Debian 12 package shopstream needs to build, test and run the
 # local stack: the C toolchain and -dev libraries, PostgreSQL 15, Redis, Java 17 and Maven (for
 # the Kafka broker), kcat, wrk, gnuplot (bench/plot.sh), clang-format, cppcheck, curl, jq,
-# Chromium (the suite renders the ingress's GET /docs page headless); then check-jsonschema from
+# Chromium (the suite renders the ingress's GET /docs page headless), Prometheus (the local
+# stack's metrics, with promtool for the config checks); then check-jsonschema from
 # PyPI, pinned with everything it pulls in by docker/schema/requirements.txt, into its own
 # virtualenv under the download cache ($(ss_cache_dir)/venv-check-jsonschema-<version>, which
 # docker/check-compose.sh uses), and vegeta (bench/openloop.sh's open-loop load generator,
@@ -30,7 +31,7 @@ readonly SS_PACKAGES=(
     postgresql postgresql-contrib postgresql-client redis-server redis-tools kcat
     openjdk-17-jre-headless maven
     wrk gnuplot-nox clang-format cppcheck curl jq ca-certificates util-linux iproute2 procps
-    chromium python3 python3-venv
+    chromium python3 python3-venv prometheus
 )
 readonly SS_CHECK_JSONSCHEMA_REQUIREMENTS="$(ss_repo_root)/docker/schema/requirements.txt"
 SS_CHECK_JSONSCHEMA_VERSION="$(sed -n 's/^check-jsonschema==//p' "$SS_CHECK_JSONSCHEMA_REQUIREMENTS")"
@@ -167,7 +168,15 @@ export DEBIAN_FRONTEND=noninteractive
     "${missing[@]}" || ss_die "apt-get install failed"
 
 # Debian's postgresql package creates and starts a default cluster on port 5432; the stack runs its
-# own cluster on another port and does not need it, but leaves it alone.
+# own cluster on another port and does not need it, but leaves it alone. Debian's prometheus
+# package likewise enables a system service on port 9090 (scraping only itself and a node
+# exporter we do not install); the stack runs its own on 127.0.0.1:19090, so the service we just
+# installed is stopped and disabled where systemd runs (elsewhere the package could not start it).
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+    ss_say "stopping and disabling Debian's prometheus.service (the stack runs its own)"
+    "${sudo[@]}" systemctl disable --now prometheus.service ||
+        ss_warn "could not disable prometheus.service: it keeps port 9090, which the stack does not use"
+fi
 mapfile -t still < <(missing_packages)
 ((${#still[@]} == 0)) || ss_die "still missing after apt-get install: ${still[*]}"
 ss_say "all ${#SS_PACKAGES[@]} packages present"

@@ -26,6 +26,7 @@ stop_all() {
     ss_say "stopping services"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -f "$SS_STATE_DIR"/prometheus/targets/run-*.json
     scripts/stack.sh stop
     exit "$status"
 }
@@ -33,11 +34,14 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_service NAME BINARY [ENV=VALUE...]: runs build/BINARY in the background, logging to
-# $logs/NAME.log, when that binary exists (services arrive issue by issue).
+# start_service NAME JOB METRICS_PORT BINARY [ENV=VALUE...]: runs build/BINARY in the background,
+# logging to $logs/NAME.log, when that binary exists (services arrive issue by issue), and makes
+# it a target of the stack's Prometheus (job JOB, GET /metrics on 127.0.0.1:METRICS_PORT).
+# Workers serve /metrics on the port SS_METRICS_PORT gives them (the ports are listed in
+# README.md, "Where an operator looks"); the ingress and the mock platform on their API port.
 start_service() {
-    local name=$1 binary=$2
-    shift 2
+    local name=$1 job=$2 metrics_port=$3 binary=$4
+    shift 4
     local path
     path=$(find build -type f -name "$binary" -perm -u+x | head -n 1)
     if [ -z "$path" ]; then
@@ -45,19 +49,22 @@ start_service() {
     fi
     env "$@" "$path" >>"$logs/$name.log" 2>&1 &
     pids+=("$!")
-    ss_say "started $name (pid $!, log $logs/$name.log)"
+    ss_prometheus_target "run-$name" "$job" "127.0.0.1:$metrics_port"
+    ss_say "started $name (pid $!, log $logs/$name.log, metrics on port $metrics_port)"
 }
 
-start_service mock-platform ss-mock-platform
-start_service user-worker-1 ss-user-worker SS_CLIENT_ID=user-worker-1
-start_service user-worker-2 ss-user-worker SS_CLIENT_ID=user-worker-2
-start_service coupon-worker-1 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1
-start_service coupon-worker-2 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2
-start_service stock-worker-1 ss-stock-worker SS_CLIENT_ID=stock-worker-1
-start_service stock-worker-2 ss-stock-worker SS_CLIENT_ID=stock-worker-2
-start_service rank-worker ss-rank-worker
-start_service platform-sink ss-platform-sink
-start_service ingress ss-ingress SS_INGRESS_INSTANCE=0
+# Targets of an earlier run.sh that did not get to clean up would be scraped (and down) forever.
+rm -f "$SS_STATE_DIR"/prometheus/targets/run-*.json
+start_service mock-platform mock-platform "$SS_MOCK_PLATFORM_PORT" ss-mock-platform
+start_service user-worker-1 user-worker 18101 ss-user-worker SS_CLIENT_ID=user-worker-1 SS_METRICS_PORT=18101
+start_service user-worker-2 user-worker 18111 ss-user-worker SS_CLIENT_ID=user-worker-2 SS_METRICS_PORT=18111
+start_service stock-worker-1 stock-worker 18102 ss-stock-worker SS_CLIENT_ID=stock-worker-1 SS_METRICS_PORT=18102
+start_service stock-worker-2 stock-worker 18112 ss-stock-worker SS_CLIENT_ID=stock-worker-2 SS_METRICS_PORT=18112
+start_service coupon-worker-1 coupon-worker 18103 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1 SS_METRICS_PORT=18103
+start_service coupon-worker-2 coupon-worker 18113 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2 SS_METRICS_PORT=18113
+start_service platform-sink platform-sink 18104 ss-platform-sink SS_METRICS_PORT=18104
+start_service rank-worker rank-worker 18105 ss-rank-worker SS_METRICS_PORT=18105
+start_service ingress ingress "$SS_INGRESS_PORT" ss-ingress SS_INGRESS_INSTANCE=0
 
 ss_wait_for "ingress /health" 30 curl -fsS "$API_URL/health"
 if [ -x scripts/seed.sh ]; then
@@ -69,6 +76,8 @@ cat <<EOT
 shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
   curl -s $API_URL/health
   curl -s $API_URL/ready
+  curl -s $API_URL/metrics
+Prometheus: $PROMETHEUS_URL (every service's /metrics, scraped each second)
 Logs: $logs/   Stop: Ctrl-C
 EOT
 if [ -f "$SS_STATE_DIR/demo.txt" ]; then

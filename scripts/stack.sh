@@ -2,8 +2,9 @@
 #
 # The local stack shopstream runs and tests against: a single-node Kafka 4.1.1 broker (KRaft, jars
 # fetched from Maven Central with Maven into a reused cache), PostgreSQL 15 (its own cluster, run
-# as the postgres account) and Redis 7, all on loopback with fixed non-default ports, plus the
-# topics of schemas/topics.tsv and the migrations of schemas/sql.
+# as the postgres account), Redis 7 and Prometheus (Debian's package, scraping the targets that
+# scripts/run.sh and the tests write into <state>/prometheus/targets/), all on loopback with fixed
+# non-default ports, plus the topics of schemas/topics.tsv and the migrations of schemas/sql.
 #
 # usage: scripts/stack.sh start    start what is not running, create topics, apply migrations
 #        scripts/stack.sh stop     stop everything, wait, verify no process is left
@@ -15,7 +16,8 @@
 # Environment: SS_STATE_DIR (default <repo>/.state), SS_CACHE_DIR (default
 # ${XDG_CACHE_HOME:-$HOME/.cache}/shopstream), SS_KAFKA_PORT (19092), SS_KAFKA_CONTROLLER_PORT
 # (kafka port + 1), SS_PG_PORT (15432), SS_REDIS_PORT (16379), SS_INGRESS_PORT (18080),
-# SS_MOCK_PLATFORM_PORT (18090), SS_KAFKA_HEAP (512m), SS_STACK_TIMEOUT_S (readiness, 90).
+# SS_MOCK_PLATFORM_PORT (18090), SS_PROMETHEUS_PORT (19090), SS_KAFKA_HEAP (512m),
+# SS_STACK_TIMEOUT_S (readiness, 90).
 set -euo pipefail
 
 # shellcheck source=lib/common.sh
@@ -35,6 +37,7 @@ PG_PORT="${SS_PG_PORT:-15432}"
 REDIS_PORT="${SS_REDIS_PORT:-16379}"
 INGRESS_PORT="${SS_INGRESS_PORT:-18080}"
 MOCK_PLATFORM_PORT="${SS_MOCK_PLATFORM_PORT:-18090}"
+PROMETHEUS_PORT="${SS_PROMETHEUS_PORT:-19090}"
 KAFKA_HEAP="${SS_KAFKA_HEAP:-512m}"
 READY_TIMEOUT_S="${SS_STACK_TIMEOUT_S:-90}"
 
@@ -49,9 +52,13 @@ REDIS_CONF="$REDIS_DIR/redis.conf"
 REDIS_PIDFILE="$PIDS/redis.pid"
 KAFKA_PIDFILE="$PIDS/kafka.pid"
 PG_PIDFILE="$PIDS/postgres.pid"
+PROMETHEUS_DIR="$STATE/prometheus"
+PROMETHEUS_CONF="$PROMETHEUS_DIR/prometheus.yml"
+PROMETHEUS_TARGETS="$PROMETHEUS_DIR/targets"
+PROMETHEUS_PIDFILE="$PIDS/prometheus.pid"
 STATE_MARKER="$STATE/.shopstream-state"
 
-for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT; do
+for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT PROMETHEUS_PORT; do
     [[ "${!port_var}" =~ ^[0-9]{1,5}$ ]] || ss_die "$port_var='${!port_var}' is not a port number"
 done
 [[ "$KAFKA_HEAP" =~ ^[0-9]+[kmgKMG]$ ]] || ss_die "SS_KAFKA_HEAP='$KAFKA_HEAP' is not a JVM size such as 512m"
@@ -134,7 +141,7 @@ kill_and_wait() {
 }
 
 ensure_state_dirs() {
-    mkdir -p "$STATE" "$LOGS" "$PIDS" "$KAFKA_DIR" "$REDIS_DIR"
+    mkdir -p "$STATE" "$LOGS" "$PIDS" "$KAFKA_DIR" "$REDIS_DIR" "$PROMETHEUS_DIR/data" "$PROMETHEUS_TARGETS"
     # Whatever the umask, the postgres account must be able to traverse the folder.
     chmod go+x "$STATE"
     [[ -e "$STATE_MARKER" ]] || printf 'shopstream local stack state; scripts/stack.sh reset deletes it\n' >"$STATE_MARKER"
@@ -492,6 +499,69 @@ redis_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Prometheus: Debian's binary with a config and data folder of its own under the state folder, on
+# 127.0.0.1 only. Debian's package also installs a system service on port 9090; the stack never
+# uses it (nor that port), so the two can run side by side.
+
+prometheus_pid() {
+    local pid
+    pid="$(read_pidfile "$PROMETHEUS_PIDFILE")"
+    if pid_alive "$pid" && [[ "$(pid_cmdline "$pid")" == *prometheus*"$PROMETHEUS_CONF"* ]]; then
+        printf '%s\n' "$pid"
+    fi
+}
+
+prometheus_ready() {
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+}
+
+prometheus_render_config() {
+    sed -e "s|@TARGETS_DIR@|$PROMETHEUS_TARGETS|g" \
+        -e "s|@PROMETHEUS_PORT@|$PROMETHEUS_PORT|g" \
+        "$REPO/scripts/prometheus/prometheus.yml.in" >"$PROMETHEUS_CONF.tmp"
+    mv "$PROMETHEUS_CONF.tmp" "$PROMETHEUS_CONF"
+}
+
+prometheus_start() {
+    local pid log="$LOGS/prometheus.log"
+    prometheus_render_config
+    pid="$(prometheus_pid)"
+    if [[ -n "$pid" ]]; then
+        ss_say "prometheus already running (pid $pid)"
+        # A running Prometheus re-reads its configuration on SIGHUP.
+        kill -HUP "$pid" 2>/dev/null || true
+    else
+        command -v prometheus >/dev/null || fail prometheus "$log" "prometheus not found: run scripts/install-deps.sh"
+        if ss_port_is_open "$PROMETHEUS_PORT"; then
+            fail prometheus "$log" "port $PROMETHEUS_PORT is taken by another process: $(port_owner "$PROMETHEUS_PORT")"
+        fi
+        ss_say "starting prometheus on 127.0.0.1:$PROMETHEUS_PORT (targets in $PROMETHEUS_TARGETS)"
+        if [[ -f "$log" ]]; then
+            mv -f "$log" "$log.1"
+        fi
+        (exec setsid prometheus --config.file="$PROMETHEUS_CONF" \
+            --storage.tsdb.path="$PROMETHEUS_DIR/data" --storage.tsdb.retention.time=7d \
+            --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" </dev/null >"$log" 2>&1 9>&-) &
+        pid=$!
+        printf '%s\n' "$pid" >"$PROMETHEUS_PIDFILE"
+    fi
+    await_ready prometheus "$log" "$pid" prometheus_ready
+}
+
+prometheus_stop() {
+    local pid
+    pid="$(prometheus_pid)"
+    if [[ -z "$pid" ]]; then
+        pid="$(pgrep -f -- "prometheus --config.file=$PROMETHEUS_CONF" | head -n 1 || true)"
+    fi
+    if [[ -n "$pid" ]]; then
+        ss_say "stopping prometheus (pid $pid)"
+        kill_and_wait prometheus "$pid"
+    fi
+    rm -f "$PROMETHEUS_PIDFILE"
+}
+
+# ---------------------------------------------------------------------------------------------
 # commands
 
 pg_dsn() {
@@ -516,7 +586,7 @@ admin_token() {
 warn_ephemeral_ports() {
     local low high port_var
     read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
-    for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT; do
+    for port_var in KAFKA_PORT KAFKA_CONTROLLER_PORT PG_PORT REDIS_PORT INGRESS_PORT MOCK_PLATFORM_PORT PROMETHEUS_PORT; do
         if ((${!port_var} >= low && ${!port_var} <= high)); then
             ss_warn "$port_var=${!port_var} is in the ephemeral range $low-$high: choose a port below $low"
         fi
@@ -531,6 +601,7 @@ cmd_start() {
     admin_token >/dev/null
     kafka_launch
     redis_start
+    prometheus_start
     pg_start
     kafka_await
     ss_say "applying schema migrations"
@@ -544,41 +615,40 @@ cmd_stop() {
     take_lock
     kafka_stop
     redis_stop
+    prometheus_stop
     pg_stop
     local left=""
     [[ -z "$(kafka_pid)" ]] || left+=" kafka"
     [[ -z "$(redis_pid)" ]] || left+=" redis"
+    [[ -z "$(prometheus_pid)" ]] || left+=" prometheus"
     ! pg_running || left+=" postgres"
     [[ -z "$left" ]] || ss_die "still running after stop:$left"
     ss_say "stack stopped"
 }
 
-cmd_status() {
-    local all=0 pid note
-    pid="$(kafka_pid)"
+# One status line: component, running (pid) or stopped, port and a note; 1 when stopped.
+status_line() {
+    local component="$1" pid="$2" port="$3" note="${4:-}"
     if [[ -n "$pid" ]]; then
-        printf 'kafka     running  pid %-8s port %s (controller %s)\n' "$pid" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+        printf '%-10s running  pid %-8s port %s%s\n' "$component" "$pid" "$port" "$note"
     else
-        printf 'kafka     stopped  %-12s port %s\n' "" "$KAFKA_PORT"
-        all=1
+        printf '%-10s stopped  %-12s port %s%s\n' "$component" "" "$port" "$note"
+        return 1
     fi
-    note=""
+}
+
+cmd_status() {
+    local all=0 note="" pg_pid=""
+    status_line kafka "$(kafka_pid)" "$KAFKA_PORT" " (controller $KAFKA_CONTROLLER_PORT)" || all=1
     if [[ "$PG_ROOT" != "$STATE/pg" ]]; then
         note=" (cluster in $PG_ROOT: postgres cannot reach $STATE)"
     fi
     if pg_running; then
-        printf 'postgres  running  pid %-8s port %s%s\n' "$(pg_postmaster_pid)" "$PG_PORT" "$note"
-    else
-        printf 'postgres  stopped  %-12s port %s%s\n' "" "$PG_PORT" "$note"
-        all=1
+        pg_pid="$(pg_postmaster_pid)"
     fi
-    pid="$(redis_pid)"
-    if [[ -n "$pid" ]]; then
-        printf 'redis     running  pid %-8s port %s\n' "$pid" "$REDIS_PORT"
-    else
-        printf 'redis     stopped  %-12s port %s\n' "" "$REDIS_PORT"
-        all=1
-    fi
+    status_line postgres "$pg_pid" "$PG_PORT" "$note" || all=1
+    status_line redis "$(redis_pid)" "$REDIS_PORT" || all=1
+    status_line prometheus "$(prometheus_pid)" "$PROMETHEUS_PORT" " (targets in $PROMETHEUS_TARGETS)" || all=1
     return "$all"
 }
 
@@ -592,13 +662,15 @@ cmd_env() {
         "ADMIN_TOKEN=$(admin_token)" \
         "MOCK_PLATFORM_URL=http://127.0.0.1:$MOCK_PLATFORM_PORT" \
         "PLATFORM_URL=${PLATFORM_URL:-http://127.0.0.1:$MOCK_PLATFORM_PORT}" \
+        "PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT" \
         "SS_STATE_DIR=$STATE" \
         "SS_KAFKA_LIBS=$KAFKA_JARS" \
         "SS_KAFKA_PORT=$KAFKA_PORT" \
         "SS_PG_PORT=$PG_PORT" \
         "SS_REDIS_PORT=$REDIS_PORT" \
         "SS_INGRESS_PORT=$INGRESS_PORT" \
-        "SS_MOCK_PLATFORM_PORT=$MOCK_PLATFORM_PORT"; do
+        "SS_MOCK_PLATFORM_PORT=$MOCK_PLATFORM_PORT" \
+        "SS_PROMETHEUS_PORT=$PROMETHEUS_PORT"; do
         printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
     done
 }
@@ -618,11 +690,12 @@ cmd_reset() {
 }
 
 cmd_logs() {
-    printf 'kafka     %s\n' "$LOGS/kafka.log"
-    printf 'topics    %s\n' "$LOGS/topics.log"
-    printf 'postgres  %s\n' "$PG_LOG"
-    printf 'redis     %s\n' "$LOGS/redis.log"
-    printf 'migrate   %s\n' "$LOGS/migrate.log"
+    printf 'kafka      %s\n' "$LOGS/kafka.log"
+    printf 'topics     %s\n' "$LOGS/topics.log"
+    printf 'postgres   %s\n' "$PG_LOG"
+    printf 'redis      %s\n' "$LOGS/redis.log"
+    printf 'prometheus %s\n' "$LOGS/prometheus.log"
+    printf 'migrate    %s\n' "$LOGS/migrate.log"
 }
 
 pg_locate

@@ -16,6 +16,10 @@
 #   ss_tail_log <file> [n]  prints the last n (default 20) lines of a log file on stderr
 #   ss_port_is_open <port> [host]
 #                           succeeds when a TCP connection to host (default 127.0.0.1) is accepted
+#   ss_prometheus_target <file name> <job> <host:port>
+#                           writes <state>/prometheus/targets/<file name>.json, a file_sd target
+#                           the local stack's Prometheus scrapes (GET /metrics) within seconds;
+#                           deleting the file stops the scraping
 
 if [[ -n "${SS_COMMON_SH_LOADED:-}" ]]; then
     return 0
@@ -83,4 +87,13 @@ ss_wait_for() {
         fi
         sleep 0.25
     done
+}
+
+ss_prometheus_target() {
+    local name="$1" job="$2" address="$3" dir
+    dir="$(ss_state_dir)/prometheus/targets"
+    mkdir -p "$dir"
+    # Written aside and renamed, so Prometheus never reads half a file.
+    printf '[{"targets": ["%s"], "labels": {"job": "%s"}}]\n' "$address" "$job" >"$dir/.$name.json.tmp"
+    mv -f "$dir/.$name.json.tmp" "$dir/$name.json"
 }
