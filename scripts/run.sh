@@ -49,14 +49,16 @@ start_service() {
 }
 
 start_service mock-platform ss-mock-platform
-start_service user-worker-1 ss-user-worker SS_CLIENT_ID=user-worker-1
-start_service user-worker-2 ss-user-worker SS_CLIENT_ID=user-worker-2
-start_service coupon-worker-1 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1
-start_service coupon-worker-2 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2
-start_service stock-worker-1 ss-stock-worker SS_CLIENT_ID=stock-worker-1
-start_service stock-worker-2 ss-stock-worker SS_CLIENT_ID=stock-worker-2
-start_service rank-worker ss-rank-worker
-start_service platform-sink ss-platform-sink
+# Each worker serves GET /health, /ready and /metrics on its SS_METRICS_PORT (the ports agreed
+# for Prometheus: 1810x for the first instance of a kind, 1811x for the second).
+start_service user-worker-1 ss-user-worker SS_CLIENT_ID=user-worker-1 SS_METRICS_PORT=18101
+start_service user-worker-2 ss-user-worker SS_CLIENT_ID=user-worker-2 SS_METRICS_PORT=18111
+start_service coupon-worker-1 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1 SS_METRICS_PORT=18103
+start_service coupon-worker-2 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2 SS_METRICS_PORT=18113
+start_service stock-worker-1 ss-stock-worker SS_CLIENT_ID=stock-worker-1 SS_METRICS_PORT=18102
+start_service stock-worker-2 ss-stock-worker SS_CLIENT_ID=stock-worker-2 SS_METRICS_PORT=18112
+start_service rank-worker ss-rank-worker SS_METRICS_PORT=18105
+start_service platform-sink ss-platform-sink SS_METRICS_PORT=18104
 start_service ingress ss-ingress SS_INGRESS_INSTANCE=0
 
 ss_wait_for "ingress /health" 30 curl -fsS "$API_URL/health"
@@ -69,7 +71,15 @@ cat <<EOT
 shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
   curl -s $API_URL/health
   curl -s $API_URL/ready
-Logs: $logs/   Stop: Ctrl-C
+Metrics (Prometheus text format; /health and /ready on the same ports):
+  ingress        $API_URL/metrics
+  mock platform  http://127.0.0.1:18090/metrics
+  user worker    http://127.0.0.1:18101/metrics  http://127.0.0.1:18111/metrics
+  stock worker   http://127.0.0.1:18102/metrics  http://127.0.0.1:18112/metrics
+  coupon worker  http://127.0.0.1:18103/metrics  http://127.0.0.1:18113/metrics
+  platform sink  http://127.0.0.1:18104/metrics
+  rank worker    http://127.0.0.1:18105/metrics
+Logs: $logs/ (the ingress's access log: component=access lines)   Stop: Ctrl-C
 EOT
 if [ -f "$SS_STATE_DIR/demo.txt" ]; then
     cat "$SS_STATE_DIR/demo.txt"
