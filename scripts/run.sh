@@ -53,6 +53,8 @@ start_service() {
     ss_say "started $name (pid $!, log $logs/$name.log, metrics on port $metrics_port)"
 }
 
+# Each worker serves GET /health, /ready and /metrics on its SS_METRICS_PORT (the ports agreed
+# for Prometheus: 1810x for the first instance of a kind, 1811x for the second).
 # Targets of an earlier run.sh that did not get to clean up would be scraped (and down) forever.
 rm -f "$SS_STATE_DIR"/prometheus/targets/run-*.json
 start_service mock-platform mock-platform "$SS_MOCK_PLATFORM_PORT" ss-mock-platform
@@ -76,9 +78,16 @@ cat <<EOT
 shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
   curl -s $API_URL/health
   curl -s $API_URL/ready
-  curl -s $API_URL/metrics
+Metrics (Prometheus text format; /health and /ready on the same ports):
+  ingress        $API_URL/metrics
+  mock platform  http://127.0.0.1:18090/metrics
+  user worker    http://127.0.0.1:18101/metrics  http://127.0.0.1:18111/metrics
+  stock worker   http://127.0.0.1:18102/metrics  http://127.0.0.1:18112/metrics
+  coupon worker  http://127.0.0.1:18103/metrics  http://127.0.0.1:18113/metrics
+  platform sink  http://127.0.0.1:18104/metrics
+  rank worker    http://127.0.0.1:18105/metrics
 Prometheus: $PROMETHEUS_URL (every service's /metrics, scraped each second)
-Logs: $logs/   Stop: Ctrl-C
+Logs: $logs/ (the ingress's access log: component=access lines)   Stop: Ctrl-C
 EOT
 if [ -f "$SS_STATE_DIR/demo.txt" ]; then
     cat "$SS_STATE_DIR/demo.txt"

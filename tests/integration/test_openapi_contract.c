@@ -289,6 +289,13 @@ static void test_health_ready_and_the_document_itself_conform(void **state)
     assert_true(reply.body_length > 100000);
     coverage_note("GET", "/docs/redoc.standalone.js", 200);
     ss_test_http_reply_free(&reply);
+    /* /metrics is Prometheus's text format (tests/integration/test_metrics.c checks its grammar) */
+    request_send("GET", NULL, NULL, NULL, &reply, "/metrics");
+    assert_int_equal(reply.status, 200);
+    assert_string_equal(reply.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_non_null(strstr(reply.body, "\nss_up 1\n"));
+    coverage_note("GET", "/metrics", 200);
+    ss_test_http_reply_free(&reply);
     request_send("GET", NULL, NULL, NULL, &reply, "/docs/swagger-ui.js");
     ss_test_http_expect(&reply, 404, "NOT_FOUND");
     ss_test_http_reply_free(&reply);
