@@ -383,6 +383,7 @@ static void test_project_document_lists_every_operation(void **state)
     static const char *const expected[][2] = {
         {"GET", "/health"},
         {"GET", "/ready"},
+        {"GET", "/metrics"},
         {"GET", "/openapi.json"},
         {"GET", "/docs"},
         {"GET", "/docs/redoc.standalone.js"},
