@@ -17,7 +17,7 @@ typedef struct ss_http_observer {
     ss_metrics_family_t *duration; /* ss_http_request_duration_seconds{route} */
     ss_metrics_series_t *in_flight;
     ss_metrics_series_t *suspended;
-    unsigned access_log_permille; /* 0: no access log */
+    unsigned access_log_permille;  /* 0: no access log */
     atomic_uint_fast64_t finished; /* requests ended, for the sampling */
 } ss_http_observer_t;
 

@@ -32,10 +32,9 @@ void ss_http_observer_init(ss_http_observer_t *observer, ss_metrics_t *metrics,
         .label_count = 1,
         .buckets = seconds,
         .bucket_count = sizeof(seconds) / sizeof(seconds[0])};
-    static const ss_metrics_spec_t in_flight = {
-        .name = "ss_http_requests_in_flight",
-        .help = "HTTP requests received and not yet ended",
-        .type = SS_METRICS_GAUGE};
+    static const ss_metrics_spec_t in_flight = {.name = "ss_http_requests_in_flight",
+                                                .help = "HTTP requests received and not yet ended",
+                                                .type = SS_METRICS_GAUGE};
     static const ss_metrics_spec_t suspended = {
         .name = "ss_http_requests_suspended",
         .help = "HTTP requests waiting, without a thread, for a worker's answer",

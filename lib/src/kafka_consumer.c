@@ -1114,8 +1114,7 @@ ss_err_t ss_kafka_consumer_watermarks(ss_kafka_consumer_t *consumer, const char 
 }
 
 ss_err_t ss_kafka_consumer_watermarks_cached(ss_kafka_consumer_t *consumer, const char *topic,
-                                             int32_t partition, int64_t *low_out,
-                                             int64_t *high_out)
+                                             int32_t partition, int64_t *low_out, int64_t *high_out)
 {
     int64_t low = -1, high = -1;
     rd_kafka_resp_err_t code =

@@ -15,12 +15,11 @@
 static const char *const topic_label[] = {"topic"};
 static const char *const lag_labels[] = {"topic", "partition"};
 
-static const ss_metrics_spec_t produced_spec = {
-    .name = "ss_kafka_produced_records_total",
-    .help = "Records the broker acknowledged, by topic",
-    .type = SS_METRICS_COUNTER,
-    .labels = topic_label,
-    .label_count = 1};
+static const ss_metrics_spec_t produced_spec = {.name = "ss_kafka_produced_records_total",
+                                                .help = "Records the broker acknowledged, by topic",
+                                                .type = SS_METRICS_COUNTER,
+                                                .labels = topic_label,
+                                                .label_count = 1};
 static const ss_metrics_spec_t consumed_spec = {
     .name = "ss_kafka_consumed_records_total",
     .help = "Records handed to the application by a consumer poll, by topic",

@@ -77,8 +77,7 @@ void ss_loop_forget(ss_loop_t *loop, int32_t partition)
 /* Whether message may join a group: fetched under the current assignment, a tracked partition. */
 static bool loop_usable(const ss_loop_t *loop, const ss_kafka_message_t *message)
 {
-    return message->partition >= 0 &&
-           ss_kafka_consumer_is_current(loop->config.consumer, message);
+    return message->partition >= 0 && ss_kafka_consumer_is_current(loop->config.consumer, message);
 }
 
 /*
@@ -126,8 +125,8 @@ static ss_err_t loop_hand_over(ss_loop_t *loop, size_t count, char *errstr, size
         if (gathered == 0) {
             return SS_OK; /* every record is taken */
         }
-        ss_err_t err = loop->handler.records(loop->handler.opaque, partition, loop->group,
-                                             gathered, errstr, errstr_size);
+        ss_err_t err = loop->handler.records(loop->handler.opaque, partition, loop->group, gathered,
+                                             errstr, errstr_size);
         if (err != SS_OK) {
             return err;
         }
@@ -151,7 +150,8 @@ static void loop_publish(ss_loop_t *loop)
     size_t count = 0;
     for (size_t i = 0; i < listed && i < SS_LOOP_PARTITIONS_MAX; i++) {
         int32_t p = partitions[i];
-        if (p >= 0 && p < SS_LOOP_PARTITIONS_MAX && offsets[i] > 0 && offsets[i] != loop->published[p]) {
+        if (p >= 0 && p < SS_LOOP_PARTITIONS_MAX && offsets[i] > 0 &&
+            offsets[i] != loop->published[p]) {
             partitions[count] = p;
             offsets[count++] = offsets[i];
         }
@@ -171,10 +171,9 @@ static void loop_publish(ss_loop_t *loop)
 ss_err_t ss_loop_round(ss_loop_t *loop, char *errstr, size_t errstr_size)
 {
     size_t count = 0;
-    ss_err_t err = ss_kafka_consumer_poll_batch(loop->config.consumer, loop->messages,
-                                                loop->config.records_max,
-                                                loop->config.poll_timeout_ms, &count, errstr,
-                                                errstr_size);
+    ss_err_t err = ss_kafka_consumer_poll_batch(
+        loop->config.consumer, loop->messages, loop->config.records_max,
+        loop->config.poll_timeout_ms, &count, errstr, errstr_size);
     if (err == SS_ERR_FATAL) {
         return err;
     }
@@ -201,8 +200,7 @@ ss_err_t ss_loop_round(ss_loop_t *loop, char *errstr, size_t errstr_size)
     return err;
 }
 
-ss_err_t ss_loop_run(ss_loop_t *loop, volatile sig_atomic_t *stop, char *errstr,
-                     size_t errstr_size)
+ss_err_t ss_loop_run(ss_loop_t *loop, volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     while (!*stop && err == SS_OK) {

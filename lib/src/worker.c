@@ -1,12 +1,12 @@
 /*
  * The worker loop, as hooks of the shared consumer loop (ss/loop.h). A poll round: poll (the
  * group's assignments and revocations arrive here), claim the partitions that are due
- * (worker_claim.c), re-send owed outbox rows, apply each partition's records in one batch transaction until they
- * commit, are fenced (then the partition is claimed again) or prove poison (then the record is
- * isolated and dead-lettered), run the handler's ticks that are due (timer work in a fenced
- * transaction of its own, no records), and finally settle the round's deliveries. Decisions are
- * ss/worker_state.h's; this file drives the batches. Retries have a bound;
- * past it, or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
+ * (worker_claim.c), re-send owed outbox rows, apply each partition's records in one batch
+ * transaction until they commit, are fenced (then the partition is claimed again) or prove poison
+ * (then the record is isolated and dead-lettered), run the handler's ticks that are due (timer work
+ * in a fenced transaction of its own, no records), and finally settle the round's deliveries.
+ * Decisions are ss/worker_state.h's; this file drives the batches. Retries have a bound; past it,
+ * or on a fatal producer error, the worker exits non-zero for a supervisor to restart.
  */
 #include "worker_internal.h"
 

@@ -228,7 +228,7 @@ static ss_err_t assign_one(ss_worker_t *worker, ss_kafka_partition_t *partition,
 }
 
 ss_err_t ss_worker_on_assign(void *opaque, ss_kafka_partition_t *partitions, size_t count,
-                          char *errstr, size_t errstr_size)
+                             char *errstr, size_t errstr_size)
 {
     ss_worker_t *worker = opaque;
     atomic_store(&worker->ready_joined, true);

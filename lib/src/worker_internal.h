@@ -7,7 +7,8 @@
  *         -> worker_state.c (the pure per-partition state machine, ss/worker_state.h)
  *   worker.c -> worker_retention.c (the retention job of the framework's tables, on a timer)
  * Ownership: ss_worker_t.partitions and .flight change only through ss/worker_state.h, and the
- * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker_claim.c and worker.c.
+ * outbox watermarks in them only from worker_outbox.c; the claim fields only from worker_claim.c
+ * and worker.c.
  */
 #ifndef SS_WORKER_INTERNAL_H
 #define SS_WORKER_INTERNAL_H

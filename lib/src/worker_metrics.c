@@ -28,8 +28,8 @@ void ss_worker_metrics_init(ss_worker_t *worker)
     static const char *const outcome_label[] = {"outcome"};
     static const char *const reason_label[] = {"reason"};
     static const ss_metrics_spec_t specs[] = {
-        {"ss_worker_batch_records", "Records per committed batch transaction",
-         SS_METRICS_HISTOGRAM, NULL, 0, records, sizeof(records) / sizeof(records[0])},
+        {"ss_worker_batch_records", "Records per committed batch transaction", SS_METRICS_HISTOGRAM,
+         NULL, 0, records, sizeof(records) / sizeof(records[0])},
         {"ss_worker_batch_duration_seconds", "Duration of a committed batch transaction",
          SS_METRICS_HISTOGRAM, NULL, 0, seconds, sizeof(seconds) / sizeof(seconds[0])},
         {"ss_worker_transactions_total",
@@ -157,8 +157,8 @@ size_t ss_worker_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max)
     checks[2] = (ss_ops_check_t){.name = "partitions", .ok = true};
     postgres_check(worker, &checks[0]);
     char errstr[SS_WORKER_ERRSTR_SIZE];
-    if (ss_kafka_producer_ping(worker->producer, SS_OPS_PROBE_TIMEOUT_MS, errstr,
-                               sizeof(errstr)) != SS_OK) {
+    if (ss_kafka_producer_ping(worker->producer, SS_OPS_PROBE_TIMEOUT_MS, errstr, sizeof(errstr)) !=
+        SS_OK) {
         ss_ops_check_fail(&checks[1], "%s", errstr);
     }
     partitions_check(worker, &checks[2]);

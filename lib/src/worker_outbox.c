@@ -482,8 +482,8 @@ void ss_worker_outbox_gauge(ss_worker_t *worker)
         PGresult *result = NULL;
         char errstr[SS_WORKER_ERRSTR_SIZE];
         int64_t count = 0;
-        ss_err_t err = ss_pg_query(worker->pg, NULL, SS_WORKER_SQL_OUTBOX_GAUGE, 1, params,
-                                   &result, errstr, sizeof(errstr));
+        ss_err_t err = ss_pg_query(worker->pg, NULL, SS_WORKER_SQL_OUTBOX_GAUGE, 1, params, &result,
+                                   errstr, sizeof(errstr));
         if (err == SS_OK) {
             err = ss_pg_get_int64(result, 0, 0, &count, errstr, sizeof(errstr));
         }

@@ -70,7 +70,7 @@
 
 /* The outbox gauges: rows stored for the given sources, and the age of the oldest in seconds. */
 #define SS_WORKER_SQL_OUTBOX_GAUGE                                                                 \
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8"           \
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8"            \
     " FROM outbox WHERE source = ANY($1::text[])"
 
 #endif

@@ -129,8 +129,7 @@ static double value(const char *text, const char *name, const char *labels)
 }
 
 /* Scrapes until name{labels} reaches want (a request's count lands just after its answer). */
-static double value_settled(ss_test_http_t *http, const char *name, const char *labels,
-                            double want)
+static double value_settled(ss_test_http_t *http, const char *name, const char *labels, double want)
 {
     double seen = 0;
     for (int poll = 0; poll < SETTLE_POLLS_MAX; poll++) {
@@ -224,8 +223,8 @@ static void test_ready_is_503_naming_postgres_while_it_is_unreachable(void **sta
     worker_ready_wait(503, &reply);
     json_t *data = ss_test_http_expect(&reply, 503, "UNAVAILABLE");
     assert_string_equal(json_string_value(json_object_get(data, "postgres")), "DOWN");
-    assert_non_null(strstr(json_string_value(json_object_get(reply.json, "message")),
-                           "not ready: postgres: "));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(reply.json, "message")), "not ready: postgres: "));
     assert_string_equal(reply.retry_after, "5");
     ss_test_http_reply_free(&reply);
     ss_test_http_get(worker_http, &reply, "/health");

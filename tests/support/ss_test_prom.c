@@ -198,9 +198,8 @@ ss_err_t ss_test_prom_check(const char *text, char *errstr, size_t errstr_size)
         copy[length] = '\0';
         const char *problem = NULL;
         if (length > 0) {
-            problem = copy[0] == '#' ? (strncmp(copy, "# ", 2) == 0
-                                            ? comment_check(copy, &families)
-                                            : "a comment needs '# '")
+            problem = copy[0] == '#' ? (strncmp(copy, "# ", 2) == 0 ? comment_check(copy, &families)
+                                                                    : "a comment needs '# '")
                                      : sample_check(copy, &families);
         }
         if (problem != NULL) {

@@ -34,14 +34,14 @@ typedef struct seen {
     int64_t offsets[TEST_PARTITIONS][TEST_OFFSETS_MAX];
     size_t counts[TEST_PARTITIONS];
     size_t groups;
-    size_t group_max;       /* the most records in one group */
-    long long bytes_max;    /* the most value bytes in a group of more than one record */
-    size_t begins, ends;    /* round_begin and round_end calls */
-    bool mixed;             /* a group held two partitions */
-    bool out_of_order;      /* a partition's offsets went backwards or repeated */
-    ss_err_t fail_with;     /* the records hook returns this once, when not SS_OK */
-    ss_err_t end_result;    /* what round_end was given last */
-    bool seek_others;       /* the next group seeks every other partition back to 0, once */
+    size_t group_max;    /* the most records in one group */
+    long long bytes_max; /* the most value bytes in a group of more than one record */
+    size_t begins, ends; /* round_begin and round_end calls */
+    bool mixed;          /* a group held two partitions */
+    bool out_of_order;   /* a partition's offsets went backwards or repeated */
+    ss_err_t fail_with;  /* the records hook returns this once, when not SS_OK */
+    ss_err_t end_result; /* what round_end was given last */
+    bool seek_others;    /* the next group seeks every other partition back to 0, once */
     int64_t publish[TEST_PARTITIONS]; /* the offsets hook's answer; 0: nothing */
     int32_t assigned, revoked;        /* partitions, from the consumer's hooks */
 } seen_t;
@@ -93,9 +93,9 @@ static void seek_others(seen_t *seen, int32_t partition)
     char errstr[256];
     for (int32_t p = 0; p < TEST_PARTITIONS; p++) {
         if (p != partition) {
-            assert_int_equal(
-                ss_kafka_consumer_seek(seen->consumer, "unit.loop.seek", p, 0, errstr, sizeof(errstr)),
-                SS_OK);
+            assert_int_equal(ss_kafka_consumer_seek(seen->consumer, "unit.loop.seek", p, 0, errstr,
+                                                    sizeof(errstr)),
+                             SS_OK);
             seen->counts[p] = 0; /* what it saw before comes again */
         }
     }
@@ -363,9 +363,8 @@ static int64_t committed(const ss_test_mock_t *mock, const char *group, const ch
 {
     char errstr[256] = "";
     ss_kafka_consumer_t *reader = NULL;
-    const ss_kafka_consumer_config_t config = {.bootstrap = mock->bootstrap,
-                                               .group_id = group,
-                                               .client_id = "test-loop-reader"};
+    const ss_kafka_consumer_config_t config = {
+        .bootstrap = mock->bootstrap, .group_id = group, .client_id = "test-loop-reader"};
     assert_int_equal(ss_kafka_consumer_new_assigned(&config, topic, partition, 0, &reader, errstr,
                                                     sizeof(errstr)),
                      SS_OK);
@@ -507,8 +506,8 @@ static void test_config_errors_are_refused(void **state)
     ss_kafka_consumer_t *consumer = consumer_new(mock, "g.config", "unit.loop.config", &seen);
     const ss_loop_handler_t handler = {.name = "t", .opaque = &seen, .records = hook_records};
     const ss_loop_handler_t no_records = {.name = "t", .opaque = &seen};
-    const ss_loop_config_t good = {.consumer = consumer, .topic = "unit.loop.config",
-                                   .records_max = 10};
+    const ss_loop_config_t good = {
+        .consumer = consumer, .topic = "unit.loop.config", .records_max = 10};
     ss_loop_config_t bad[4] = {good, good, good, good};
     bad[0].records_max = 0;
     bad[1].records_max = SS_LOOP_RECORDS_LIMIT + 1;

@@ -45,8 +45,8 @@ static void test_counter_with_labels_renders_help_type_and_one_line_per_series(v
     (void)state;
     ss_metrics_t *metrics = registry();
     static const char *const labels[] = {"route", "status"};
-    const ss_metrics_spec_t spec = {"ss_requests_total", "Requests", SS_METRICS_COUNTER, labels,
-                                    2, NULL, 0};
+    const ss_metrics_spec_t spec = {
+        "ss_requests_total", "Requests", SS_METRICS_COUNTER, labels, 2, NULL, 0};
     ss_metrics_family_t *family = ss_metrics_family(metrics, &spec);
     const char *const ok[] = {"/orders", "200"};
     const char *const refused[] = {"/orders", "409"};
@@ -99,8 +99,8 @@ static void test_histogram_buckets_are_cumulative_with_inf_sum_and_count(void **
     (void)state;
     ss_metrics_t *metrics = registry();
     static const double buckets[] = {0.005, 0.1, 1};
-    const ss_metrics_spec_t spec = {"ss_duration_seconds", "Duration", SS_METRICS_HISTOGRAM,
-                                    NULL, 0, buckets, 3};
+    const ss_metrics_spec_t spec = {
+        "ss_duration_seconds", "Duration", SS_METRICS_HISTOGRAM, NULL, 0, buckets, 3};
     ss_metrics_series_t *series = ss_metrics_series(ss_metrics_family(metrics, &spec), NULL);
     ss_metrics_observe(series, 0.005); /* on a bound: counts in that bucket */
     ss_metrics_observe(series, 0.05);
@@ -123,8 +123,8 @@ static void test_label_values_are_escaped_and_cut_to_the_bound(void **state)
     (void)state;
     ss_metrics_t *metrics = registry();
     static const char *const labels[] = {"reason"};
-    const ss_metrics_spec_t spec = {"ss_odd_total", "Back\\slash\nand newline",
-                                    SS_METRICS_COUNTER, labels, 1, NULL, 0};
+    const ss_metrics_spec_t spec = {
+        "ss_odd_total", "Back\\slash\nand newline", SS_METRICS_COUNTER, labels, 1, NULL, 0};
     ss_metrics_family_t *family = ss_metrics_family(metrics, &spec);
     const char *const odd[] = {"a \"quoted\" \\ value\nnext"};
     ss_metrics_add(ss_metrics_series(family, odd), 1);
@@ -222,10 +222,10 @@ static void test_concurrent_updates_lose_nothing(void **state)
     ss_metrics_t *metrics = registry();
     static const char *const labels[] = {"name"};
     static const double buckets[] = {1};
-    const ss_metrics_spec_t counter = {"ss_adds_total", "Adds", SS_METRICS_COUNTER, labels, 1,
-                                       NULL, 0};
-    const ss_metrics_spec_t histogram = {"ss_obs", "Obs", SS_METRICS_HISTOGRAM, NULL, 0, buckets,
-                                         1};
+    const ss_metrics_spec_t counter = {
+        "ss_adds_total", "Adds", SS_METRICS_COUNTER, labels, 1, NULL, 0};
+    const ss_metrics_spec_t histogram = {"ss_obs", "Obs", SS_METRICS_HISTOGRAM, NULL, 0,
+                                         buckets,  1};
     adder_t adder = {ss_metrics_family(metrics, &counter),
                      ss_metrics_series(ss_metrics_family(metrics, &histogram), NULL)};
     pthread_t threads[THREADS];
@@ -275,19 +275,19 @@ static void test_the_grammar_check_refuses_malformed_lines(void **state)
     (void)state;
     char errstr[256];
     assert_int_equal(ss_test_prom_check("ss_x 1\n", errstr, sizeof(errstr)), SS_ERR_INVALID);
-    assert_int_equal(ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"b} 1\n", errstr,
-                                        sizeof(errstr)),
-                     SS_ERR_INVALID);
+    assert_int_equal(
+        ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"b} 1\n", errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
     assert_int_equal(ss_test_prom_check("# TYPE ss_x gauge\nss_x one\n", errstr, sizeof(errstr)),
                      SS_ERR_INVALID);
     assert_int_equal(ss_test_prom_check("# TYPE ss_x gauge\nss_x 1", errstr, sizeof(errstr)),
                      SS_ERR_INVALID);
-    assert_int_equal(ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"\\q\"} 1\n", errstr,
-                                        sizeof(errstr)),
-                     SS_ERR_INVALID);
-    assert_int_equal(ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"b\"} +Inf\n", errstr,
-                                        sizeof(errstr)),
-                     SS_OK);
+    assert_int_equal(
+        ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"\\q\"} 1\n", errstr, sizeof(errstr)),
+        SS_ERR_INVALID);
+    assert_int_equal(
+        ss_test_prom_check("# TYPE ss_x gauge\nss_x{a=\"b\"} +Inf\n", errstr, sizeof(errstr)),
+        SS_OK);
 }
 
 int main(void)

@@ -35,9 +35,8 @@ static void redis_check(const ss_rank_worker_t *worker, ss_ops_check_t *check)
 {
     char errstr[RANK_OPS_ERRSTR_SIZE];
     ss_redis_t *redis = NULL;
-    ss_err_t err =
-        ss_redis_connect(worker->config.redis_url, SS_OPS_PROBE_TIMEOUT_MS, &redis, errstr,
-                         sizeof(errstr));
+    ss_err_t err = ss_redis_connect(worker->config.redis_url, SS_OPS_PROBE_TIMEOUT_MS, &redis,
+                                    errstr, sizeof(errstr));
     if (err == SS_OK) {
         err = ss_redis_ping(redis, errstr, sizeof(errstr));
     }

@@ -90,12 +90,12 @@ typedef struct ss_rank_worker {
     ss_rank_sale_t *sales;
     int64_t *sale_offsets; /* the record offset of each sale */
     ss_rank_partition_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
-    int64_t next_batch_ms;        /* wall clock of the next catch-up */
-    int batch_failures;           /* consecutive failed catch-ups, for the backoff */
+    int64_t next_batch_ms; /* wall clock of the next catch-up */
+    int batch_failures;    /* consecutive failed catch-ups, for the backoff */
     /* ops.c: written by the loop, read by the ops server's thread (ss_rank_worker_ready). */
-    atomic_bool ready_joined;     /* the group gave an assignment (maybe empty) at least once */
-    atomic_int ready_resyncing;   /* owned partitions whose Redis offset is not re-read yet */
-    int64_t observed_ms;          /* monotonic time lag was last reported */
+    atomic_bool ready_joined;   /* the group gave an assignment (maybe empty) at least once */
+    atomic_int ready_resyncing; /* owned partitions whose Redis offset is not re-read yet */
+    int64_t observed_ms;        /* monotonic time lag was last reported */
 } ss_rank_worker_t;
 
 /*

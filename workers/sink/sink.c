@@ -1,9 +1,9 @@
 /*
  * The sink's hooks on the shared consumer loop (ss/loop.h): poll a batch of ss.events.order,
  * handle each record in partition order (OrderPaid: POST until delivered, refused for good, or
- * out of attempts; OrderFailed: skip; anything undecodable: park), then commit each partition's next offset to Kafka. A record is
- * committed only once it is delivered, skipped or parked, so a crash re-sends (the platform
- * dedupes by Idempotency-Key) and never loses an order.
+ * out of attempts; OrderFailed: skip; anything undecodable: park), then commit each partition's
+ * next offset to Kafka. A record is committed only once it is delivered, skipped or parked, so a
+ * crash re-sends (the platform dedupes by Idempotency-Key) and never loses an order.
  *
  * Parking sends the record's raw bytes to ss.dlq with the ss-dlq-reason and ss-dlq-source
  * (topic/partition/offset) headers, and waits for the broker's acknowledgement before the
@@ -400,8 +400,8 @@ static void sink_metrics_init(ss_sink_t *sink)
          SS_METRICS_COUNTER, NULL, 0, NULL, 0},
         {"ss_sink_retries_total", "Failed POSTs of an order that were tried again",
          SS_METRICS_COUNTER, NULL, 0, NULL, 0},
-        {"ss_sink_parked_total", "Records parked in the dead-letter topic",
-         SS_METRICS_COUNTER, NULL, 0, NULL, 0},
+        {"ss_sink_parked_total", "Records parked in the dead-letter topic", SS_METRICS_COUNTER,
+         NULL, 0, NULL, 0},
     };
     ss_metrics_t *metrics = ss_metrics_process();
     sink->deliveries = ss_metrics_series(ss_metrics_family(metrics, &specs[0]), NULL);

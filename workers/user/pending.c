@@ -55,8 +55,7 @@ ss_err_t ss_user_pending_count(ss_user_pending_t *pending, ss_pg_t *pg, int32_t 
     snprintf(partition_text, sizeof(partition_text), "%" PRId32, partition);
     const char *params[] = {partition_text};
     PGresult *rows = NULL;
-    ss_err_t err = ss_pg_query(pg, NULL, SQL_PENDING_BY_AGE, 1, params, &rows, errstr,
-                               errstr_size);
+    ss_err_t err = ss_pg_query(pg, NULL, SQL_PENDING_BY_AGE, 1, params, &rows, errstr, errstr_size);
     int64_t counts[SS_USER_PENDING_AGES] = {0};
     for (int age = 0; err == SS_OK && age < SS_USER_PENDING_AGES; age++) {
         err = ss_pg_get_int64(rows, 0, age, &counts[age], errstr, errstr_size);

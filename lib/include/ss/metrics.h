@@ -41,9 +41,14 @@
 
 /* The agreed buckets of every *_duration_seconds histogram (/work/metrics-spec.md). */
 #define SS_METRICS_SECONDS_BUCKETS                                                                 \
-    {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+    {                                                                                              \
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10                     \
+    }
 /* The agreed buckets of record-count histograms (ss_worker_batch_records). */
-#define SS_METRICS_RECORDS_BUCKETS {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
+#define SS_METRICS_RECORDS_BUCKETS                                                                 \
+    {                                                                                              \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000                                       \
+    }
 
 /* The Content-Type of a rendering. */
 #define SS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
