@@ -1,5 +1,6 @@
 /*
- * librdkafka's in-process mock cluster as a cmocka group fixture, for unit tests only (every
+ * librdkafka's in-process mock cluster as a cmocka group fixture. It lives under tests/unit and is
+ * linked by unit tests only (every
  * integration test uses the real broker). The fixture owns the cluster and its handle.
  */
 #ifndef SS_TEST_MOCK_KAFKA_H
