@@ -1,7 +1,7 @@
 /*
- * librdkafka's in-process mock cluster as a cmocka group fixture. It lives under tests/unit and is
- * linked by unit tests only (every
- * integration test uses the real broker). The fixture owns the cluster and its handle.
+ * librdkafka's in-process mock cluster as a cmocka group fixture. It lives under tests/unit and
+ * only unit tests link it; every integration test and the default run use the real broker. The
+ * fixture owns the cluster and its handle.
  */
 #ifndef SS_TEST_MOCK_KAFKA_H
 #define SS_TEST_MOCK_KAFKA_H
