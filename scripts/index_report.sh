@@ -179,9 +179,9 @@ INSERT INTO partition_state (consumer_group, topic, partition, next_offset, epoc
 SELECT grp, topic, p, 100000, 3
 FROM (VALUES ('ss-user-worker', 'ss.cmd.user'), ('ss-stock-worker', 'ss.cmd.stock'),
              ('ss-coupon-worker', 'ss.cmd.coupon')) AS t(grp, topic), generate_series(0, 11) p;
-INSERT INTO outbox (source, topic, partition, key, value)
-SELECT 'ss-stock-worker/ss.cmd.stock/' || (g % 12), 'ss.cmd.user', -1, '1'::bytea,
-       '\x00'::bytea
+INSERT INTO outbox (source, topic, partition, record_keys, record_values, record_headers)
+SELECT 'ss-stock-worker/ss.cmd.stock/' || (g % 12), 'ss.cmd.user', -1, ARRAY['1'::bytea],
+       ARRAY['\x00'::bytea], ARRAY[NULL::jsonb]
 FROM generate_series(1, 2000) g;
 
 INSERT INTO product_rank (rank_date, product_id, rank_type, score)
@@ -250,10 +250,10 @@ ingress 202: request_pending insert|write|INSERT INTO request_pending (request_i
 ingress admin: insert user|write|INSERT INTO users (nickname) VALUES ('n') RETURNING id
 ingress admin: insert product|write|INSERT INTO products (name, price, stock, sell_status) VALUES ('p', 1, 1, 'SELLING') RETURNING id
 worker claim partition|write|INSERT INTO partition_state (consumer_group, topic, partition, next_offset, epoch) VALUES ('ss-user-worker', 'ss.cmd.user', 3, 0, 1) ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET epoch = partition_state.epoch + 1 RETURNING next_offset, epoch
-worker batch: fence and move the offset|write|UPDATE partition_state SET next_offset = 100500 WHERE consumer_group = 'ss-user-worker' AND topic = 'ss.cmd.user' AND partition = 3 AND epoch = 3 AND next_offset = 100000
+worker batch: fence and move the offsets (one round, 4 partitions)|write|UPDATE partition_state ps SET next_offset = f.n FROM unnest('{0,1,2,3}'::int[], '{3,3,3,3}'::bigint[], '{100000,100000,100000,100000}'::bigint[], '{100500,100500,100500,100500}'::bigint[]) AS f(p, e, x, n) WHERE ps.consumer_group = 'ss-user-worker' AND ps.topic = 'ss.cmd.user' AND ps.partition = f.p AND ps.epoch = f.e AND ps.next_offset = f.x
 worker batch: read the partition state|read|SELECT next_offset, epoch FROM partition_state WHERE consumer_group = 'ss-user-worker' AND topic = 'ss.cmd.user' AND partition = 3
-worker batch: delete delivered outbox rows|write|DELETE FROM outbox WHERE source = '$P_SOURCE' AND id <= 1000
-worker outbox: pending rows|read|SELECT id, topic, partition, key, value, headers FROM outbox WHERE source = '$P_SOURCE' AND id > 0 ORDER BY id LIMIT 1000
+worker batch: delete delivered outbox rows|write|DELETE FROM outbox o USING unnest(ARRAY['$P_SOURCE'], '{0}'::bigint[], '{1000}'::bigint[]) AS d(s, a, u) WHERE o.source = d.s AND o.id > d.a AND o.id <= d.u
+worker outbox: pending rows|read|SELECT o.id, o.topic, o.partition, r.k, r.v, r.h, r.n - 1, cardinality(o.record_values) FROM (SELECT * FROM outbox WHERE source = '$P_SOURCE' AND id > 0 ORDER BY id LIMIT 64) o CROSS JOIN LATERAL unnest(o.record_keys, o.record_values, o.record_headers) WITH ORDINALITY AS r(k, v, h, n) ORDER BY o.id, r.n
 worker batch: idempotency lookup (500 keys)|read|SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id FROM unnest('$P_SCOPES'::text[], '$P_KEYS'::text[]) AS q(scope, key) JOIN idempotency_keys ik ON ik.scope = q.scope AND ik.key = q.key LEFT JOIN request_results rr ON rr.request_id = ik.request_id
 worker batch: results insert (500)|write|INSERT INTO request_results (request_id, http_status, body) SELECT 'r-' || g, 200, '{}' FROM generate_series(1, 500) g ON CONFLICT (request_id) DO NOTHING
 user worker: load accounts (500)|read|SELECT u.id, u.balance, coalesce((SELECT sum(o.paid_amount) FROM orders o WHERE o.user_id = u.id AND o.status = 'PENDING'), 0)::bigint FROM users u WHERE u.id = ANY('$P_USERS'::bigint[]) ORDER BY u.id

@@ -192,6 +192,9 @@ ss_err_t ss_loop_round(ss_loop_t *loop, char *errstr, size_t errstr_size)
     if (err == SS_OK) {
         err = loop_hand_over(loop, count, errstr, errstr_size);
     }
+    if (err == SS_OK && loop->handler.records_end != NULL) {
+        err = loop->handler.records_end(loop->handler.opaque, errstr, errstr_size);
+    }
     ss_kafka_messages_release(loop->messages, count);
     if (loop->handler.round_end != NULL) {
         err = loop->handler.round_end(loop->handler.opaque, err, errstr, errstr_size);

@@ -10,6 +10,7 @@
  */
 #include "worker_internal.h"
 
+#include "ss/assert.h"
 #include "ss/clock.h"
 #include "ss/log.h"
 #include "ss/loop.h"
@@ -130,6 +131,7 @@ static void record_read(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker_r
     }
     key_buffer[message->key != NULL ? key_length : 0] = '\0';
     record->key = key_buffer;
+    record->partition = message->partition;
     record->offset = message->offset;
     if (message->value == NULL) {
         slot->dead = true;
@@ -176,8 +178,8 @@ static void record_decode(ss_worker_t *worker, ss_worker_slot_t *slot, ss_worker
 }
 
 /* One debug line per applied record, naming its request (the log context). */
-static void records_applied_log(const ss_worker_t *worker, int32_t partition,
-                                const ss_worker_record_t *records, size_t count)
+static void records_applied_log(const ss_worker_t *worker, const ss_worker_record_t *records,
+                                size_t count)
 {
     if (ss_log_level_get() > SS_LOG_LEVEL_DEBUG) {
         return;
@@ -187,7 +189,7 @@ static void records_applied_log(const ss_worker_t *worker, int32_t partition,
         SS_LOG_DEBUG(worker->handler.name,
                      "record applied topic=%s partition=%" PRId32 " offset=%" PRId64
                      " schema=%s command_id=%s",
-                     worker->config.topic, partition, records[i].offset,
+                     worker->config.topic, records[i].partition, records[i].offset,
                      records[i].schema_name != NULL ? records[i].schema_name : "-",
                      records[i].request_id != NULL ? records[i].request_id : "-");
         ss_trace_log_leave();
@@ -216,49 +218,70 @@ static void partition_fenced(ss_worker_t *worker, int32_t partition, int64_t nex
     worker->seek_on_claim[partition] = true;
 }
 
-/* What the loop does after one attempt; false when the attempts are over. */
-static bool attempt_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t outcome,
-                        int64_t next_offset, const char *errstr)
+/*
+ * What the loop does after one attempt at the batch of worker->batch.groups; false when the
+ * attempts are over. A fence of several groups says nothing of which: the caller splits them.
+ */
+static bool attempt_end(ss_worker_t *worker, ss_batch_outcome_t outcome, const char *errstr)
 {
-    ss_partition_t *state = &worker->partitions[partition];
+    const ss_worker_batch_t *batch = &worker->batch;
     if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
         if (worker->handler.after_commit != NULL) {
-            worker->handler.after_commit(worker->handler.opaque, partition);
+            worker->handler.after_commit(worker->handler.opaque);
         }
-        if (outcome == SS_BATCH_COMMITTED) {
-            ss_worker_outbox_committed(worker, partition, next_offset);
-        } else {
-            ss_partition_batch_ended(state, outcome, next_offset, ss_clock_monotonic_ms());
+        for (size_t g = 0; g < batch->group_count; g++) {
+            const ss_worker_group_t *group = &batch->groups[g];
+            if (outcome == SS_BATCH_COMMITTED) {
+                ss_worker_outbox_committed(worker, group);
+            } else {
+                ss_partition_batch_ended(&worker->partitions[group->partition], outcome,
+                                         group->next_offset, ss_clock_monotonic_ms());
+            }
         }
         return false;
     }
-    ss_worker_partition_forget(worker, partition);
-    if (outcome == SS_BATCH_FENCED) {
-        partition_fenced(worker, partition, next_offset, errstr);
+    for (size_t g = 0; g < batch->group_count; g++) {
+        ss_worker_partition_forget(worker, batch->groups[g].partition);
+    }
+    if (outcome == SS_BATCH_FENCED && batch->group_count == 1) {
+        partition_fenced(worker, batch->groups[0].partition, batch->groups[0].next_offset, errstr);
     }
     return outcome == SS_BATCH_RETRY;
 }
 
-/* Runs records[0..count) to an outcome other than RETRY, retrying with backoff (bounded). */
+/* One attempt at records[0..count) of the groups: the transaction, then its metrics. */
+static ss_batch_outcome_t batch_attempt(ss_worker_t *worker, const ss_worker_group_t *groups,
+                                        size_t group_count, ss_worker_record_t *records,
+                                        ss_worker_slot_t *slots, size_t count, char *errstr,
+                                        size_t errstr_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        records[i].handled = slots[i].dead;
+    }
+    int64_t started_us = ss_clock_monotonic_us();
+    ss_batch_outcome_t outcome = ss_worker_batch_run(worker, groups, group_count, records, slots,
+                                                     count, errstr, errstr_size);
+    ss_worker_metrics_transaction(worker, outcome);
+    if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
+        ss_worker_metrics_batch(worker, slots, count, group_count,
+                                ss_clock_monotonic_us() - started_us);
+    }
+    return outcome;
+}
+
+/* Runs records[0..count) of one partition to an outcome other than RETRY (bounded retries). */
 static ss_batch_outcome_t batch_apply(ss_worker_t *worker, int32_t partition,
                                       ss_worker_record_t *records, ss_worker_slot_t *slots,
                                       size_t count, char *errstr, size_t errstr_size)
 {
-    int64_t next_offset = records[count - 1].offset + 1;
+    const ss_worker_group_t group = {
+        .partition = partition, .count = count, .next_offset = records[count - 1].offset + 1};
     for (int attempt = 0; attempt < SS_WORKER_BATCH_ATTEMPTS_MAX; attempt++) {
-        for (size_t i = 0; i < count; i++) {
-            records[i].handled = slots[i].dead;
-        }
-        int64_t started_us = ss_clock_monotonic_us();
         ss_batch_outcome_t outcome =
-            ss_worker_batch_run(worker, partition, records, slots, count, errstr, errstr_size);
-        ss_worker_metrics_transaction(worker, outcome);
-        if (outcome == SS_BATCH_COMMITTED || outcome == SS_BATCH_ALREADY_APPLIED) {
-            ss_worker_metrics_batch(worker, slots, count, ss_clock_monotonic_us() - started_us);
-        }
-        if (!attempt_end(worker, partition, outcome, next_offset, errstr)) {
+            batch_attempt(worker, &group, 1, records, slots, count, errstr, errstr_size);
+        if (!attempt_end(worker, outcome, errstr)) {
             if (outcome == SS_BATCH_COMMITTED) {
-                records_applied_log(worker, partition, records, count);
+                records_applied_log(worker, records, count);
             }
             return outcome;
         }
@@ -297,7 +320,92 @@ static ss_batch_outcome_t batch_isolate(ss_worker_t *worker, int32_t partition,
     return outcome;
 }
 
-/* loop.h's records hook: one partition's records, applied in batches until they commit. */
+/* One partition's records on their own: batches until they commit, poison isolated. */
+static ss_batch_outcome_t group_apply(ss_worker_t *worker, const ss_worker_group_t *group,
+                                      char *errstr, size_t errstr_size)
+{
+    ss_worker_record_t *records = worker->records + group->first;
+    ss_worker_slot_t *slots = worker->slots + group->first;
+    ss_batch_outcome_t outcome =
+        batch_apply(worker, group->partition, records, slots, group->count, errstr, errstr_size);
+    if (outcome == SS_BATCH_POISON) {
+        outcome = batch_isolate(worker, group->partition, records, slots, group->count, errstr,
+                                errstr_size);
+    }
+    return outcome;
+}
+
+/*
+ * The whole round in one transaction; false when it did not commit (a partition fenced or
+ * already applied, a poison record, any failure): everything of it was rolled back and
+ * forgotten, and each partition's records go again on their own.
+ */
+static bool round_try(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    ss_batch_outcome_t outcome =
+        batch_attempt(worker, worker->round_groups, worker->round_group_count, worker->records,
+                      worker->slots, worker->round_count, errstr, errstr_size);
+    (void)attempt_end(worker, outcome, errstr);
+    if (outcome == SS_BATCH_COMMITTED) {
+        records_applied_log(worker, worker->records, worker->round_count);
+        return true;
+    }
+    SS_LOG_INFO(worker->handler.name,
+                "round batch split into partition batches partitions=%zu error=\"%s\"",
+                worker->round_group_count, errstr);
+    if (outcome != SS_BATCH_FENCED && outcome != SS_BATCH_POISON) {
+        ss_worker_pg_recover(worker);
+    }
+    return false;
+}
+
+/* Applies the round's collected records (ss/loop.h records_end), then releases them. */
+static ss_err_t round_apply(ss_worker_t *worker, char *errstr, size_t errstr_size)
+{
+    bool done = worker->round_group_count == 0 ||
+                (worker->round_group_count > 1 && round_try(worker, errstr, errstr_size));
+    ss_err_t err = SS_OK;
+    for (size_t g = 0; !done && g < worker->round_group_count && err == SS_OK; g++) {
+        if (group_apply(worker, &worker->round_groups[g], errstr, errstr_size) == SS_BATCH_FAILED) {
+            err = SS_ERR_FATAL;
+        }
+    }
+    records_release(worker->records, worker->round_count);
+    worker->round_count = 0;
+    worker->round_group_count = 0;
+    worker->round_bytes = 0;
+    return err;
+}
+
+static ss_err_t round_records_end(void *opaque, char *errstr, size_t errstr_size)
+{
+    return round_apply(opaque, errstr, errstr_size);
+}
+
+/* Whether the group must wait for a batch of its own: its partition or the bytes bound. */
+static bool round_full(const ss_worker_t *worker, int32_t partition, long long bytes)
+{
+    if (worker->round_group_count == 0) {
+        return false;
+    }
+    for (size_t g = 0; g < worker->round_group_count; g++) {
+        if (worker->round_groups[g].partition == partition) {
+            return true; /* one fence per partition and batch */
+        }
+    }
+    return worker->round_bytes + bytes > worker->config.batch_bytes_max;
+}
+
+static long long messages_bytes(ss_kafka_message_t **messages, size_t count)
+{
+    long long bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        bytes += (long long)messages[i]->value_length;
+    }
+    return bytes;
+}
+
+/* loop.h's records hook: one partition's records, decoded into the round's batch. */
 static ss_err_t partition_records(void *opaque, int32_t partition, ss_kafka_message_t **messages,
                                   size_t count, char *errstr, size_t errstr_size)
 {
@@ -311,9 +419,17 @@ static ss_err_t partition_records(void *opaque, int32_t partition, ss_kafka_mess
     if (!ss_partition_accepts(&worker->partitions[partition])) {
         return SS_OK;
     }
+    long long bytes = messages_bytes(messages, count);
+    if (round_full(worker, partition, bytes)) {
+        ss_err_t err = round_apply(worker, errstr, errstr_size);
+        if (err != SS_OK) {
+            return err;
+        }
+    }
     const ss_partition_t *state = &worker->partitions[partition];
     static char keys[SS_WORKER_BATCH_RECORDS_LIMIT][64];
-    size_t kept = 0;
+    size_t first = worker->round_count, kept = first;
+    SS_ASSERT(first + count <= (size_t)worker->config.batch_records_max);
     for (size_t i = 0; i < count; i++) {
         if (ss_partition_already_applied(state, messages[i]->offset)) {
             continue;
@@ -323,17 +439,16 @@ static ss_err_t partition_records(void *opaque, int32_t partition, ss_kafka_mess
                       sizeof(keys[kept]));
         kept++;
     }
-    if (kept == 0) {
-        return SS_OK;
+    if (kept > first) {
+        worker->round_groups[worker->round_group_count++] =
+            (ss_worker_group_t){.partition = partition,
+                                .first = first,
+                                .count = kept - first,
+                                .next_offset = worker->records[kept - 1].offset + 1};
+        worker->round_count = kept;
+        worker->round_bytes += bytes;
     }
-    ss_batch_outcome_t outcome =
-        batch_apply(worker, partition, worker->records, worker->slots, kept, errstr, errstr_size);
-    if (outcome == SS_BATCH_POISON) {
-        outcome = batch_isolate(worker, partition, worker->records, worker->slots, kept, errstr,
-                                errstr_size);
-    }
-    records_release(worker->records, kept);
-    return outcome == SS_BATCH_FAILED ? SS_ERR_FATAL : SS_OK;
+    return SS_OK;
 }
 
 /* Test fault injection: a fatal producer error at a configured time (off by default). */
@@ -363,7 +478,7 @@ static bool tick_end(ss_worker_t *worker, int32_t partition, ss_batch_outcome_t 
 {
     if (outcome == SS_BATCH_COMMITTED) {
         if (worker->handler.after_commit != NULL) {
-            worker->handler.after_commit(worker->handler.opaque, partition);
+            worker->handler.after_commit(worker->handler.opaque);
         }
         ss_worker_outbox_ticked(worker, partition, true);
         return true;
@@ -481,6 +596,7 @@ static ss_err_t loop_create(ss_worker_t *worker, char *errstr, size_t errstr_siz
                                  .opaque = worker,
                                  .round_begin = round_begin,
                                  .records = partition_records,
+                                 .records_end = round_records_end,
                                  .round_end = round_end,
                                  .offsets = owned_offsets};
     return ss_loop_new(&loop, &handler, &worker->loop, errstr, errstr_size);

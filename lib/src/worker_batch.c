@@ -30,14 +30,14 @@ ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_
     } statements[] = {
         {"ss_worker_claim", SS_WORKER_SQL_CLAIM, 4},
         {"ss_worker_state", SS_WORKER_SQL_STATE, 3},
-        {"ss_worker_fence", SS_WORKER_SQL_FENCE, 6},
+        {"ss_worker_fence", SS_WORKER_SQL_FENCE_MANY, 6},
         {"ss_worker_idempotency_lookup", SS_WORKER_SQL_IDEMPOTENCY_LOOKUP, 2},
         {"ss_worker_idempotency_insert", SS_WORKER_SQL_IDEMPOTENCY_INSERT, 4},
         {"ss_worker_results_insert", SS_WORKER_SQL_RESULTS_INSERT, 3},
-        {"ss_worker_outbox_insert", SS_WORKER_SQL_OUTBOX_INSERT, 6},
+        {"ss_worker_outbox_insert", SS_WORKER_SQL_OUTBOX_INSERT, 7},
         {"ss_worker_outbox_delete", SS_WORKER_SQL_OUTBOX_DELETE, 3},
         {"ss_worker_outbox_pending", SS_WORKER_SQL_OUTBOX_PENDING, 3},
-        {"ss_worker_outbox_row", SS_WORKER_SQL_OUTBOX_ROW, 1},
+        {"ss_worker_outbox_row", SS_WORKER_SQL_OUTBOX_ROW, 2},
     };
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
         ss_err_t err = ss_pg_prepare(worker->pg, statements[i].name, statements[i].sql,
@@ -61,8 +61,11 @@ ss_err_t ss_worker_batch_alloc(ss_worker_t *worker, char *errstr, size_t errstr_
     batch->new_keys = calloc(max, sizeof(*batch->new_keys));
     batch->outbox_capacity = max * 2 + 16;
     batch->outbox = calloc(batch->outbox_capacity, sizeof(*batch->outbox));
+    batch->outbox_rows = calloc(batch->outbox_capacity, sizeof(*batch->outbox_rows));
+    batch->outbox_order = calloc(batch->outbox_capacity, sizeof(*batch->outbox_order));
     if (batch->reply_status == NULL || batch->reply_body == NULL || batch->duplicate_of == NULL ||
-        batch->new_keys == NULL || batch->outbox == NULL) {
+        batch->new_keys == NULL || batch->outbox == NULL || batch->outbox_rows == NULL ||
+        batch->outbox_order == NULL) {
         ss_worker_batch_free(batch);
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate batch state");
     }
@@ -97,10 +100,10 @@ static void batch_clear(ss_worker_batch_t *batch)
     }
     batch->late_count = 0;
     batch->current_headers[0] = '\0';
-    batch->outbox_deleting_id = 0;
+    batch->outbox_row_count = 0;
     batch->new_key_count = 0;
     batch->record_count = 0;
-    batch->outbox_max_id = 0;
+    batch->group_count = 0;
 }
 
 void ss_worker_batch_free(ss_worker_batch_t *batch)
@@ -119,6 +122,8 @@ void ss_worker_batch_free(ss_worker_batch_t *batch)
     free(batch->duplicate_of);
     free(batch->new_keys);
     free(batch->outbox);
+    free(batch->outbox_rows);
+    free(batch->outbox_order);
     free(batch->late);
     memset(batch, 0, sizeof(*batch));
 }
@@ -130,7 +135,7 @@ ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch)
 
 int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch)
 {
-    return batch->partition;
+    return batch->current_source;
 }
 
 const ss_avro_registry_t *ss_worker_batch_registry(const ss_worker_batch_t *batch)
@@ -153,9 +158,13 @@ void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_reco
 {
     if (record == NULL) {
         batch->current_headers[0] = '\0';
+        batch->current_source = batch->groups[0].partition;
         ss_trace_log_leave();
         return;
     }
+    /* A tick's records are the handler's own: what it emits is the tick partition's. */
+    batch->current_source =
+        batch->record_count > 0 ? record->partition : batch->groups[0].partition;
     ss_trace_headers_json(&record->trace, batch->current_headers, sizeof(batch->current_headers));
     ss_trace_log_enter(&record->trace);
 }
@@ -177,9 +186,9 @@ ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const
         /* A record the handler built that does not fit its schema is a bug in the handler. */
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
-    return ss_worker_outbox_add(batch, topic, SS_KAFKA_PARTITION_BY_KEY, key, worker->buffer.data,
-                                worker->buffer.length, headers_or_null(batch->current_headers),
-                                errstr, errstr_size);
+    return ss_worker_outbox_add(batch, batch->current_source, topic, SS_KAFKA_PARTITION_BY_KEY, key,
+                                worker->buffer.data, worker->buffer.length,
+                                headers_or_null(batch->current_headers), errstr, errstr_size);
 }
 
 ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,
@@ -226,6 +235,7 @@ ss_err_t ss_worker_batch_answer(ss_worker_batch_t *batch, const char *request_id
     late->headers_json = copy_text(headers_or_null(batch->current_headers));
     late->reply_partition = reply_partition;
     late->http_status = http_status;
+    late->source = batch->current_source;
     if (late->request_id == NULL || late->body == NULL ||
         (batch->current_headers[0] != '\0' && late->headers_json == NULL)) {
         free(late->request_id);
@@ -433,7 +443,7 @@ static ss_err_t keys_insert(ss_worker_batch_t *batch, ss_worker_record_t *record
 }
 
 /* Queues the CommandResult of a request for the ingress that asked, if it wants one. */
-static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
+static ss_err_t result_emit(ss_worker_batch_t *batch, int32_t source, const char *request_id,
                             json_int_t reply_partition, int http_status, const char *body,
                             const char *headers_json, char *errstr, size_t errstr_size)
 {
@@ -455,9 +465,9 @@ static ss_err_t result_emit(ss_worker_batch_t *batch, const char *request_id,
     if (err != SS_OK) {
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
-    return ss_worker_outbox_add(batch, SS_TOPIC_RESULTS, (int32_t)reply_partition, request_id,
-                                worker->buffer.data, worker->buffer.length, headers_json, errstr,
-                                errstr_size);
+    return ss_worker_outbox_add(batch, source, SS_TOPIC_RESULTS, (int32_t)reply_partition,
+                                request_id, worker->buffer.data, worker->buffer.length,
+                                headers_json, errstr, errstr_size);
 }
 
 typedef struct result_columns {
@@ -465,7 +475,7 @@ typedef struct result_columns {
 } result_columns_t;
 
 /* Adds one outcome to the request_results rows and queues its CommandResult. */
-static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns,
+static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns, int32_t source,
                            const char *request_id, json_int_t reply_partition, int http_status,
                            const char *body, const char *headers_json, char *errstr,
                            size_t errstr_size)
@@ -478,8 +488,8 @@ static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns,
         err = ss_pg_array_append_text(&columns->bodies, body, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = result_emit(batch, request_id, reply_partition, http_status, body, headers_json,
-                          errstr, errstr_size);
+        err = result_emit(batch, source, request_id, reply_partition, http_status, body,
+                          headers_json, errstr, errstr_size);
     }
     return err;
 }
@@ -503,14 +513,14 @@ static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *rec
         if (records[i].request_id != NULL && batch->reply_status[i] > 0) {
             char headers[SS_TRACE_HEADERS_JSON_SIZE];
             ss_trace_headers_json(&records[i].trace, headers, sizeof(headers));
-            err = result_add(batch, &columns, records[i].request_id,
+            err = result_add(batch, &columns, records[i].partition, records[i].request_id,
                              record_reply_partition(&records[i]), batch->reply_status[i],
                              batch->reply_body[i], headers_or_null(headers), errstr, errstr_size);
         }
     }
     for (size_t i = 0; i < batch->late_count && err == SS_OK; i++) {
         const ss_worker_late_answer_t *late = &batch->late[i];
-        err = result_add(batch, &columns, late->request_id, late->reply_partition,
+        err = result_add(batch, &columns, late->source, late->request_id, late->reply_partition,
                          late->http_status, late->body, late->headers_json, errstr, errstr_size);
     }
     if (err == SS_OK && ss_pg_array_count(&columns.ids) > 0) {
@@ -558,25 +568,42 @@ static ss_batch_outcome_t fence_explain(ss_worker_t *worker, int32_t partition, 
     return SS_BATCH_FENCED;
 }
 
-static ss_err_t fence_and_advance(ss_worker_t *worker, int32_t partition, int64_t next_offset,
-                                  bool *moved, char *errstr, size_t errstr_size)
+/*
+ * The batch's first statement: moves every group's offset under our epoch, holding each
+ * partition row's lock for the transaction. *moved is false unless every group matched.
+ */
+static ss_err_t fence_and_advance(ss_worker_t *worker, const ss_worker_batch_t *batch, bool *moved,
+                                  char *errstr, size_t errstr_size)
 {
-    const ss_partition_t *state = &worker->partitions[partition];
-    char partition_text[16], epoch_text[24], expected_text[24], next_text[24];
-    snprintf(partition_text, sizeof(partition_text), "%" PRId32, partition);
-    snprintf(epoch_text, sizeof(epoch_text), "%" PRId64, state->epoch);
-    snprintf(expected_text, sizeof(expected_text), "%" PRId64, state->next_offset);
-    snprintf(next_text, sizeof(next_text), "%" PRId64, next_offset);
-    const char *params[] = {worker->config.group_id, worker->config.topic,
-                            partition_text,          epoch_text,
-                            expected_text,           next_text};
+    ss_pg_array_t columns[4];
+    for (size_t c = 0; c < 4; c++) {
+        ss_pg_array_init(&columns[c]);
+    }
+    ss_err_t err = SS_OK;
+    for (size_t g = 0; g < batch->group_count && err == SS_OK; g++) {
+        const ss_worker_group_t *group = &batch->groups[g];
+        const ss_partition_t *state = &worker->partitions[group->partition];
+        const int64_t values[] = {group->partition, state->epoch, state->next_offset,
+                                  group->next_offset};
+        for (size_t c = 0; c < 4 && err == SS_OK; c++) {
+            err = ss_pg_array_append_int64(&columns[c], values[c], errstr, errstr_size);
+        }
+    }
     PGresult *result = NULL;
-    ss_err_t err =
-        ss_pg_query(worker->pg, "ss_worker_fence", NULL, 6, params, &result, errstr, errstr_size);
     if (err == SS_OK) {
-        *moved = strcmp(PQcmdTuples(result), "1") == 0;
+        const char *params[] = {worker->config.group_id,       worker->config.topic,
+                                ss_pg_array_text(&columns[0]), ss_pg_array_text(&columns[1]),
+                                ss_pg_array_text(&columns[2]), ss_pg_array_text(&columns[3])};
+        err = ss_pg_query(worker->pg, "ss_worker_fence", NULL, 6, params, &result, errstr,
+                          errstr_size);
+    }
+    if (err == SS_OK) {
+        *moved = strtoull(PQcmdTuples(result), NULL, 10) == batch->group_count;
     }
     PQclear(result);
+    for (size_t c = 0; c < 4; c++) {
+        ss_pg_array_free(&columns[c]);
+    }
     return err;
 }
 
@@ -631,9 +658,10 @@ static ss_err_t dead_letter_add(ss_worker_batch_t *batch, const ss_worker_record
     if (headers == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build dead-letter headers");
     }
-    ss_err_t err = ss_worker_outbox_add(
-        batch, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY, record->key, parked ? NULL : message->value,
-        parked ? 0 : message->value_length, headers, errstr, errstr_size);
+    ss_err_t err =
+        ss_worker_outbox_add(batch, record->partition, SS_TOPIC_DLQ, SS_KAFKA_PARTITION_BY_KEY,
+                             record->key, parked ? NULL : message->value,
+                             parked ? 0 : message->value_length, headers, errstr, errstr_size);
     free(headers);
     return err;
 }
@@ -705,44 +733,61 @@ static ss_batch_outcome_t outcome_of(ss_err_t err)
     return ss_err_is_retriable(err) || err == SS_ERR_CONFLICT ? SS_BATCH_RETRY : SS_BATCH_FAILED;
 }
 
-static void batch_start(ss_worker_batch_t *batch, int32_t partition, size_t count)
+static void batch_start(ss_worker_batch_t *batch, const ss_worker_group_t *groups,
+                        size_t group_count, size_t count)
 {
+    SS_ASSERT(group_count >= 1 && group_count <= SS_WORKER_PARTITIONS_MAX);
     batch_clear(batch);
-    batch->partition = partition;
+    memcpy(batch->groups, groups, group_count * sizeof(*groups));
+    batch->group_count = group_count;
+    batch->current_source = groups[0].partition;
     batch->record_count = count;
     for (size_t i = 0; i < count; i++) {
         batch->duplicate_of[i] = SIZE_MAX;
     }
 }
 
-ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
-                                       ss_worker_record_t *records, ss_worker_slot_t *slots,
-                                       size_t count, char *errstr, size_t errstr_size)
+/* Commits, or rolls back after any failure (err, or the commit's own). */
+static ss_err_t batch_finish(ss_worker_t *worker, ss_err_t err, char *errstr, size_t errstr_size)
 {
-    ss_worker_batch_t *batch = &worker->batch;
-    batch_start(batch, partition, count);
-    int64_t next_offset = records[count - 1].offset + 1;
-    bool moved = true;
-    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = fence_and_advance(worker, partition, next_offset, &moved, errstr, errstr_size);
-    }
-    if (err == SS_OK && !moved) {
-        ss_pg_rollback(worker->pg, NULL, 0);
-        return fence_explain(worker, partition, next_offset, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = batch_body(worker, batch, records, slots, count, errstr, errstr_size);
-    }
     if (err == SS_OK) {
         err = ss_pg_commit(worker->pg, errstr, errstr_size);
         if (err == SS_OK) {
-            return SS_BATCH_COMMITTED;
+            return SS_OK;
         }
     }
     char ignored[64];
     ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
-    return outcome_of(err);
+    return err;
+}
+
+ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, const ss_worker_group_t *groups,
+                                       size_t group_count, ss_worker_record_t *records,
+                                       ss_worker_slot_t *slots, size_t count, char *errstr,
+                                       size_t errstr_size)
+{
+    ss_worker_batch_t *batch = &worker->batch;
+    batch_start(batch, groups, group_count, count);
+    bool moved = true;
+    ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = fence_and_advance(worker, batch, &moved, errstr, errstr_size);
+    }
+    if (err == SS_OK && !moved) {
+        ss_pg_rollback(worker->pg, NULL, 0);
+        if (group_count > 1) {
+            ss_err_set(SS_OK, errstr, errstr_size,
+                       "a partition of the round's batch is fenced or already applied");
+            return SS_BATCH_FENCED;
+        }
+        return fence_explain(worker, groups[0].partition, groups[0].next_offset, errstr,
+                             errstr_size);
+    }
+    if (err == SS_OK) {
+        err = batch_body(worker, batch, records, slots, count, errstr, errstr_size);
+    }
+    err = batch_finish(worker, err, errstr, errstr_size);
+    return err == SS_OK ? SS_BATCH_COMMITTED : outcome_of(err);
 }
 
 /* The tick's body: the handler, then its answers and rows, as in batch_body. */
@@ -764,13 +809,14 @@ ss_batch_outcome_t ss_worker_batch_tick(ss_worker_t *worker, int32_t partition, 
                                         size_t errstr_size)
 {
     ss_worker_batch_t *batch = &worker->batch;
-    batch_start(batch, partition, 0);
     /* The fence with the offset unchanged: our epoch, and the row locked for the tick. */
-    int64_t offset = worker->partitions[partition].next_offset;
+    const ss_worker_group_t group = {.partition = partition,
+                                     .next_offset = worker->partitions[partition].next_offset};
+    batch_start(batch, &group, 1, 0);
     bool moved = true;
     ss_err_t err = ss_pg_begin(worker->pg, errstr, errstr_size);
     if (err == SS_OK) {
-        err = fence_and_advance(worker, partition, offset, &moved, errstr, errstr_size);
+        err = fence_and_advance(worker, batch, &moved, errstr, errstr_size);
     }
     if (err == SS_OK && !moved) {
         ss_pg_rollback(worker->pg, NULL, 0);
@@ -782,13 +828,9 @@ ss_batch_outcome_t ss_worker_batch_tick(ss_worker_t *worker, int32_t partition, 
     if (err == SS_OK) {
         err = tick_body(worker, batch, errstr, errstr_size);
     }
+    err = batch_finish(worker, err, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_pg_commit(worker->pg, errstr, errstr_size);
-        if (err == SS_OK) {
-            return SS_BATCH_COMMITTED;
-        }
+        return SS_BATCH_COMMITTED;
     }
-    char ignored[64];
-    ss_pg_rollback(worker->pg, ignored, sizeof(ignored));
     return err == SS_ERR_FATAL ? SS_BATCH_FAILED : SS_BATCH_RETRY;
 }

@@ -38,14 +38,45 @@
 
 /* A record to produce after commit: already encoded. */
 typedef struct ss_worker_outbox_entry {
+    int32_t source; /* the consumed partition whose record emitted it: its outbox source */
     char *topic;
     int32_t partition; /* SS_KAFKA_PARTITION_BY_KEY or a number */
     char *key;
     unsigned char *value;
     size_t value_length;
     char *headers_json; /* NULL, or a JSON object of string headers (dead letters) */
-    int64_t row_id;     /* set when the batch's rows are stored */
+    /*
+     * Set when the batch's rows are stored: one outbox row per (source, topic, partition)
+     * holds every record of the batch for that destination, in emission order. row is the
+     * row's index among the batch's rows, record the entry's place in it (0-based).
+     */
+    size_t row;
+    size_t record;
+    int64_t row_id;
 } ss_worker_outbox_entry_t;
+
+/* One outbox row of a batch: every record of the batch for one source and destination. */
+typedef struct ss_worker_outbox_row {
+    int32_t source;
+    const char *topic; /* borrowed from its first entry */
+    int32_t partition;
+    size_t count; /* its records */
+    size_t first; /* its records are outbox_order[first .. first + count), in order */
+    int64_t id;   /* after the insert */
+} ss_worker_outbox_row_t;
+
+/*
+ * One partition's share of a batch: a batch applies the records of one or more partitions (a
+ * whole poll round) in one transaction that moves each one's offset under its epoch.
+ */
+typedef struct ss_worker_group {
+    int32_t partition;
+    size_t first; /* its records are records[first .. first + count) of the batch */
+    size_t count;
+    int64_t next_offset;        /* where the batch moves the partition's offset */
+    int64_t outbox_max_id;      /* after the insert: its source's last new row id (0: none) */
+    int64_t outbox_deleting_id; /* its acknowledged rows deleted in the batch up to here (0) */
+} ss_worker_group_t;
 
 /* What the framework keeps per consumed record besides the handler's view of it. */
 typedef struct ss_worker_slot {
@@ -66,6 +97,7 @@ typedef struct ss_worker_idempotency {
 
 /* An answer to a command of an earlier batch. */
 typedef struct ss_worker_late_answer {
+    int32_t source; /* the partition of the record it was given on (its outbox source) */
     char *request_id;
     char *headers_json; /* the trace of the record it answers for, NULL: none */
     int32_t reply_partition;
@@ -78,7 +110,9 @@ typedef struct ss_worker_late_answer {
 
 struct ss_worker_batch {
     ss_worker_t *worker;
-    int32_t partition;
+    ss_worker_group_t groups[SS_WORKER_PARTITIONS_MAX]; /* by rising partition; a tick has one */
+    size_t group_count;
+    int32_t current_source; /* the partition of the record entered last (the first group's) */
     size_t record_count;
     int *reply_status;    /* per record; 0 = no reply yet */
     char **reply_body;    /* per record, heap copies */
@@ -88,8 +122,10 @@ struct ss_worker_batch {
     size_t outbox_capacity;
     ss_worker_idempotency_t *new_keys;
     size_t new_key_count;
-    int64_t outbox_max_id;      /* after the insert; 0 when the batch stored no row */
-    int64_t outbox_deleting_id; /* this batch deletes acknowledged rows up to here (0: none) */
+    /* ss_worker_outbox_store(): the rows the entries were grouped into, and their order. */
+    ss_worker_outbox_row_t *outbox_rows;
+    size_t *outbox_order; /* entry indices, row after row */
+    size_t outbox_row_count;
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
@@ -104,6 +140,7 @@ struct ss_worker_batch {
 typedef struct ss_worker_metrics {
     ss_metrics_series_t *batch_records;
     ss_metrics_series_t *batch_duration;
+    ss_metrics_series_t *batch_partitions;
     ss_metrics_series_t *transactions[SS_WORKER_OUTCOMES];
     ss_metrics_family_t *dead_letters;
     ss_metrics_series_t *outbox_rows;
@@ -128,6 +165,14 @@ struct ss_worker {
     ss_loop_t *loop; /* the poll rounds (ss/loop.h), which also publish offsets for lag */
     ss_worker_record_t *records;
     ss_worker_slot_t *slots; /* parallel to records */
+    /*
+     * worker.c: the poll round's batch, collected by the records hook and applied by
+     * records_end: records[0..round_count) decoded, round_groups saying whose they are.
+     */
+    ss_worker_group_t round_groups[SS_WORKER_PARTITIONS_MAX];
+    size_t round_group_count;
+    size_t round_count;
+    long long round_bytes;
     ss_worker_batch_t batch;
     ss_avro_buffer_t buffer;
     /* worker_outbox.c */
@@ -173,13 +218,16 @@ ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_
 ss_err_t ss_worker_batch_alloc(ss_worker_t *worker, char *errstr, size_t errstr_size);
 void ss_worker_batch_free(ss_worker_batch_t *batch);
 /*
- * Applies records[0..count) of one partition in one transaction and says what came of it. On
- * SS_BATCH_COMMITTED the batch's outbox rows are stored and handed to ss_worker_outbox_committed;
- * SS_BATCH_POISON and SS_BATCH_RETRY carry the reason in errstr.
+ * Applies records[0..count), the groups' partitions' records (groups[g] says which), in one
+ * transaction and says what came of it. On SS_BATCH_COMMITTED the batch's outbox rows are stored
+ * and each group is handed to ss_worker_outbox_committed; SS_BATCH_POISON and SS_BATCH_RETRY carry
+ * the reason in errstr. With several groups a fence that does not match every partition is
+ * SS_BATCH_FENCED without saying which: the caller runs each group on its own then.
  */
-ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, int32_t partition,
-                                       ss_worker_record_t *records, ss_worker_slot_t *slots,
-                                       size_t count, char *errstr, size_t errstr_size);
+ss_batch_outcome_t ss_worker_batch_run(ss_worker_t *worker, const ss_worker_group_t *groups,
+                                       size_t group_count, ss_worker_record_t *records,
+                                       ss_worker_slot_t *slots, size_t count, char *errstr,
+                                       size_t errstr_size);
 /*
  * Runs the handler's tick for one owned partition in its own fenced transaction (no records,
  * the offset stays). COMMITTED, FENCED, RETRY (any other failure, errstr says why; the commit
@@ -199,9 +247,9 @@ ss_err_t ss_worker_retention_run(ss_worker_t *worker, char *errstr, size_t errst
 void ss_worker_metrics_init(ss_worker_t *worker);
 /* One batch or tick transaction ended so. */
 void ss_worker_metrics_transaction(ss_worker_t *worker, ss_batch_outcome_t outcome);
-/* A batch of slots[0..count) committed in duration_us: its size, time and dead letters. */
+/* A batch of slots[0..count) over partitions committed in duration_us: size, time, dead letters. */
 void ss_worker_metrics_batch(ss_worker_t *worker, const ss_worker_slot_t *slots, size_t count,
-                             int64_t duration_us);
+                             size_t partitions, int64_t duration_us);
 void ss_worker_metrics_dead_letter(ss_worker_t *worker, const char *reason_class);
 /* End of a poll round: readiness figures; once a second lag and the outbox gauges. */
 void ss_worker_metrics_round(ss_worker_t *worker);
@@ -213,17 +261,19 @@ size_t ss_worker_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max);
 void ss_worker_outbox_gauge(ss_worker_t *worker);
 void ss_worker_source_name(const ss_worker_t *worker, int32_t partition, char *out,
                            size_t out_size);
-/* Adds an already encoded record to the batch's outbox. Copies everything. */
-ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32_t partition,
-                              const char *key, const void *value, size_t value_length,
-                              const char *headers_json, char *errstr, size_t errstr_size);
+/* Adds an already encoded record to the batch's outbox, stored under source. Copies everything. */
+ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, int32_t source, const char *topic,
+                              int32_t partition, const char *key, const void *value,
+                              size_t value_length, const char *headers_json, char *errstr,
+                              size_t errstr_size);
 /*
- * Inside the batch transaction: deletes the rows acknowledged since the last delete and stores
- * the batch's rows, learning their ids.
+ * Inside the batch transaction: deletes each group's rows acknowledged since its last delete
+ * and stores the batch's records as one row per source and destination, learning their ids.
  */
 ss_err_t ss_worker_outbox_store(ss_worker_batch_t *batch, char *errstr, size_t errstr_size);
-/* The batch committed: moves the watermarks and queues its rows unless a re-send is owed. */
-void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t next_offset);
+/* The batch committed: moves the group's watermarks and queues its rows unless a re-send is owed.
+ */
+void ss_worker_outbox_committed(ss_worker_t *worker, const ss_worker_group_t *group);
 /*
  * A tick committed, or may have (its commit outcome is unknown): what it deleted is recorded,
  * and its rows, whose ids the watermarks cannot take without an offset move, are read back

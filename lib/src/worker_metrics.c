@@ -25,6 +25,7 @@ void ss_worker_metrics_init(ss_worker_t *worker)
 {
     static const double records[] = SS_METRICS_RECORDS_BUCKETS;
     static const double seconds[] = SS_METRICS_SECONDS_BUCKETS;
+    static const double partitions[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     static const char *const outcome_label[] = {"outcome"};
     static const char *const reason_label[] = {"reason"};
     static const ss_metrics_spec_t specs[] = {
@@ -41,6 +42,9 @@ void ss_worker_metrics_init(ss_worker_t *worker)
          SS_METRICS_GAUGE, NULL, 0, NULL, 0},
         {"ss_outbox_oldest_age_seconds", "Age of the oldest of those rows (0 when none)",
          SS_METRICS_GAUGE, NULL, 0, NULL, 0},
+        {"ss_worker_batch_partitions",
+         "Partitions whose records one committed batch transaction applied (a poll round's)",
+         SS_METRICS_HISTOGRAM, NULL, 0, partitions, sizeof(partitions) / sizeof(partitions[0])},
     };
     ss_metrics_t *metrics = ss_metrics_process();
     ss_worker_metrics_t *m = &worker->metrics;
@@ -53,6 +57,7 @@ void ss_worker_metrics_init(ss_worker_t *worker)
     m->dead_letters = ss_metrics_family(metrics, &specs[3]);
     m->outbox_rows = ss_metrics_series(ss_metrics_family(metrics, &specs[4]), NULL);
     m->outbox_age = ss_metrics_series(ss_metrics_family(metrics, &specs[5]), NULL);
+    m->batch_partitions = ss_metrics_series(ss_metrics_family(metrics, &specs[6]), NULL);
 }
 
 void ss_worker_metrics_transaction(ss_worker_t *worker, ss_batch_outcome_t outcome)
@@ -69,9 +74,10 @@ void ss_worker_metrics_transaction(ss_worker_t *worker, ss_batch_outcome_t outco
 }
 
 void ss_worker_metrics_batch(ss_worker_t *worker, const ss_worker_slot_t *slots, size_t count,
-                             int64_t duration_us)
+                             size_t partitions, int64_t duration_us)
 {
     ss_metrics_observe(worker->metrics.batch_records, (double)count);
+    ss_metrics_observe(worker->metrics.batch_partitions, (double)partitions);
     ss_metrics_observe(worker->metrics.batch_duration, (double)duration_us / 1e6);
     for (size_t i = 0; i < count; i++) {
         if (slots[i].dead) {

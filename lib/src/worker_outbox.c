@@ -13,6 +13,7 @@
 #include "worker_internal.h"
 #include "worker_sql.h"
 
+#include "ss/assert.h"
 #include "ss/clock.h"
 #include "ss/log.h"
 #include "ss/pg.h"
@@ -44,27 +45,51 @@ static char *copy_text(const char *text)
 
 static ss_err_t outbox_grow(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
 {
-    size_t capacity = batch->outbox_capacity * 2;
+    size_t old = batch->outbox_capacity, capacity = old * 2;
     ss_worker_outbox_entry_t *grown = realloc(batch->outbox, capacity * sizeof(*grown));
-    if (grown == NULL) {
+    if (grown != NULL) {
+        memset(grown + old, 0, (capacity - old) * sizeof(*grown));
+        batch->outbox = grown;
+    }
+    ss_worker_outbox_row_t *rows = realloc(batch->outbox_rows, capacity * sizeof(*rows));
+    if (rows != NULL) {
+        batch->outbox_rows = rows;
+    }
+    size_t *order = realloc(batch->outbox_order, capacity * sizeof(*order));
+    if (order != NULL) {
+        batch->outbox_order = order;
+    }
+    if (grown == NULL || rows == NULL || order == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not grow the outbox");
     }
-    memset(grown + batch->outbox_capacity, 0, (capacity - batch->outbox_capacity) * sizeof(*grown));
-    batch->outbox = grown;
     batch->outbox_capacity = capacity;
     return SS_OK;
 }
 
-ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32_t partition,
-                              const char *key, const void *value, size_t value_length,
-                              const char *headers_json, char *errstr, size_t errstr_size)
+static bool batch_has_source(const ss_worker_batch_t *batch, int32_t source)
 {
+    for (size_t g = 0; g < batch->group_count; g++) {
+        if (batch->groups[g].partition == source) {
+            return true;
+        }
+    }
+    return false;
+}
+
+ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, int32_t source, const char *topic,
+                              int32_t partition, const char *key, const void *value,
+                              size_t value_length, const char *headers_json, char *errstr,
+                              size_t errstr_size)
+{
+    /* Rows under a partition the batch does not move would escape its watermarks. */
+    SS_ASSERT(batch_has_source(batch, source));
     if (batch->outbox_count == batch->outbox_capacity &&
         outbox_grow(batch, errstr, errstr_size) != SS_OK) {
         return SS_ERR_NOMEM;
     }
     ss_worker_outbox_entry_t *entry = &batch->outbox[batch->outbox_count];
-    *entry = (ss_worker_outbox_entry_t){.partition = partition, .value_length = value_length};
+    *entry = (ss_worker_outbox_entry_t){
+        .source = source, .partition = partition, .value_length = value_length};
     entry->topic = copy_text(topic);
     entry->key = copy_text(key != NULL ? key : "");
     entry->value = malloc(value_length > 0 ? value_length : 1);
@@ -84,88 +109,196 @@ ss_err_t ss_worker_outbox_add(ss_worker_batch_t *batch, const char *topic, int32
     return SS_OK;
 }
 
-static ss_err_t outbox_append_row(ss_pg_array_t *columns, const ss_worker_outbox_entry_t *entry,
-                                  char *errstr, size_t errstr_size)
+static bool row_matches(const ss_worker_outbox_row_t *row, const ss_worker_outbox_entry_t *entry)
 {
-    ss_err_t err = ss_pg_array_append_text(&columns[0], entry->topic, errstr, errstr_size);
+    return row->source == entry->source && row->partition == entry->partition &&
+           strcmp(row->topic, entry->topic) == 0;
+}
+
+/* The row of the entry's source and destination (hint first), made for its first entry. */
+static size_t row_of(ss_worker_batch_t *batch, const ss_worker_outbox_entry_t *entry, size_t hint)
+{
+    if (hint < batch->outbox_row_count && row_matches(&batch->outbox_rows[hint], entry)) {
+        return hint;
+    }
+    for (size_t r = 0; r < batch->outbox_row_count; r++) {
+        if (row_matches(&batch->outbox_rows[r], entry)) {
+            return r;
+        }
+    }
+    size_t r = batch->outbox_row_count++;
+    batch->outbox_rows[r] = (ss_worker_outbox_row_t){
+        .source = entry->source, .topic = entry->topic, .partition = entry->partition};
+    return r;
+}
+
+/* Groups the entries into rows (entry->row, entry->record) and lists them row after row. */
+static void rows_build(ss_worker_batch_t *batch)
+{
+    batch->outbox_row_count = 0;
+    size_t hint = 0;
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        ss_worker_outbox_entry_t *entry = &batch->outbox[i];
+        hint = row_of(batch, entry, hint);
+        entry->row = hint;
+        entry->record = batch->outbox_rows[hint].count++;
+    }
+    size_t first = 0;
+    for (size_t r = 0; r < batch->outbox_row_count; r++) {
+        batch->outbox_rows[r].first = first;
+        first += batch->outbox_rows[r].count;
+    }
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        const ss_worker_outbox_entry_t *entry = &batch->outbox[i];
+        batch->outbox_order[batch->outbox_rows[entry->row].first + entry->record] = i;
+    }
+}
+
+enum { OUTBOX_INSERT_COLUMNS = 7 };
+
+static ss_err_t outbox_append_record(ss_worker_t *worker, ss_pg_array_t *columns,
+                                     const ss_worker_outbox_entry_t *entry, char *errstr,
+                                     size_t errstr_size)
+{
+    char source[SS_WORKER_SOURCE_SIZE];
+    ss_worker_source_name(worker, entry->source, source, sizeof(source));
+    ss_err_t err = ss_pg_array_append_text(&columns[0], source, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_pg_array_append_int64(&columns[1], entry->partition, errstr, errstr_size);
+        err = ss_pg_array_append_text(&columns[1], entry->topic, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[2], entry->key, strlen(entry->key), errstr,
+        err = ss_pg_array_append_int64(&columns[2], entry->partition, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_bytea(&columns[3], entry->key, strlen(entry->key), errstr,
                                        errstr_size);
     }
     if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[3], entry->value, entry->value_length, errstr,
+        err = ss_pg_array_append_bytea(&columns[4], entry->value, entry->value_length, errstr,
                                        errstr_size);
     }
     if (err == SS_OK) {
-        err = ss_pg_array_append_text(&columns[4], entry->headers_json, errstr, errstr_size);
+        err = ss_pg_array_append_text(&columns[5], entry->headers_json, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&columns[6], (int64_t)entry->row, errstr, errstr_size);
     }
     return err;
 }
 
-/* Reads "{12,13,14}" into the entries' row ids, in order. */
+/* Reads "{12,13,14}" into the rows' ids, in order, and each group's last id. */
 static ss_err_t row_ids_assign(ss_worker_batch_t *batch, const char *text, char *errstr,
                                size_t errstr_size)
 {
     const char *cursor = text != NULL && text[0] == '{' ? text + 1 : NULL;
-    for (size_t i = 0; cursor != NULL && i < batch->outbox_count; i++) {
+    for (size_t r = 0; cursor != NULL && r < batch->outbox_row_count; r++) {
         char *end = NULL;
         long long id = strtoll(cursor, &end, 10);
-        if (end == cursor || id <= 0 || (i > 0 && id <= batch->outbox[i - 1].row_id)) {
+        if (end == cursor || id <= 0 || (r > 0 && id <= batch->outbox_rows[r - 1].id)) {
             cursor = NULL;
             break;
         }
-        batch->outbox[i].row_id = id;
-        cursor = *end == ',' ? end + 1 : (*end == '}' && i + 1 == batch->outbox_count ? end : NULL);
+        batch->outbox_rows[r].id = id;
+        bool last = r + 1 == batch->outbox_row_count;
+        cursor = *end == ',' ? end + 1 : (*end == '}' && last ? end : NULL);
     }
     if (cursor == NULL) {
         return ss_err_set(SS_ERR_FATAL, errstr, errstr_size,
                           "outbox insert returned ids that do not match its %zu rows",
-                          batch->outbox_count);
+                          batch->outbox_row_count);
     }
-    batch->outbox_max_id = batch->outbox[batch->outbox_count - 1].row_id;
+    for (size_t i = 0; i < batch->outbox_count; i++) {
+        batch->outbox[i].row_id = batch->outbox_rows[batch->outbox[i].row].id;
+    }
+    for (size_t g = 0; g < batch->group_count; g++) {
+        for (size_t r = 0; r < batch->outbox_row_count; r++) {
+            if (batch->outbox_rows[r].source == batch->groups[g].partition) {
+                batch->groups[g].outbox_max_id = batch->outbox_rows[r].id;
+            }
+        }
+    }
     return SS_OK;
 }
 
-static ss_err_t outbox_insert(ss_worker_batch_t *batch, const char *source, char *errstr,
-                              size_t errstr_size)
+static ss_err_t outbox_insert(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
 {
-    ss_pg_array_t columns[5];
-    for (size_t c = 0; c < 5; c++) {
+    ss_pg_array_t columns[OUTBOX_INSERT_COLUMNS];
+    for (size_t c = 0; c < OUTBOX_INSERT_COLUMNS; c++) {
         ss_pg_array_init(&columns[c]);
     }
+    rows_build(batch);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
-        err = outbox_append_row(columns, &batch->outbox[i], errstr, errstr_size);
+        err = outbox_append_record(batch->worker, columns, &batch->outbox[i], errstr, errstr_size);
     }
     PGresult *result = NULL;
     if (err == SS_OK) {
-        const char *params[6] = {source};
-        for (size_t c = 0; c < 5; c++) {
-            params[c + 1] = ss_pg_array_text(&columns[c]);
+        const char *params[OUTBOX_INSERT_COLUMNS];
+        for (size_t c = 0; c < OUTBOX_INSERT_COLUMNS; c++) {
+            params[c] = ss_pg_array_text(&columns[c]);
         }
-        err = ss_pg_query(batch->worker->pg, "ss_worker_outbox_insert", NULL, 6, params, &result,
-                          errstr, errstr_size);
+        err = ss_pg_query(batch->worker->pg, "ss_worker_outbox_insert", NULL, OUTBOX_INSERT_COLUMNS,
+                          params, &result, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = row_ids_assign(batch, PQgetvalue(result, 0, 0), errstr, errstr_size);
     }
     PQclear(result);
-    for (size_t c = 0; c < 5; c++) {
+    for (size_t c = 0; c < OUTBOX_INSERT_COLUMNS; c++) {
         ss_pg_array_free(&columns[c]);
     }
     return err;
 }
 
-static ss_err_t rows_delete(ss_worker_t *worker, const char *source, int64_t after_id,
-                            int64_t up_to_id, char *errstr, size_t errstr_size)
+/* Acknowledged rows to delete: per source, the ids in (after, up_to]. */
+typedef struct delete_ranges {
+    ss_pg_array_t sources, after, up_to;
+} delete_ranges_t;
+
+static void delete_ranges_init(delete_ranges_t *ranges)
 {
-    char after_text[24], up_to_text[24];
-    snprintf(after_text, sizeof(after_text), "%" PRId64, after_id);
-    snprintf(up_to_text, sizeof(up_to_text), "%" PRId64, up_to_id);
-    const char *params[] = {source, after_text, up_to_text};
+    ss_pg_array_init(&ranges->sources);
+    ss_pg_array_init(&ranges->after);
+    ss_pg_array_init(&ranges->up_to);
+}
+
+static void delete_ranges_free(delete_ranges_t *ranges)
+{
+    ss_pg_array_free(&ranges->sources);
+    ss_pg_array_free(&ranges->after);
+    ss_pg_array_free(&ranges->up_to);
+}
+
+/* Adds the partition's acknowledged range, if any; *up_to_id is its end (0: nothing to add). */
+static ss_err_t delete_range_add(ss_worker_t *worker, delete_ranges_t *ranges, int32_t partition,
+                                 int64_t *up_to_id, char *errstr, size_t errstr_size)
+{
+    int64_t after_id;
+    *up_to_id = 0;
+    if (!ss_partition_delete_range(&worker->partitions[partition], &after_id, up_to_id)) {
+        return SS_OK;
+    }
+    char source[SS_WORKER_SOURCE_SIZE];
+    ss_worker_source_name(worker, partition, source, sizeof(source));
+    ss_err_t err = ss_pg_array_append_text(&ranges->sources, source, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&ranges->after, after_id, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&ranges->up_to, *up_to_id, errstr, errstr_size);
+    }
+    return err;
+}
+
+/* One DELETE for every range added (none: no statement). */
+static ss_err_t delete_ranges_run(ss_worker_t *worker, delete_ranges_t *ranges, char *errstr,
+                                  size_t errstr_size)
+{
+    if (ss_pg_array_count(&ranges->sources) == 0) {
+        return SS_OK;
+    }
+    const char *params[] = {ss_pg_array_text(&ranges->sources), ss_pg_array_text(&ranges->after),
+                            ss_pg_array_text(&ranges->up_to)};
     return ss_pg_query(worker->pg, "ss_worker_outbox_delete", NULL, 3, params, NULL, errstr,
                        errstr_size);
 }
@@ -173,16 +306,20 @@ static ss_err_t rows_delete(ss_worker_t *worker, const char *source, int64_t aft
 ss_err_t ss_worker_outbox_store(ss_worker_batch_t *batch, char *errstr, size_t errstr_size)
 {
     ss_worker_t *worker = batch->worker;
-    char source[SS_WORKER_SOURCE_SIZE];
-    ss_worker_source_name(worker, batch->partition, source, sizeof(source));
-    int64_t after_id, up_to_id;
+    delete_ranges_t ranges;
+    delete_ranges_init(&ranges);
     ss_err_t err = SS_OK;
-    if (ss_partition_delete_range(&worker->partitions[batch->partition], &after_id, &up_to_id)) {
-        err = rows_delete(worker, source, after_id, up_to_id, errstr, errstr_size);
-        batch->outbox_deleting_id = up_to_id;
+    for (size_t g = 0; g < batch->group_count && err == SS_OK; g++) {
+        ss_worker_group_t *group = &batch->groups[g];
+        err = delete_range_add(worker, &ranges, group->partition, &group->outbox_deleting_id,
+                               errstr, errstr_size);
     }
+    if (err == SS_OK) {
+        err = delete_ranges_run(worker, &ranges, errstr, errstr_size);
+    }
+    delete_ranges_free(&ranges);
     if (err == SS_OK && batch->outbox_count > 0) {
-        err = outbox_insert(batch, source, errstr, errstr_size);
+        err = outbox_insert(batch, errstr, errstr_size);
     }
     return err;
 }
@@ -264,9 +401,10 @@ static void producer_fatal_note(ss_worker_t *worker, const char *reason)
     }
 }
 
-/* A row to produce, wherever it comes from (a batch in memory or PostgreSQL). */
-typedef struct outbox_row {
-    int64_t id;
+/* A record to produce, wherever it comes from (a batch in memory or PostgreSQL). */
+typedef struct outbox_record {
+    int64_t row_id;
+    uint32_t index; /* its place in the row */
     const char *topic;
     int32_t partition;
     const void *key;
@@ -274,23 +412,34 @@ typedef struct outbox_row {
     const void *value;
     size_t value_length;
     json_t *headers; /* borrowed; NULL for none */
-} outbox_row_t;
+} outbox_record_t;
 
 /*
- * Registers the row in the flight and queues it. SS_ERR_RETRIABLE says stop producing this
- * source for the round (flight full, local queue stuck); what was not queued is re-sent later.
+ * A row of record_count records is about to be produced: only when all of them fit in the
+ * flight (a row counts as delivered when every record is). SS_ERR_RETRIABLE: not now.
  */
-static ss_err_t row_produce(ss_worker_t *worker, int32_t source, const outbox_row_t *row)
+static ss_err_t row_begin(ss_worker_t *worker, int32_t source, int64_t row_id, size_t record_count)
 {
-    size_t index = ss_outbox_flight_add(&worker->flight, source, row->id);
-    if (index == SIZE_MAX) {
+    if (ss_outbox_flight_room(&worker->flight) < record_count) {
         return SS_ERR_RETRIABLE;
     }
-    ss_partition_produced(&worker->partitions[source], row->id);
+    ss_partition_produced(&worker->partitions[source], row_id);
+    return SS_OK;
+}
+
+/*
+ * Registers the record in the flight and queues it. SS_ERR_RETRIABLE says stop producing this
+ * source for the round (local queue stuck); what was not queued is re-sent later.
+ */
+static ss_err_t record_produce(ss_worker_t *worker, int32_t source, const outbox_record_t *record)
+{
+    size_t index = ss_outbox_flight_add(&worker->flight, source, record->row_id, record->index);
+    SS_ASSERT(index != SIZE_MAX); /* row_begin made room for the whole row */
     char errstr[SS_WORKER_ERRSTR_SIZE];
-    ss_err_t err = send_queued(worker, row->topic, row->partition, row->key, row->key_length,
-                               row->value, row->value_length, row->headers,
-                               flight_opaque(worker, index), errstr, sizeof(errstr));
+    ss_err_t err =
+        send_queued(worker, record->topic, record->partition, record->key, record->key_length,
+                    record->value, record->value_length, record->headers,
+                    flight_opaque(worker, index), errstr, sizeof(errstr));
     if (err == SS_OK) {
         return SS_OK;
     }
@@ -305,34 +454,48 @@ static ss_err_t row_produce(ss_worker_t *worker, int32_t source, const outbox_ro
     return SS_ERR_RETRIABLE;
 }
 
-static ss_err_t entry_produce(ss_worker_t *worker, int32_t source,
-                              const ss_worker_outbox_entry_t *entry)
+static ss_err_t entry_produce(ss_worker_t *worker, const ss_worker_outbox_entry_t *entry)
 {
     json_t *headers = entry->headers_json != NULL ? json_loads(entry->headers_json, 0, NULL) : NULL;
-    outbox_row_t row = {.id = entry->row_id,
-                        .topic = entry->topic,
-                        .partition = entry->partition,
-                        .key = entry->key,
-                        .key_length = strlen(entry->key),
-                        .value = entry->value,
-                        .value_length = entry->value_length,
-                        .headers = headers};
-    ss_err_t err = row_produce(worker, source, &row);
+    outbox_record_t record = {.row_id = entry->row_id,
+                              .index = (uint32_t)entry->record,
+                              .topic = entry->topic,
+                              .partition = entry->partition,
+                              .key = entry->key,
+                              .key_length = strlen(entry->key),
+                              .value = entry->value,
+                              .value_length = entry->value_length,
+                              .headers = headers};
+    ss_err_t err = record_produce(worker, entry->source, &record);
     json_decref(headers);
     return err;
 }
 
-void ss_worker_outbox_committed(ss_worker_t *worker, int32_t partition, int64_t next_offset)
+/* Produces one stored row of the batch from memory, record after record. */
+static ss_err_t batch_row_produce(ss_worker_t *worker, const ss_worker_batch_t *batch,
+                                  const ss_worker_outbox_row_t *row)
+{
+    ss_err_t err = row_begin(worker, row->source, row->id, row->count);
+    for (size_t k = 0; k < row->count && err == SS_OK; k++) {
+        err = entry_produce(worker, &batch->outbox[batch->outbox_order[row->first + k]]);
+    }
+    return err;
+}
+
+void ss_worker_outbox_committed(ss_worker_t *worker, const ss_worker_group_t *group)
 {
     ss_worker_batch_t *batch = &worker->batch;
+    int32_t partition = group->partition;
     ss_partition_t *state = &worker->partitions[partition];
-    ss_partition_committed(state, next_offset, batch->outbox_max_id, batch->outbox_deleting_id);
+    ss_partition_committed(state, group->next_offset, group->outbox_max_id,
+                           group->outbox_deleting_id);
     worker->last_batch_ms[partition] = ss_clock_monotonic_ms();
     if (!ss_partition_publish_fresh(state)) {
         return; /* older rows go first: these are read back after them */
     }
-    for (size_t i = 0; i < batch->outbox_count; i++) {
-        if (entry_produce(worker, partition, &batch->outbox[i]) != SS_OK) {
+    for (size_t r = 0; r < batch->outbox_row_count; r++) {
+        const ss_worker_outbox_row_t *row = &batch->outbox_rows[r];
+        if (row->source == partition && batch_row_produce(worker, batch, row) != SS_OK) {
             ss_partition_resend_owed(state, ss_clock_monotonic_ms());
             return;
         }
@@ -346,8 +509,8 @@ void ss_worker_outbox_ticked(ss_worker_t *worker, int32_t partition, bool commit
     if (state->phase != SS_PARTITION_OWNED) {
         return;
     }
-    if (committed && batch->outbox_deleting_id > 0) {
-        ss_partition_deleted(state, batch->outbox_deleting_id);
+    if (committed && batch->groups[0].outbox_deleting_id > 0) {
+        ss_partition_deleted(state, batch->groups[0].outbox_deleting_id);
     }
     if (!committed || batch->outbox_count > 0) {
         ss_partition_resend_owed(state, ss_clock_monotonic_ms());
@@ -356,27 +519,53 @@ void ss_worker_outbox_ticked(ss_worker_t *worker, int32_t partition, bool commit
 
 /* ---- re-sending from PostgreSQL --------------------------------------------------------- */
 
-static ss_err_t stored_row_produce(ss_worker_t *worker, int32_t source, PGresult *rows, int row)
+/* Result columns of SS_WORKER_SQL_OUTBOX_PENDING, one result row per record. */
+enum {
+    PENDING_ID,
+    PENDING_TOPIC,
+    PENDING_PARTITION,
+    PENDING_KEY,
+    PENDING_VALUE,
+    PENDING_HEADERS,
+    PENDING_INDEX,
+    PENDING_COUNT
+};
+
+static ss_err_t stored_record_produce(ss_worker_t *worker, int32_t source, PGresult *rows, int row)
 {
-    outbox_row_t out = {.topic = PQgetvalue(rows, row, 1)};
+    outbox_record_t out = {.topic = PQgetvalue(rows, row, PENDING_TOPIC)};
     char errstr[SS_WORKER_ERRSTR_SIZE];
-    ss_err_t err = ss_pg_get_int64(rows, row, 0, &out.id, errstr, sizeof(errstr));
+    int32_t index = 0, count = 0;
+    ss_err_t err = ss_pg_get_int64(rows, row, PENDING_ID, &out.row_id, errstr, sizeof(errstr));
     if (err == SS_OK) {
-        err = ss_pg_get_int32(rows, row, 2, &out.partition, errstr, sizeof(errstr));
+        err = ss_pg_get_int32(rows, row, PENDING_PARTITION, &out.partition, errstr, sizeof(errstr));
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int32(rows, row, PENDING_INDEX, &index, errstr, sizeof(errstr));
+    }
+    if (err == SS_OK) {
+        err = ss_pg_get_int32(rows, row, PENDING_COUNT, &count, errstr, sizeof(errstr));
+    }
+    if (err == SS_OK && index == 0) {
+        err = row_begin(worker, source, out.row_id, (size_t)count);
     }
     if (err != SS_OK) {
         return SS_ERR_RETRIABLE;
     }
+    out.index = (uint32_t)index;
     unsigned char *key =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 3), &out.key_length);
-    unsigned char *value =
-        PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, 4), &out.value_length);
-    out.key = key;
+        ss_pg_is_null(rows, row, PENDING_KEY)
+            ? NULL
+            : PQunescapeBytea((const unsigned char *)PQgetvalue(rows, row, PENDING_KEY),
+                              &out.key_length);
+    unsigned char *value = PQunescapeBytea(
+        (const unsigned char *)PQgetvalue(rows, row, PENDING_VALUE), &out.value_length);
+    out.key = key != NULL ? (const void *)key : "";
     out.value = value;
-    if (!ss_pg_is_null(rows, row, 5)) {
-        out.headers = json_loads(PQgetvalue(rows, row, 5), 0, NULL);
+    if (!ss_pg_is_null(rows, row, PENDING_HEADERS)) {
+        out.headers = json_loads(PQgetvalue(rows, row, PENDING_HEADERS), 0, NULL);
     }
-    err = key != NULL && value != NULL ? row_produce(worker, source, &out) : SS_ERR_RETRIABLE;
+    err = value != NULL ? record_produce(worker, source, &out) : SS_ERR_RETRIABLE;
     json_decref(out.headers);
     PQfreemem(key);
     PQfreemem(value);
@@ -401,34 +590,43 @@ static void resend(ss_worker_t *worker, int32_t partition)
         return;
     }
     int count = PQntuples(rows);
-    bool complete = count < SS_PARTITION_RESEND_ROWS_MAX;
+    int64_t rows_read = 0, last_id = 0;
+    bool complete = true;
     for (int row = 0; row < count; row++) {
-        if (stored_row_produce(worker, partition, rows, row) != SS_OK) {
+        if (stored_record_produce(worker, partition, rows, row) != SS_OK) {
             complete = false;
             break;
         }
+        int64_t id = strtoll(PQgetvalue(rows, row, PENDING_ID), NULL, 10);
+        rows_read += id != last_id;
+        last_id = id;
     }
     PQclear(rows);
-    ss_partition_resent(state, 0, complete);
+    ss_partition_resent(state, 0, complete && rows_read < SS_PARTITION_RESEND_ROWS_MAX);
     if (count > 0) {
-        SS_LOG_INFO(worker->handler.name, "outbox re-sent source=%s rows=%d up_to_id=%" PRId64,
-                    source, count, state->produced_id);
+        SS_LOG_INFO(worker->handler.name,
+                    "outbox re-sent source=%s rows=%" PRId64 " records=%d up_to_id=%" PRId64,
+                    source, rows_read, count, state->produced_id);
     }
 }
 
 /* Deletes the partition's acknowledged rows that are still stored, if any. */
 static void acked_delete(ss_worker_t *worker, int32_t partition)
 {
-    ss_partition_t *state = &worker->partitions[partition];
-    int64_t after_id, up_to_id;
-    if (!ss_partition_delete_range(state, &after_id, &up_to_id)) {
-        return;
+    delete_ranges_t ranges;
+    delete_ranges_init(&ranges);
+    int64_t up_to_id = 0;
+    char errstr[SS_WORKER_ERRSTR_SIZE];
+    ss_err_t err = delete_range_add(worker, &ranges, partition, &up_to_id, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = delete_ranges_run(worker, &ranges, errstr, sizeof(errstr));
     }
-    char source[SS_WORKER_SOURCE_SIZE], errstr[SS_WORKER_ERRSTR_SIZE];
-    ss_worker_source_name(worker, partition, source, sizeof(source));
-    if (rows_delete(worker, source, after_id, up_to_id, errstr, sizeof(errstr)) == SS_OK) {
-        ss_partition_deleted(state, up_to_id);
-    } else {
+    delete_ranges_free(&ranges);
+    if (err == SS_OK && up_to_id > 0) {
+        ss_partition_deleted(&worker->partitions[partition], up_to_id);
+    } else if (err != SS_OK) {
+        char source[SS_WORKER_SOURCE_SIZE];
+        ss_worker_source_name(worker, partition, source, sizeof(source));
         SS_LOG_WARN(worker->handler.name, "outbox delete postponed source=%s error=\"%s\"", source,
                     errstr);
     }
@@ -518,7 +716,9 @@ static json_t *park_headers(ss_worker_t *worker, PGresult *row, size_t flight_in
     char source[SS_WORKER_SOURCE_SIZE], row_text[SS_WORKER_SOURCE_SIZE + 32],
         why[SS_WORKER_ERRSTR_SIZE + 64];
     ss_worker_source_name(worker, entry->partition, source, sizeof(source));
-    snprintf(row_text, sizeof(row_text), "%s#%" PRId64, source, entry->row_id);
+    /* The row and the record's place in it, 1-based as in SQL: "<source>#<row id>:<place>". */
+    snprintf(row_text, sizeof(row_text), "%s#%" PRId64 ":%" PRIu32, source, entry->row_id,
+             entry->record + 1);
     if (json_object_get(headers, SS_HEADER_DLQ_REASON) == NULL) {
         snprintf(why, sizeof(why), "could not produce an outbox row: %s", reason);
         json_object_set_new(headers, SS_HEADER_DLQ_REASON, json_string(why));
@@ -529,15 +729,16 @@ static json_t *park_headers(ss_worker_t *worker, PGresult *row, size_t flight_in
     return headers;
 }
 
-/* Sends a small reference to the dead-letter topic in place of a row that cannot be produced. */
+/* Sends a small reference to the dead-letter topic in place of a record that cannot be produced. */
 static void park(ss_worker_t *worker, size_t flight_index)
 {
     const ss_outbox_flight_entry_t *entry = &worker->flight.entries[flight_index];
-    char id_text[24], errstr[SS_WORKER_ERRSTR_SIZE];
+    char id_text[24], place_text[16], errstr[SS_WORKER_ERRSTR_SIZE];
     snprintf(id_text, sizeof(id_text), "%" PRId64, entry->row_id);
-    const char *params[] = {id_text};
+    snprintf(place_text, sizeof(place_text), "%" PRIu32, entry->record + 1);
+    const char *params[] = {id_text, place_text};
     PGresult *row = NULL;
-    ss_err_t err = ss_pg_query(worker->pg, "ss_worker_outbox_row", NULL, 1, params, &row, errstr,
+    ss_err_t err = ss_pg_query(worker->pg, "ss_worker_outbox_row", NULL, 2, params, &row, errstr,
                                sizeof(errstr));
     if (err == SS_OK && PQntuples(row) == 1) {
         size_t key_length = 0;
@@ -549,8 +750,9 @@ static void park(ss_worker_t *worker, size_t flight_index)
                           headers, flight_opaque(worker, flight_index), errstr, sizeof(errstr));
         json_decref(headers);
         PQfreemem(key);
-        SS_LOG_WARN(worker->handler.name, "outbox row parked row_id=%" PRId64 " reason=\"%s\"",
-                    entry->row_id, worker->rejection_reason);
+        SS_LOG_WARN(worker->handler.name,
+                    "outbox record parked row_id=%" PRId64 " record=%" PRIu32 " reason=\"%s\"",
+                    entry->row_id, entry->record + 1, worker->rejection_reason);
         ss_worker_metrics_dead_letter(worker, "unproducible");
     }
     if (err != SS_OK) {

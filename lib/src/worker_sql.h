@@ -20,6 +20,14 @@
 #define SS_WORKER_SQL_FENCE                                                                        \
     "UPDATE partition_state SET next_offset = $6 WHERE consumer_group = $1 AND topic = $2"         \
     " AND partition = $3 AND epoch = $4 AND next_offset = $5"
+/*
+ * The fence of a batch of several partitions: $3-$6 are each partition, its epoch, the offset
+ * the batch expects and the one it moves to. Every partition must match (the count says).
+ */
+#define SS_WORKER_SQL_FENCE_MANY                                                                   \
+    "UPDATE partition_state ps SET next_offset = f.n FROM unnest($3::int[], $4::bigint[],"         \
+    " $5::bigint[], $6::bigint[]) AS f(p, e, x, n) WHERE ps.consumer_group = $1 AND ps.topic = $2" \
+    " AND ps.partition = f.p AND ps.epoch = f.e AND ps.next_offset = f.x"
 #define SS_WORKER_SQL_IDEMPOTENCY_LOOKUP                                                           \
     "SELECT ik.scope, ik.key, ik.body_hash, rr.http_status, rr.body, ik.request_id"                \
     " FROM unnest($1::text[], $2::text[]) AS q(scope, key)"                                        \
@@ -32,22 +40,32 @@
     "INSERT INTO request_results (request_id, http_status, body)"                                  \
     " SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (request_id) DO NOTHING"
 /*
- * The rows of a batch, in the order given: ids come from one sequence in row order, so the
- * sorted ids are the rows' ids in order.
+ * A batch's records, one array element each, stored as one row per destination: $7 is each
+ * record's row number (0, 1, ... in order of first appearance) and $1-$3 its row's source and
+ * destination. Ids come from one sequence in row-number order, so the sorted ids are the rows'
+ * ids in order; a row keeps its records in the order given.
  */
 #define SS_WORKER_SQL_OUTBOX_INSERT                                                                \
-    "WITH inserted AS (INSERT INTO outbox (source, topic, partition, key, value, headers)"         \
-    " SELECT $1, t, p, k, v, h FROM unnest($2::text[], $3::int[], $4::bytea[], $5::bytea[],"       \
-    " $6::jsonb[]) WITH ORDINALITY AS u(t, p, k, v, h, n) ORDER BY n RETURNING id)"                \
-    " SELECT array_agg(id ORDER BY id)::text FROM inserted"
-/* Acknowledged rows only; the lower bound keeps the scan off rows already deleted. */
-#define SS_WORKER_SQL_OUTBOX_DELETE "DELETE FROM outbox WHERE source = $1 AND id > $2 AND id <= $3"
+    "WITH inserted AS (INSERT INTO outbox (source, topic, partition, record_keys, record_values,"  \
+    " record_headers) SELECT s, t, p, array_agg(k ORDER BY n), array_agg(v ORDER BY n),"           \
+    " array_agg(h ORDER BY n) FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[],"         \
+    " $5::bytea[], $6::jsonb[], $7::int[]) WITH ORDINALITY AS u(s, t, p, k, v, h, g, n)"           \
+    " GROUP BY g, s, t, p ORDER BY g RETURNING id) SELECT array_agg(id ORDER BY id)::text"         \
+    " FROM inserted"
+/* Acknowledged rows only, per source (a, u]; the lower bound keeps the scan off deleted rows. */
+#define SS_WORKER_SQL_OUTBOX_DELETE                                                                \
+    "DELETE FROM outbox o USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS d(s, a, u)"      \
+    " WHERE o.source = d.s AND o.id > d.a AND o.id <= d.u"
+/* The next stored rows of a source after $2 ($3 rows at most), one result row per record. */
 #define SS_WORKER_SQL_OUTBOX_PENDING                                                               \
-    "SELECT id, topic, partition, key, value, headers FROM outbox WHERE source = $1 AND id > $2"   \
-    " ORDER BY id LIMIT $3"
-/* What a reference to a row that cannot be produced says about it. */
+    "SELECT o.id, o.topic, o.partition, r.k, r.v, r.h, r.n - 1, cardinality(o.record_values)"      \
+    " FROM (SELECT * FROM outbox WHERE source = $1 AND id > $2 ORDER BY id LIMIT $3) o"            \
+    " CROSS JOIN LATERAL unnest(o.record_keys, o.record_values, o.record_headers)"                 \
+    " WITH ORDINALITY AS r(k, v, h, n) ORDER BY o.id, r.n"
+/* What a reference to a record that cannot be produced says about it ($2: its place, 1-based). */
 #define SS_WORKER_SQL_OUTBOX_ROW                                                                   \
-    "SELECT topic, partition, key, length(value), headers FROM outbox WHERE id = $1"
+    "SELECT topic, partition, record_keys[$2], length(record_values[$2]), record_headers[$2]"      \
+    " FROM outbox WHERE id = $1"
 /*
  * Retention (worker_retention.c): $1 the retention in seconds, $2 the most rows to delete.
  * Oldest first through the created_at indexes (008_retention.sql); SKIP LOCKED lets several

@@ -200,14 +200,20 @@ void ss_partition_deleted(ss_partition_t *state, int64_t id)
     watermarks_check(state);
 }
 
-size_t ss_outbox_flight_add(ss_outbox_flight_t *flight, int32_t partition, int64_t row_id)
+size_t ss_outbox_flight_add(ss_outbox_flight_t *flight, int32_t partition, int64_t row_id,
+                            uint32_t record)
 {
     if (flight->count == SS_OUTBOX_FLIGHT_MAX) {
         return SIZE_MAX;
     }
     flight->entries[flight->count] =
-        (ss_outbox_flight_entry_t){.partition = partition, .row_id = row_id};
+        (ss_outbox_flight_entry_t){.partition = partition, .row_id = row_id, .record = record};
     return flight->count++;
+}
+
+size_t ss_outbox_flight_room(const ss_outbox_flight_t *flight)
+{
+    return SS_OUTBOX_FLIGHT_MAX - flight->count;
 }
 
 void ss_outbox_flight_report(ss_outbox_flight_t *flight, size_t index, ss_delivery_t delivery)
@@ -237,6 +243,14 @@ void ss_outbox_flight_parking(ss_outbox_flight_t *flight, size_t index)
     flight->entries[index].delivery = SS_DELIVERY_PENDING;
 }
 
+/* The row being read is complete and nothing before it failed: it is acked. */
+static void outcome_row_end(ss_outbox_flight_outcome_t *outcome)
+{
+    if (!outcome->failed && outcome->scanning_id > 0) {
+        outcome->acked_up_to_id = outcome->scanning_id;
+    }
+}
+
 void ss_outbox_flight_outcomes(const ss_outbox_flight_t *flight,
                                ss_outbox_flight_outcome_t *outcomes, size_t partitions_max)
 {
@@ -247,14 +261,22 @@ void ss_outbox_flight_outcomes(const ss_outbox_flight_t *flight,
             continue;
         }
         ss_outbox_flight_outcome_t *outcome = &outcomes[entry->partition];
-        /* A source's rows are queued in id order, so acked rows form a prefix to extend. */
-        SS_ASSERT(entry->row_id > outcome->acked_up_to_id);
         outcome->touched = true;
+        if (entry->row_id != outcome->scanning_id) {
+            /* A source's rows are queued in id order, each row's records together. */
+            SS_ASSERT(entry->row_id > outcome->scanning_id);
+            outcome_row_end(outcome);
+            outcome->scanning_id = entry->row_id;
+            if (entry->record != 0) {
+                outcome->failed = true; /* the row's first records were not registered */
+            }
+        }
         if (entry->delivery != SS_DELIVERY_ACKED) {
             outcome->failed = true;
-        } else if (!outcome->failed) {
-            outcome->acked_up_to_id = entry->row_id;
         }
+    }
+    for (size_t p = 0; p < partitions_max; p++) {
+        outcome_row_end(&outcomes[p]);
     }
 }
 

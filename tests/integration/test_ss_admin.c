@@ -356,9 +356,11 @@ static void test_outbox_and_lag_show_depth_age_and_offsets(void **state)
     snprintf(source, sizeof(source), "test-admin-%s/ss.cmd.user/0", ss_test_run_id());
     const char *params[] = {source};
     ss_test_pg_exec(pg,
-                    "INSERT INTO outbox (source, topic, key, value, created_at) VALUES"
-                    " ($1, 'ss.results', 'k', '\\x00', now() - interval '5 seconds'),"
-                    " ($1, 'ss.results', 'k', '\\x00', now())",
+                    "INSERT INTO outbox (source, topic, record_keys, record_values,"
+                    " record_headers, created_at) VALUES"
+                    " ($1, 'ss.results', '{k}', '{\\\\x00}', '{NULL}',"
+                    " now() - interval '5 seconds'),"
+                    " ($1, 'ss.results', '{k}', '{\\\\x00}', '{NULL}', now())",
                     1, params);
     assert_int_equal(admin_run("outbox"), 0);
     char line[1024];

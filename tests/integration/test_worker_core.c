@@ -13,8 +13,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "ss_test_http.h"
 #include "ss_test_kafka.h"
 #include "ss_test_pg_proxy.h"
+#include "ss_test_prom.h"
 #include "ss_test_stack.h"
 
 #include "ss/clock.h"
@@ -38,6 +40,8 @@
 #define COMMANDS_MAX 400
 #define PIDS_MAX 4
 #define POISON_BYTES 1040000
+/* The user worker's ops port in the round-batch test (nothing else of the suite uses it). */
+#define ROUND_METRICS_PORT "18199"
 
 typedef struct fixture {
     ss_pg_t *pg;
@@ -515,6 +519,55 @@ static void test_paused_worker_is_replaced_and_nothing_is_applied_twice(void **s
     fixture_end(&f);
 }
 
+/* ---- one transaction per poll round ----------------------------------------------------- */
+
+/* GET /metrics of the worker's ops endpoint: the value of name (no labels). */
+static double worker_metric(const char *name)
+{
+    ss_test_http_t *http = ss_test_http_new("http://127.0.0.1:" ROUND_METRICS_PORT, NULL);
+    ss_test_http_reply_t reply = {0};
+    ss_test_http_get(http, &reply, "/metrics");
+    assert_int_equal(reply.status, 200);
+    bool found = false;
+    double value = ss_test_prom_value(reply.body, name, "", &found);
+    assert_true(found);
+    ss_test_http_reply_free(&reply);
+    ss_test_http_destroy(http);
+    return value;
+}
+
+/*
+ * A backlog over several partitions (the worker paused while it piles up, then let go) is
+ * applied in transactions that each span several of them (issue 8: one transaction per poll
+ * round), with every command answered once and money and stock conserved.
+ */
+static void test_a_backlog_over_partitions_is_applied_in_round_transactions(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_init(&f, "rounds");
+    const char *const user_environment[] = {"SS_LOG_LEVEL=warn",
+                                            "SS_METRICS_PORT=" ROUND_METRICS_PORT, NULL};
+    const char *const stock_environment[] = {"SS_LOG_LEVEL=warn", NULL};
+    worker_start("workers/user/ss-user-worker", user_environment);
+    worker_start("workers/stock/ss-stock-worker", stock_environment);
+    sleep(3); /* the user worker holds every partition */
+    assert_int_equal(kill(running[0], SIGSTOP), 0);
+    int64_t paused_ms = ss_clock_monotonic_ms();
+    for (int i = 0; i < COMMANDS_MAX; i++) {
+        command_send(&f, i);
+    }
+    /* Well within the session timeout (10 s): the group keeps the member and its partitions. */
+    assert_true(ss_clock_monotonic_ms() - paused_ms < 6000);
+    assert_int_equal(kill(running[0], SIGCONT), 0);
+    answered_check(&f);
+    double partitions = worker_metric("ss_worker_batch_partitions_sum");
+    double transactions = worker_metric("ss_worker_batch_partitions_count");
+    assert_true(transactions > 0);
+    assert_true(partitions > transactions); /* some transaction applied several partitions */
+    fixture_end(&f);
+}
+
 /* ---- offsets for Kafka's tools ---------------------------------------------------------- */
 
 /*
@@ -638,6 +691,8 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(test_paused_worker_is_replaced_and_nothing_is_applied_twice,
                                   teardown),
+        cmocka_unit_test_teardown(test_a_backlog_over_partitions_is_applied_in_round_transactions,
+                                  teardown),
         cmocka_unit_test_teardown(test_offsets_are_published_to_the_kafka_group_for_lag_tools,
                                   teardown),
         cmocka_unit_test_teardown(
@@ -645,5 +700,8 @@ int main(void)
         cmocka_unit_test_teardown(test_broker_outage_longer_than_the_message_timeout_loses_nothing,
                                   teardown),
     };
+    if (getenv("SS_TEST_FILTER") != NULL) {
+        cmocka_set_test_filter(getenv("SS_TEST_FILTER")); /* one case while debugging */
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

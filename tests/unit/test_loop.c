@@ -27,6 +27,7 @@
 #define TEST_FLUSH_MS 10000
 #define TEST_PARTITIONS 4
 #define TEST_OFFSETS_MAX 512
+#define TEST_HELD_MAX 1024
 
 /* What the hooks saw, per partition. */
 typedef struct seen {
@@ -44,6 +45,13 @@ typedef struct seen {
     bool seek_others;    /* the next group seeks every other partition back to 0, once */
     int64_t publish[TEST_PARTITIONS]; /* the offsets hook's answer; 0: nothing */
     int32_t assigned, revoked;        /* partitions, from the consumer's hooks */
+    /* The round's records as handed over, read again by records_end (still alive then). */
+    const ss_kafka_message_t *held[TEST_HELD_MAX];
+    int64_t held_offsets[TEST_HELD_MAX];
+    size_t held_count;
+    size_t records_ends;    /* records_end calls */
+    size_t held_checked;    /* records records_end found intact */
+    ss_err_t end_fail_with; /* records_end returns this once, when not SS_OK */
 } seen_t;
 
 static size_t total(const seen_t *seen)
@@ -118,6 +126,10 @@ static ss_err_t hook_records(void *opaque, int32_t partition, ss_kafka_message_t
         seen->mixed |= messages[i]->partition != partition;
         bytes += (long long)messages[i]->value_length;
         seen_record(seen, partition, messages[i]);
+        if (seen->held_count < TEST_HELD_MAX) {
+            seen->held_offsets[seen->held_count] = messages[i]->offset;
+            seen->held[seen->held_count++] = messages[i];
+        }
     }
     seen->groups++;
     seen->group_max = count > seen->group_max ? count : seen->group_max;
@@ -135,6 +147,24 @@ static ss_err_t hook_begin(void *opaque, char *errstr, size_t errstr_size)
     (void)errstr;
     (void)errstr_size;
     ((seen_t *)opaque)->begins++;
+    return SS_OK;
+}
+
+/* Every record of the round is still readable here, as it was handed over. */
+static ss_err_t hook_records_end(void *opaque, char *errstr, size_t errstr_size)
+{
+    seen_t *seen = opaque;
+    seen->records_ends++;
+    for (size_t i = 0; i < seen->held_count; i++) {
+        assert_int_equal(seen->held[i]->offset, seen->held_offsets[i]);
+        seen->held_checked++;
+    }
+    seen->held_count = 0;
+    if (seen->end_fail_with != SS_OK) {
+        ss_err_t err = seen->end_fail_with;
+        seen->end_fail_with = SS_OK;
+        return ss_err_set(err, errstr, errstr_size, "the round's batch failed");
+    }
     return SS_OK;
 }
 
@@ -235,6 +265,7 @@ static ss_loop_t *loop_new(ss_kafka_consumer_t *consumer, const char *topic, see
                                        .opaque = seen,
                                        .round_begin = hook_begin,
                                        .records = hook_records,
+                                       .records_end = hook_records_end,
                                        .round_end = hook_end,
                                        .offsets = hook_offsets};
     ss_loop_t *loop = NULL;
@@ -299,6 +330,9 @@ static void test_every_record_once_per_partition_in_order_within_the_bounds(void
     assert_true(seen.groups >= 40 * TEST_PARTITIONS / 10);
     assert_int_equal(seen.begins, seen.ends);
     assert_true(seen.begins > 0);
+    /* records_end ran every round, and saw every record of its round still alive. */
+    assert_int_equal(seen.records_ends, seen.begins);
+    assert_int_equal(seen.held_checked, 40 * TEST_PARTITIONS);
     ss_loop_destroy(loop);
     consumer_close(consumer);
 }
@@ -334,7 +368,27 @@ static void test_a_failed_batch_ends_the_round_with_its_error_and_the_run(void *
     /* The failing group was the first: nothing after it in that round was handed over. */
     assert_int_equal(total(&seen), 0);
     assert_int_equal(seen.end_result, SS_ERR_RETRIABLE);
+    /* Every round but the failing one (the earlier ones had no records yet). */
+    assert_int_equal(seen.records_ends, seen.begins - 1);
     assert_int_equal(seen.begins, seen.ends);
+    ss_loop_destroy(loop);
+    consumer_close(consumer);
+}
+
+static void test_a_failed_records_end_ends_the_round_with_its_error(void **state)
+{
+    ss_test_mock_t *mock = *state;
+    seen_t seen = {.end_fail_with = SS_ERR_CONFLICT};
+    ss_test_mock_topic(mock, "unit.loop.endfail", TEST_PARTITIONS);
+    produce(mock, "unit.loop.endfail", 5, 10);
+    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.endfail", "unit.loop.endfail", &seen);
+    ss_loop_t *loop = loop_new(consumer, "unit.loop.endfail", &seen, 100, 0, 0);
+    volatile sig_atomic_t stop = 0;
+    char errstr[256] = "";
+    assert_int_equal(ss_loop_run(loop, &stop, errstr, sizeof(errstr)), SS_ERR_CONFLICT);
+    assert_non_null(strstr(errstr, "the round's batch failed"));
+    assert_int_equal(seen.end_result, SS_ERR_CONFLICT);
+    assert_int_equal(seen.records_ends, seen.begins);
     ss_loop_destroy(loop);
     consumer_close(consumer);
 }
@@ -534,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_every_record_once_per_partition_in_order_within_the_bounds),
         cmocka_unit_test(test_a_record_over_record_bytes_max_counts_nothing_towards_a_group),
         cmocka_unit_test(test_a_failed_batch_ends_the_round_with_its_error_and_the_run),
+        cmocka_unit_test(test_a_failed_records_end_ends_the_round_with_its_error),
         cmocka_unit_test(test_records_made_stale_by_a_seek_are_dropped_then_come_again),
         cmocka_unit_test(test_offsets_are_published_on_the_interval_and_again_after_forget),
         cmocka_unit_test(test_two_members_share_the_partitions_and_the_survivor_takes_all),

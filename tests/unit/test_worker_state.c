@@ -240,10 +240,10 @@ static void test_flight_acked_prefix_stops_at_the_first_failure(void **unused)
     (void)unused;
     static ss_outbox_flight_t flight;
     ss_outbox_flight_clear(&flight);
-    size_t a = ss_outbox_flight_add(&flight, 2, 10);
-    size_t b = ss_outbox_flight_add(&flight, 3, 11);
-    size_t c = ss_outbox_flight_add(&flight, 2, 12);
-    size_t d = ss_outbox_flight_add(&flight, 2, 13);
+    size_t a = ss_outbox_flight_add(&flight, 2, 10, 0);
+    size_t b = ss_outbox_flight_add(&flight, 3, 11, 0);
+    size_t c = ss_outbox_flight_add(&flight, 2, 12, 0);
+    size_t d = ss_outbox_flight_add(&flight, 2, 13, 0);
     ss_outbox_flight_report(&flight, a, SS_DELIVERY_ACKED);
     ss_outbox_flight_report(&flight, b, SS_DELIVERY_ACKED);
     ss_outbox_flight_report(&flight, c, SS_DELIVERY_RETRY);
@@ -257,12 +257,57 @@ static void test_flight_acked_prefix_stops_at_the_first_failure(void **unused)
     assert_false(outcomes[0].touched);
 }
 
+/* A row of several records is acked only when every record is; a later row waits for it. */
+static void test_flight_row_of_records_is_acked_only_when_all_are(void **unused)
+{
+    (void)unused;
+    static ss_outbox_flight_t flight;
+    ss_outbox_flight_clear(&flight);
+    size_t a0 = ss_outbox_flight_add(&flight, 1, 20, 0);
+    size_t a1 = ss_outbox_flight_add(&flight, 1, 20, 1);
+    size_t b0 = ss_outbox_flight_add(&flight, 1, 21, 0);
+    size_t b1 = ss_outbox_flight_add(&flight, 1, 21, 1);
+    size_t b2 = ss_outbox_flight_add(&flight, 1, 21, 2);
+    size_t c0 = ss_outbox_flight_add(&flight, 1, 22, 0);
+    ss_outbox_flight_report(&flight, a0, SS_DELIVERY_ACKED);
+    ss_outbox_flight_report(&flight, a1, SS_DELIVERY_ACKED);
+    ss_outbox_flight_report(&flight, b0, SS_DELIVERY_ACKED);
+    ss_outbox_flight_report(&flight, b1, SS_DELIVERY_RETRY);
+    ss_outbox_flight_report(&flight, b2, SS_DELIVERY_ACKED);
+    ss_outbox_flight_report(&flight, c0, SS_DELIVERY_ACKED);
+    ss_outbox_flight_outcome_t outcomes[2];
+    ss_outbox_flight_outcomes(&flight, outcomes, 2);
+    assert_true(outcomes[1].touched && outcomes[1].failed);
+    assert_int_equal(outcomes[1].acked_up_to_id, 20); /* not 21: its record 1 did not arrive */
+    ss_outbox_flight_report(&flight, b1, SS_DELIVERY_ACKED);
+    ss_outbox_flight_outcomes(&flight, outcomes, 2);
+    assert_false(outcomes[1].failed);
+    assert_int_equal(outcomes[1].acked_up_to_id, 22);
+}
+
+/* A row whose first record is missing from the flight (registered from the middle) is not acked. */
+static void test_flight_row_registered_from_the_middle_is_not_acked(void **unused)
+{
+    (void)unused;
+    static ss_outbox_flight_t flight;
+    ss_outbox_flight_clear(&flight);
+    size_t a0 = ss_outbox_flight_add(&flight, 0, 30, 0);
+    size_t b1 = ss_outbox_flight_add(&flight, 0, 31, 1);
+    ss_outbox_flight_report(&flight, a0, SS_DELIVERY_ACKED);
+    ss_outbox_flight_report(&flight, b1, SS_DELIVERY_ACKED);
+    ss_outbox_flight_outcome_t outcomes[1];
+    ss_outbox_flight_outcomes(&flight, outcomes, 1);
+    assert_true(outcomes[0].failed);
+    assert_int_equal(outcomes[0].acked_up_to_id, 30);
+    assert_int_equal(ss_outbox_flight_room(&flight), SS_OUTBOX_FLIGHT_MAX - 2);
+}
+
 static void test_flight_unreported_entry_counts_as_failed(void **unused)
 {
     (void)unused;
     static ss_outbox_flight_t flight;
     ss_outbox_flight_clear(&flight);
-    ss_outbox_flight_add(&flight, 0, 5);
+    ss_outbox_flight_add(&flight, 0, 5, 0);
     ss_outbox_flight_outcome_t outcomes[1];
     ss_outbox_flight_outcomes(&flight, outcomes, 1);
     assert_true(outcomes[0].failed);
@@ -274,8 +319,8 @@ static void test_flight_rejected_entry_is_parked_once_then_decided_by_its_refere
     (void)unused;
     static ss_outbox_flight_t flight;
     ss_outbox_flight_clear(&flight);
-    size_t a = ss_outbox_flight_add(&flight, 1, 7);
-    size_t b = ss_outbox_flight_add(&flight, 1, 8);
+    size_t a = ss_outbox_flight_add(&flight, 1, 7, 0);
+    size_t b = ss_outbox_flight_add(&flight, 1, 8, 0);
     ss_outbox_flight_report(&flight, a, SS_DELIVERY_REJECTED);
     ss_outbox_flight_report(&flight, b, SS_DELIVERY_ACKED);
     size_t cursor = 0;
@@ -296,7 +341,7 @@ static void test_flight_rejected_reference_is_retried_not_parked_again(void **un
     (void)unused;
     static ss_outbox_flight_t flight;
     ss_outbox_flight_clear(&flight);
-    size_t a = ss_outbox_flight_add(&flight, 0, 1);
+    size_t a = ss_outbox_flight_add(&flight, 0, 1, 0);
     ss_outbox_flight_report(&flight, a, SS_DELIVERY_REJECTED);
     ss_outbox_flight_parking(&flight, a);
     ss_outbox_flight_report(&flight, a, SS_DELIVERY_REJECTED);
@@ -311,9 +356,9 @@ static void test_flight_refuses_entries_past_its_bound(void **unused)
     static ss_outbox_flight_t flight;
     ss_outbox_flight_clear(&flight);
     for (int64_t i = 0; i < SS_OUTBOX_FLIGHT_MAX; i++) {
-        assert_int_not_equal(ss_outbox_flight_add(&flight, 0, i + 1), SIZE_MAX);
+        assert_int_not_equal(ss_outbox_flight_add(&flight, 0, i + 1, 0), SIZE_MAX);
     }
-    assert_int_equal(ss_outbox_flight_add(&flight, 0, SS_OUTBOX_FLIGHT_MAX + 1), SIZE_MAX);
+    assert_int_equal(ss_outbox_flight_add(&flight, 0, SS_OUTBOX_FLIGHT_MAX + 1, 0), SIZE_MAX);
 }
 
 int main(void)
@@ -338,6 +383,8 @@ int main(void)
         cmocka_unit_test(test_repeated_delivery_failures_back_off_up_to_the_bound),
         cmocka_unit_test(test_settle_after_fence_changes_nothing),
         cmocka_unit_test(test_flight_acked_prefix_stops_at_the_first_failure),
+        cmocka_unit_test(test_flight_row_of_records_is_acked_only_when_all_are),
+        cmocka_unit_test(test_flight_row_registered_from_the_middle_is_not_acked),
         cmocka_unit_test(test_flight_unreported_entry_counts_as_failed),
         cmocka_unit_test(test_flight_rejected_entry_is_parked_once_then_decided_by_its_reference),
         cmocka_unit_test(test_flight_rejected_reference_is_retried_not_parked_again),

@@ -89,10 +89,9 @@ static void partition_reset(void *opaque, int32_t partition)
     ss_stock_overlay_reset(&stock_worker->overlay, &stock_worker->batch);
 }
 
-static void after_commit(void *opaque, int32_t partition)
+static void after_commit(void *opaque)
 {
     ss_stock_worker_t *stock_worker = opaque;
-    (void)partition;
     ss_stock_overlay_after_commit(&stock_worker->overlay, &stock_worker->batch);
 }
 

@@ -75,8 +75,8 @@ ss_err_t ss_user_deadline_prepare_statements(ss_pg_t *pg, char *errstr, size_t e
 }
 
 /* Row row of the scan as a check record: {order_id, user_id, age_ms, since_ask_ms, reasks}. */
-static ss_err_t check_read(const PGresult *rows, int row, ss_worker_record_t *record, char *errstr,
-                           size_t errstr_size)
+static ss_err_t check_read(const PGresult *rows, int row, int32_t partition,
+                           ss_worker_record_t *record, char *errstr, size_t errstr_size)
 {
     int64_t values[5] = {0};
     ss_err_t err = SS_OK;
@@ -93,8 +93,11 @@ static ss_err_t check_read(const PGresult *rows, int row, ss_worker_record_t *re
     if (value == NULL) {
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build a deadline check");
     }
-    *record = (ss_worker_record_t){
-        .schema_name = SS_USER_DEADLINE_RECORD, .value = value, .key = "", .offset = -1};
+    *record = (ss_worker_record_t){.schema_name = SS_USER_DEADLINE_RECORD,
+                                   .value = value,
+                                   .key = "",
+                                   .partition = partition,
+                                   .offset = -1};
     return SS_OK;
 }
 
@@ -118,8 +121,8 @@ ss_err_t ss_user_deadline_scan(ss_user_deadline_t *deadline, ss_pg_t *pg, int32_
         ss_pg_query(pg, "user_deadline_scan", NULL, 3, params, &rows, errstr, errstr_size);
     int count = err == SS_OK ? PQntuples(rows) : 0;
     for (int row = 0; row < count && row < SS_USER_DEADLINE_ORDERS_MAX && err == SS_OK; row++) {
-        err =
-            check_read(rows, row, &deadline->records[deadline->record_count], errstr, errstr_size);
+        err = check_read(rows, row, partition, &deadline->records[deadline->record_count], errstr,
+                         errstr_size);
         if (err == SS_OK) {
             deadline->record_count++;
         }

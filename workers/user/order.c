@@ -106,8 +106,8 @@ static const ss_rules_order_coupon_t *coupon_view(ss_user_coupon_t *coupon,
 }
 
 /* Records the order (with its lines at the prices read) in the batch. */
-static ss_err_t order_record(ss_user_batch_t *batch, const ss_worker_batch_t *worker_batch,
-                             const ss_worker_record_t *record, const place_command_t *command,
+static ss_err_t order_record(ss_user_batch_t *batch, const ss_worker_record_t *record,
+                             const place_command_t *command,
                              const ss_rules_order_product_t *products, ss_order_status_t status,
                              const ss_rules_order_amounts_t *amounts, ss_api_error_t refusal,
                              ss_user_order_t **order_out, char *errstr, size_t errstr_size)
@@ -134,7 +134,7 @@ static ss_err_t order_record(ss_user_batch_t *batch, const ss_worker_batch_t *wo
         .failure_reason = status == SS_ORDER_FAILED ? ss_api_error_name(refusal) : NULL,
         .request_id = record->request_id,
         .reply_partition = command->reply_partition,
-        .partition = ss_worker_batch_partition(worker_batch),
+        .partition = record->partition,
     };
     return ss_user_order_add(batch, &order, items, command->line_count, order_out, errstr,
                              errstr_size);
@@ -148,8 +148,8 @@ static ss_err_t place_refuse(ss_user_batch_t *batch, ss_worker_batch_t *worker_b
                              char *errstr, size_t errstr_size)
 {
     ss_user_order_t *order = NULL;
-    ss_err_t err = order_record(batch, worker_batch, record, command, products, SS_ORDER_FAILED,
-                                amounts, refusal, &order, errstr, errstr_size);
+    ss_err_t err = order_record(batch, record, command, products, SS_ORDER_FAILED, amounts, refusal,
+                                &order, errstr, errstr_size);
     if (err == SS_OK) {
         err =
             ss_user_order_failed_emit(worker_batch, order, ss_clock_now_ms(), errstr, errstr_size);
@@ -174,8 +174,8 @@ static ss_err_t place_accept(ss_user_batch_t *batch, ss_worker_batch_t *worker_b
                              ss_user_coupon_t *coupon, char *errstr, size_t errstr_size)
 {
     ss_user_order_t *order = NULL;
-    ss_err_t err = order_record(batch, worker_batch, record, command, products, SS_ORDER_PENDING,
-                                amounts, SS_API_ERROR_COUNT, &order, errstr, errstr_size);
+    ss_err_t err = order_record(batch, record, command, products, SS_ORDER_PENDING, amounts,
+                                SS_API_ERROR_COUNT, &order, errstr, errstr_size);
     if (err != SS_OK) {
         return err;
     }

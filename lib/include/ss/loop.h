@@ -43,6 +43,12 @@ typedef struct ss_loop_handler {
      */
     ss_err_t (*records)(void *opaque, int32_t partition, ss_kafka_message_t **messages,
                         size_t count, char *errstr, size_t errstr_size);
+    /*
+     * Optional: after the round's last group was handed over, while its records are still
+     * alive (a handler that collects the groups applies them here, e.g. in one transaction).
+     * Runs every round in which records ran without error, also when there were none.
+     */
+    ss_err_t (*records_end)(void *opaque, char *errstr, size_t errstr_size);
     /* After the records were released (ticks, settling): optional; gets the round's result. */
     ss_err_t (*round_end)(void *opaque, ss_err_t result, char *errstr, size_t errstr_size);
     /*

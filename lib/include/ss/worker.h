@@ -37,6 +37,7 @@ typedef struct ss_worker_record {
     const char *schema_name; /* "ChargeBalance", ... */
     json_t *value;           /* the decoded record (borrowed) */
     const char *key;         /* the record key as text, NUL-terminated, or "" */
+    int32_t partition;       /* the consumed partition it came from */
     int64_t offset;
     const char *request_id; /* commands: value.request_id; otherwise NULL */
     bool handled;           /* set by the framework: already answered (duplicate, dead letter) */
@@ -48,8 +49,9 @@ typedef struct ss_worker_handler {
     const char *name; /* component name for logs, e.g. "user-worker" */
     void *opaque;
     /*
-     * Applies the records of one partition, in order, inside the open transaction (the
-     * connection is ss_worker_batch_pg()). Records with handled set must be skipped. Every
+     * Applies the records of one or more partitions (a poll round: each partition's records
+     * together and in offset order, record.partition says which) inside the open transaction
+     * (the connection is ss_worker_batch_pg()). Records with handled set must be skipped. Every
      * command must be answered with ss_worker_batch_reply(). Return SS_OK, a retriable error
      * (the batch is rolled back and retried), or SS_ERR_INVALID when the batch holds a record
      * that can never be applied: the framework then retries record by record and sends the one
@@ -60,15 +62,15 @@ typedef struct ss_worker_handler {
     /* Forget every cached thing of this partition (rolled back, revoked or fenced). */
     void (*partition_reset)(void *opaque, int32_t partition);
     /*
-     * Optional (NULL: none). Called right after a batch of this partition committed and before
-     * its outbox records are produced, so an effect outside PostgreSQL (a cache write) lands
+     * Optional (NULL: none). Called once right after a batch committed and before its outbox
+     * records are produced, so an effect outside PostgreSQL (a cache write) lands
      * before anyone can learn of the batch from its events or replies. What to do is the
      * handler's to keep between apply_batch and this call (partition_reset in between means
      * the batch was rolled back). Also called when a retry finds that an earlier attempt,
      * whose commit outcome was unknown, had committed: apply_batch did not run again then.
      * Cannot fail the batch, which is committed; it only delays the publish.
      */
-    void (*after_commit)(void *opaque, int32_t partition);
+    void (*after_commit)(void *opaque);
     /*
      * Optional (NULL: none). The handler's share of the retention job (ss/retention.h), on the
      * framework's timer and connection, outside any batch: prunes at most rows_max rows of the
@@ -178,6 +180,10 @@ int ss_worker_main(int argc, char **argv, const ss_worker_program_t *program);
 
 /* The batch's connection, inside its transaction. */
 ss_pg_t *ss_worker_batch_pg(ss_worker_batch_t *batch);
+/*
+ * The partition the handler works on: a tick's, or the partition of the record entered last
+ * with ss_worker_batch_record_enter() (what is emitted is stored under that partition).
+ */
 int32_t ss_worker_batch_partition(const ss_worker_batch_t *batch);
 const ss_avro_registry_t *ss_worker_batch_registry(const ss_worker_batch_t *batch);
 

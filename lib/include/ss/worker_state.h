@@ -28,8 +28,11 @@
  * believe they own a partition do not take it from each other in a loop.
  */
 #define SS_PARTITION_RECLAIM_DELAY_MS 3000
-/* Rows produced per poll round and partition by a re-send (the rest follow next round). */
-#define SS_PARTITION_RESEND_ROWS_MAX 1000
+/*
+ * Rows read back per poll round and partition by a re-send (the rest follow next round). A row
+ * holds up to a batch's records for one destination, so this bounds memory, not records.
+ */
+#define SS_PARTITION_RESEND_ROWS_MAX 64
 /* Records in flight per poll round (their delivery reports are awaited at the round's end). */
 #define SS_OUTBOX_FLIGHT_MAX 65536
 
@@ -151,9 +154,14 @@ typedef enum ss_delivery {
     SS_DELIVERY_REJECTED,    /* can never be produced as it is (too large): park it */
 } ss_delivery_t;
 
+/*
+ * One record in flight. An outbox row holds one or more records (one destination's share of a
+ * batch); a row counts as delivered only when every one of its records is.
+ */
 typedef struct ss_outbox_flight_entry {
     int32_t partition; /* the source partition */
     int64_t row_id;
+    uint32_t record; /* its place in the row, 0-based */
     ss_delivery_t delivery;
     bool parked; /* a reference to it was sent to the dead-letter topic instead */
 } ss_outbox_flight_entry_t;
@@ -164,8 +172,14 @@ typedef struct ss_outbox_flight {
     size_t count;
 } ss_outbox_flight_t;
 
-/* Registers a record; returns its index (its delivery opaque), or SIZE_MAX when full. */
-size_t ss_outbox_flight_add(ss_outbox_flight_t *flight, int32_t partition, int64_t row_id);
+/*
+ * Registers record number `record` of row row_id; returns its index (its delivery opaque), or
+ * SIZE_MAX when full. A row's records are registered together, in order (see room).
+ */
+size_t ss_outbox_flight_add(ss_outbox_flight_t *flight, int32_t partition, int64_t row_id,
+                            uint32_t record);
+/* How many more records fit: a row is only started when all of its records do. */
+size_t ss_outbox_flight_room(const ss_outbox_flight_t *flight);
 /* A delivery report for entry index. Rejected twice (its reference too) counts as RETRY. */
 void ss_outbox_flight_report(ss_outbox_flight_t *flight, size_t index, ss_delivery_t delivery);
 /*
@@ -179,10 +193,14 @@ void ss_outbox_flight_parking(ss_outbox_flight_t *flight, size_t index);
 typedef struct ss_outbox_flight_outcome {
     bool touched;           /* it had records in flight this round */
     bool failed;            /* one of them is not acked */
-    int64_t acked_up_to_id; /* every row up to here is acked (0: not even the first) */
+    int64_t acked_up_to_id; /* every record of every row up to here is acked (0: none) */
+    int64_t scanning_id;    /* internal to ss_outbox_flight_outcomes: the row being read */
 } ss_outbox_flight_outcome_t;
 
-/* Fills outcomes[0..partitions_max) in one pass; entries of partitions beyond are ignored. */
+/*
+ * Fills outcomes[0..partitions_max) in one pass; entries of partitions beyond are ignored. A row
+ * whose records were not all registered (the round stopped producing inside it) is not acked.
+ */
 void ss_outbox_flight_outcomes(const ss_outbox_flight_t *flight,
                                ss_outbox_flight_outcome_t *outcomes, size_t partitions_max);
 /* Forgets every entry (the round is over). */
