@@ -353,44 +353,42 @@ static void test_a_record_over_record_bytes_max_counts_nothing_towards_a_group(v
     consumer_close(consumer);
 }
 
-static void test_a_failed_batch_ends_the_round_with_its_error_and_the_run(void **state)
+/* Runs a loop over 5 records per partition of a new topic until it fails; checks the error. */
+static void run_until_failure(ss_test_mock_t *mock, const char *name, seen_t *seen, ss_err_t want,
+                              const char *message)
 {
-    ss_test_mock_t *mock = *state;
-    seen_t seen = {.fail_with = SS_ERR_RETRIABLE};
-    ss_test_mock_topic(mock, "unit.loop.fail", TEST_PARTITIONS);
-    produce(mock, "unit.loop.fail", 5, 10);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.fail", "unit.loop.fail", &seen);
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.fail", &seen, 100, 0, 0);
+    char topic[64], group[64];
+    snprintf(topic, sizeof(topic), "unit.loop.%s", name);
+    snprintf(group, sizeof(group), "g.%s", name);
+    ss_test_mock_topic(mock, topic, TEST_PARTITIONS);
+    produce(mock, topic, 5, 10);
+    ss_kafka_consumer_t *consumer = consumer_new(mock, group, topic, seen);
+    ss_loop_t *loop = loop_new(consumer, topic, seen, 100, 0, 0);
     volatile sig_atomic_t stop = 0;
     char errstr[256] = "";
-    assert_int_equal(ss_loop_run(loop, &stop, errstr, sizeof(errstr)), SS_ERR_RETRIABLE);
-    assert_non_null(strstr(errstr, "the store refused the batch"));
-    /* The failing group was the first: nothing after it in that round was handed over. */
-    assert_int_equal(total(&seen), 0);
-    assert_int_equal(seen.end_result, SS_ERR_RETRIABLE);
-    /* Every round but the failing one (the earlier ones had no records yet). */
-    assert_int_equal(seen.records_ends, seen.begins - 1);
-    assert_int_equal(seen.begins, seen.ends);
+    assert_int_equal(ss_loop_run(loop, &stop, errstr, sizeof(errstr)), want);
+    assert_non_null(strstr(errstr, message));
+    assert_int_equal(seen->end_result, want);
+    assert_int_equal(seen->begins, seen->ends);
     ss_loop_destroy(loop);
     consumer_close(consumer);
 }
 
+static void test_a_failed_batch_ends_the_round_with_its_error_and_the_run(void **state)
+{
+    seen_t seen = {.fail_with = SS_ERR_RETRIABLE};
+    run_until_failure(*state, "fail", &seen, SS_ERR_RETRIABLE, "the store refused the batch");
+    /* The failing group was the first: nothing after it in that round was handed over. */
+    assert_int_equal(total(&seen), 0);
+    /* Every round but the failing one (the earlier ones had no records yet). */
+    assert_int_equal(seen.records_ends, seen.begins - 1);
+}
+
 static void test_a_failed_records_end_ends_the_round_with_its_error(void **state)
 {
-    ss_test_mock_t *mock = *state;
     seen_t seen = {.end_fail_with = SS_ERR_CONFLICT};
-    ss_test_mock_topic(mock, "unit.loop.endfail", TEST_PARTITIONS);
-    produce(mock, "unit.loop.endfail", 5, 10);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.endfail", "unit.loop.endfail", &seen);
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.endfail", &seen, 100, 0, 0);
-    volatile sig_atomic_t stop = 0;
-    char errstr[256] = "";
-    assert_int_equal(ss_loop_run(loop, &stop, errstr, sizeof(errstr)), SS_ERR_CONFLICT);
-    assert_non_null(strstr(errstr, "the round's batch failed"));
-    assert_int_equal(seen.end_result, SS_ERR_CONFLICT);
+    run_until_failure(*state, "endfail", &seen, SS_ERR_CONFLICT, "the round's batch failed");
     assert_int_equal(seen.records_ends, seen.begins);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
 }
 
 static void test_records_made_stale_by_a_seek_are_dropped_then_come_again(void **state)
