@@ -1001,16 +1001,21 @@ ss_err_t ss_kafka_consumer_close(ss_kafka_consumer_t *consumer, char *errstr, si
      * rebalance callback itself), so on_revoke runs on this thread. Records and errors that
      * were still in flight are discarded.
      */
+    /*
+     * Bounded by time only: a burst of events that are ready at once (errors of an offset
+     * reset, say) must not use up the wait in a millisecond, which left the close abandoned
+     * and the process hanging in its destroy.
+     */
     const int64_t deadline_ms = ss_kafka_internal_now_ms() + SS_KAFKA_CONSUMER_CLOSE_MS;
-    const int polls_max = SS_KAFKA_CONSUMER_CLOSE_MS / SS_KAFKA_CLOSE_POLL_MS + 1;
-    for (int polls = 0; polls < polls_max && !rd_kafka_consumer_closed(consumer->rk); polls++) {
-        if (ss_kafka_internal_now_ms() >= deadline_ms) {
-            break;
-        }
+    long events = 0;
+    const char *last_event = "none";
+    while (!rd_kafka_consumer_closed(consumer->rk) && ss_kafka_internal_now_ms() < deadline_ms) {
         rd_kafka_event_t *event = rd_kafka_queue_poll(queue, SS_KAFKA_CLOSE_POLL_MS);
         if (event == NULL) {
             continue;
         }
+        events++;
+        last_event = rd_kafka_event_name(event); /* a static string */
         if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
             consumer_rebalance_cb(consumer->rk, rd_kafka_event_error(event),
                                   rd_kafka_event_topic_partition_list(event), consumer);
@@ -1019,7 +1024,8 @@ ss_err_t ss_kafka_consumer_close(ss_kafka_consumer_t *consumer, char *errstr, si
     }
     if (!rd_kafka_consumer_closed(consumer->rk)) {
         err = ss_err_set(SS_ERR_TIMEOUT, errstr, errstr_size,
-                         "kafka consumer did not close within %d ms", SS_KAFKA_CONSUMER_CLOSE_MS);
+                         "kafka consumer did not close within %d ms (%ld events, the last %s)",
+                         SS_KAFKA_CONSUMER_CLOSE_MS, events, last_event);
     }
 
 cleanup:
