@@ -71,6 +71,19 @@ int32_t ss_kafka_partition_for_key(const void *key, size_t key_length, int32_t p
     return (int32_t)(positive % (uint32_t)partition_count);
 }
 
+ss_err_t ss_kafka_internal_ping(rd_kafka_t *rk, const char *what, int timeout_ms, char *errstr,
+                                size_t errstr_size)
+{
+    const struct rd_kafka_metadata *metadata = NULL;
+    const rd_kafka_resp_err_t code = rd_kafka_metadata(rk, 0, NULL, &metadata, timeout_ms);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
+                          "%s is not reachable: %s", what, rd_kafka_err2str(code));
+    }
+    rd_kafka_metadata_destroy(metadata);
+    return SS_OK;
+}
+
 ss_err_t ss_kafka_internal_err_kind(rd_kafka_resp_err_t err)
 {
     switch (err) {

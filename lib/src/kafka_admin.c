@@ -213,29 +213,15 @@ cleanup:
 
 ss_err_t ss_kafka_ping(const char *bootstrap, int timeout_ms, char *errstr, size_t errstr_size)
 {
-    ss_err_t err = SS_OK;
     rd_kafka_t *rk = NULL;
-    const struct rd_kafka_metadata *metadata = NULL;
-
     if (timeout_ms < 0) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "kafka ping needs timeout_ms >= 0");
     }
-    err = admin_client_new(bootstrap, &rk, errstr, errstr_size);
-    if (err != SS_OK) {
-        goto cleanup;
-    }
-    const rd_kafka_resp_err_t code = rd_kafka_metadata(rk, 0, NULL, &metadata, timeout_ms);
-    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        err = ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
-                         "kafka at %s is not reachable: %s", bootstrap, rd_kafka_err2str(code));
-        goto cleanup;
-    }
-
-cleanup:
-    if (metadata != NULL) {
-        rd_kafka_metadata_destroy(metadata);
-    }
-    if (rk != NULL) {
+    ss_err_t err = admin_client_new(bootstrap, &rk, errstr, errstr_size);
+    if (err == SS_OK) {
+        char what[512];
+        snprintf(what, sizeof(what), "kafka at %s", bootstrap);
+        err = ss_kafka_internal_ping(rk, what, timeout_ms, errstr, errstr_size);
         rd_kafka_destroy(rk);
     }
     return err;

@@ -20,6 +20,14 @@
 /* The ss_err_t kind for a librdkafka error code (transient codes are SS_ERR_RETRIABLE). */
 ss_err_t ss_kafka_internal_err_kind(rd_kafka_resp_err_t err);
 
+/*
+ * Asks for broker metadata on rk's own connections (all_topics=0, no topic: the cheapest
+ * request that needs a live broker). what names the cluster in the error ("kafka", or "kafka at
+ * <bootstrap>"). Every ping of ss/kafka.h is this one.
+ */
+ss_err_t ss_kafka_internal_ping(rd_kafka_t *rk, const char *what, int timeout_ms, char *errstr,
+                                size_t errstr_size);
+
 /* The kind for an rd_kafka_error_t, using its fatal and retriable flags first. */
 ss_err_t ss_kafka_internal_error_kind(const rd_kafka_error_t *error);
 

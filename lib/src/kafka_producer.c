@@ -333,20 +333,10 @@ int ss_kafka_producer_outstanding(ss_kafka_producer_t *producer)
 ss_err_t ss_kafka_producer_ping(ss_kafka_producer_t *producer, int timeout_ms, char *errstr,
                                 size_t errstr_size)
 {
-    const struct rd_kafka_metadata *metadata = NULL;
-
     if (producer == NULL) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "kafka ping needs a producer");
     }
-    /* all_topics=0 and no topic: the cheapest request that needs a live broker. */
-    const rd_kafka_resp_err_t code =
-        rd_kafka_metadata(producer->rk, 0, NULL, &metadata, timeout_ms);
-    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return ss_err_set(ss_kafka_internal_err_kind(code), errstr, errstr_size,
-                          "kafka is not reachable: %s", rd_kafka_err2str(code));
-    }
-    rd_kafka_metadata_destroy(metadata);
-    return SS_OK;
+    return ss_kafka_internal_ping(producer->rk, "kafka", timeout_ms, errstr, errstr_size);
 }
 
 void ss_kafka_producer_destroy(ss_kafka_producer_t *producer)

@@ -419,7 +419,10 @@ ss_err_t ss_kafka_topic_partition_count(const char *bootstrap, const char *topic
 ss_err_t ss_kafka_topic_create(const char *bootstrap, const char *topic, int32_t partitions,
                                int timeout_ms, char *errstr, size_t errstr_size);
 
-/* Whether some broker of bootstrap answers a metadata request within timeout_ms. */
+/*
+ * Whether some broker of bootstrap answers a metadata request within timeout_ms. Makes a client
+ * of its own each time: a process that holds a producer or consumer pings with that instead.
+ */
 ss_err_t ss_kafka_ping(const char *bootstrap, int timeout_ms, char *errstr, size_t errstr_size);
 
 #endif
