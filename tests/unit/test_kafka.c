@@ -357,30 +357,6 @@ static void hooks_on_revoke(void *opaque, const ss_kafka_partition_t *partitions
     hooks->revoked_partitions += count;
 }
 
-static ss_kafka_consumer_t *group_consumer(const char *bootstrap, const char *group,
-                                           const char *topic, hooks_t *hooks)
-{
-    char errstr[256] = "";
-    ss_kafka_consumer_t *consumer = NULL;
-    const char *topics[] = {topic};
-    const ss_kafka_property_t properties[] = {{"session.timeout.ms", "6000"},
-                                              {"heartbeat.interval.ms", "500"}};
-    const ss_kafka_consumer_config_t config = {
-        .bootstrap = bootstrap,
-        .group_id = group,
-        .client_id = "test-kafka-consumer",
-        .topics = topics,
-        .topic_count = 1,
-        .on_assign = hooks_on_assign,
-        .on_revoke = hooks_on_revoke,
-        .opaque = hooks,
-        .properties = properties,
-        .property_count = 2,
-    };
-    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)), SS_OK);
-    return consumer;
-}
-
 /*
  * Polls until `want` records are in hand (appended to offsets[]) or the bound is reached.
  * Returns how many arrived.
@@ -412,7 +388,8 @@ static void test_on_assign_offset_is_where_consumption_starts(void **state)
     produce_numbered(mock->bootstrap, "unit.resume", 0, 10);
 
     ss_kafka_consumer_t *consumer =
-        group_consumer(mock->bootstrap, "g.resume", "unit.resume", &hooks);
+        ss_test_mock_consumer(mock, "g.resume", "unit.resume", "test-kafka-consumer",
+                              hooks_on_assign, hooks_on_revoke, &hooks);
     assert_int_equal(consume_offsets(consumer, offsets, 6), 6);
     for (int i = 0; i < 6; i++) {
         assert_int_equal(offsets[i], 4 + i);
@@ -441,7 +418,8 @@ static void test_failed_on_assign_makes_every_poll_fatal_with_the_hook_message(v
     produce_numbered(mock->bootstrap, "unit.hookfail", 0, 3);
 
     ss_kafka_consumer_t *consumer =
-        group_consumer(mock->bootstrap, "g.hookfail", "unit.hookfail", &hooks);
+        ss_test_mock_consumer(mock, "g.hookfail", "unit.hookfail", "test-kafka-consumer",
+                              hooks_on_assign, hooks_on_revoke, &hooks);
     for (int poll = 0; poll < SS_TEST_POLLS_MAX && err == SS_OK; poll++) {
         err = ss_kafka_consumer_poll_batch(consumer, batch, SS_TEST_BATCH_MAX, SS_TEST_POLL_MS,
                                            &count, errstr, sizeof(errstr));

@@ -230,22 +230,8 @@ static void produce(const ss_test_mock_t *mock, const char *topic, int per_parti
 static ss_kafka_consumer_t *consumer_new(const ss_test_mock_t *mock, const char *group,
                                          const char *topic, seen_t *seen)
 {
-    char errstr[256] = "";
-    const char *topics[] = {topic};
-    const ss_kafka_property_t properties[] = {{"session.timeout.ms", "6000"},
-                                              {"heartbeat.interval.ms", "300"}};
-    const ss_kafka_consumer_config_t config = {.bootstrap = mock->bootstrap,
-                                               .group_id = group,
-                                               .client_id = "test-loop-consumer",
-                                               .topics = topics,
-                                               .topic_count = 1,
-                                               .on_assign = on_assign,
-                                               .on_revoke = on_revoke,
-                                               .opaque = seen,
-                                               .properties = properties,
-                                               .property_count = 2};
-    ss_kafka_consumer_t *consumer = NULL;
-    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)), SS_OK);
+    ss_kafka_consumer_t *consumer =
+        ss_test_mock_consumer(mock, group, topic, "test-loop-consumer", on_assign, on_revoke, seen);
     seen->consumer = consumer;
     return consumer;
 }
@@ -301,6 +287,41 @@ static void consumer_close(ss_kafka_consumer_t *consumer)
     ss_kafka_consumer_destroy(consumer);
 }
 
+/* One test's topic ("unit.loop.<name>", its records produced), consumer ("g.<name>") and loop. */
+typedef struct scene {
+    char topic[64]; /* the loop borrows it */
+    char group[64];
+    ss_kafka_consumer_t *consumer;
+    ss_loop_t *loop;
+} scene_t;
+
+/* The records: per_partition of value_bytes each on every partition; the loop's bounds. */
+typedef struct scene_config {
+    int per_partition;
+    size_t value_bytes;
+    size_t records_max;
+    long long bytes_max;
+    long long publish_ms;
+} scene_config_t;
+
+static void scene_start(scene_t *scene, ss_test_mock_t *mock, const char *name, seen_t *seen,
+                        const scene_config_t *config)
+{
+    snprintf(scene->topic, sizeof(scene->topic), "unit.loop.%s", name);
+    snprintf(scene->group, sizeof(scene->group), "g.%s", name);
+    ss_test_mock_topic(mock, scene->topic, TEST_PARTITIONS);
+    produce(mock, scene->topic, config->per_partition, config->value_bytes);
+    scene->consumer = consumer_new(mock, scene->group, scene->topic, seen);
+    scene->loop = loop_new(scene->consumer, scene->topic, seen, config->records_max,
+                           config->bytes_max, config->publish_ms);
+}
+
+static void scene_end(scene_t *scene)
+{
+    ss_loop_destroy(scene->loop);
+    consumer_close(scene->consumer);
+}
+
 static void assert_each_once(const seen_t *seen, int per_partition)
 {
     assert_false(seen->mixed);
@@ -315,13 +336,13 @@ static void assert_each_once(const seen_t *seen, int per_partition)
 
 static void test_every_record_once_per_partition_in_order_within_the_bounds(void **state)
 {
-    ss_test_mock_t *mock = *state;
     seen_t seen = {0};
-    ss_test_mock_topic(mock, "unit.loop.bounds", TEST_PARTITIONS);
-    produce(mock, "unit.loop.bounds", 40, 100);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.bounds", "unit.loop.bounds", &seen);
     /* At most 25 records a poll and 1,000 value bytes (10 records) a group. */
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.bounds", &seen, 25, 1000, 0);
+    scene_t scene;
+    scene_start(&scene, *state, "bounds", &seen,
+                &(scene_config_t){
+                    .per_partition = 40, .value_bytes = 100, .records_max = 25, .bytes_max = 1000});
+    ss_loop_t *loop = scene.loop;
     rounds_until(loop, &seen, 40 * TEST_PARTITIONS);
     rounds_quiet(loop, &seen);
     assert_each_once(&seen, 40);
@@ -333,45 +354,39 @@ static void test_every_record_once_per_partition_in_order_within_the_bounds(void
     /* records_end ran every round, and saw every record of its round still alive. */
     assert_int_equal(seen.records_ends, seen.begins);
     assert_int_equal(seen.held_checked, 40 * TEST_PARTITIONS);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
+    scene_end(&scene);
 }
 
 static void test_a_record_over_record_bytes_max_counts_nothing_towards_a_group(void **state)
 {
-    ss_test_mock_t *mock = *state;
     seen_t seen = {0};
-    ss_test_mock_topic(mock, "unit.loop.large", TEST_PARTITIONS);
-    produce(mock, "unit.loop.large", 6, 5000); /* each over record_bytes_max (1,000) */
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.large", "unit.loop.large", &seen);
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.large", &seen, 100, 1000, 0);
-    rounds_until(loop, &seen, 6 * TEST_PARTITIONS);
+    /* Each record over record_bytes_max (1,000). */
+    scene_t scene;
+    scene_start(
+        &scene, *state, "large", &seen,
+        &(scene_config_t){
+            .per_partition = 6, .value_bytes = 5000, .records_max = 100, .bytes_max = 1000});
+    rounds_until(scene.loop, &seen, 6 * TEST_PARTITIONS);
     assert_each_once(&seen, 6);
     /* Counted as 0 bytes, the large records do not split groups; counted, each would be alone. */
     assert_true(seen.group_max > 1);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
+    scene_end(&scene);
 }
 
 /* Runs a loop over 5 records per partition of a new topic until it fails; checks the error. */
 static void run_until_failure(ss_test_mock_t *mock, const char *name, seen_t *seen, ss_err_t want,
                               const char *message)
 {
-    char topic[64], group[64];
-    snprintf(topic, sizeof(topic), "unit.loop.%s", name);
-    snprintf(group, sizeof(group), "g.%s", name);
-    ss_test_mock_topic(mock, topic, TEST_PARTITIONS);
-    produce(mock, topic, 5, 10);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, group, topic, seen);
-    ss_loop_t *loop = loop_new(consumer, topic, seen, 100, 0, 0);
+    scene_t scene;
+    scene_start(&scene, mock, name, seen,
+                &(scene_config_t){.per_partition = 5, .value_bytes = 10, .records_max = 100});
     volatile sig_atomic_t stop = 0;
     char errstr[256] = "";
-    assert_int_equal(ss_loop_run(loop, &stop, errstr, sizeof(errstr)), want);
+    assert_int_equal(ss_loop_run(scene.loop, &stop, errstr, sizeof(errstr)), want);
     assert_non_null(strstr(errstr, message));
     assert_int_equal(seen->end_result, want);
     assert_int_equal(seen->begins, seen->ends);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
+    scene_end(&scene);
 }
 
 static void test_a_failed_batch_ends_the_round_with_its_error_and_the_run(void **state)
@@ -393,20 +408,18 @@ static void test_a_failed_records_end_ends_the_round_with_its_error(void **state
 
 static void test_records_made_stale_by_a_seek_are_dropped_then_come_again(void **state)
 {
-    ss_test_mock_t *mock = *state;
     seen_t seen = {0};
-    ss_test_mock_topic(mock, "unit.loop.seek", TEST_PARTITIONS);
-    produce(mock, "unit.loop.seek", 20, 10);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.seek", "unit.loop.seek", &seen);
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.seek", &seen, 200, 0, 0);
+    scene_t scene;
+    scene_start(&scene, *state, "seek", &seen,
+                &(scene_config_t){.per_partition = 20, .value_bytes = 10, .records_max = 200});
+    ss_loop_t *loop = scene.loop;
     seen.seek_others = true; /* the first group seeks the other partitions back to 0 */
     rounds_until(loop, &seen, 20 * TEST_PARTITIONS);
     assert_false(seen.seek_others);
     rounds_quiet(loop, &seen);
     /* The records the round held of the others were dropped, not handed over twice. */
     assert_each_once(&seen, 20);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
+    scene_end(&scene);
 }
 
 /* The group's committed offset of partition, as a non-member sees it. */
@@ -452,10 +465,11 @@ static void test_offsets_are_published_on_the_interval_and_again_after_forget(vo
 {
     ss_test_mock_t *mock = *state;
     seen_t seen = {0};
-    ss_test_mock_topic(mock, "unit.loop.publish", TEST_PARTITIONS);
-    produce(mock, "unit.loop.publish", 3, 10);
-    ss_kafka_consumer_t *consumer = consumer_new(mock, "g.publish", "unit.loop.publish", &seen);
-    ss_loop_t *loop = loop_new(consumer, "unit.loop.publish", &seen, 100, 0, 20);
+    scene_t scene;
+    scene_start(&scene, mock, "publish", &seen,
+                &(scene_config_t){
+                    .per_partition = 3, .value_bytes = 10, .records_max = 100, .publish_ms = 20});
+    ss_loop_t *loop = scene.loop;
     rounds_until(loop, &seen, 3 * TEST_PARTITIONS);
     seen.publish[0] = 2;
     assert_int_equal(rounds_until_committed(loop, mock, 2), 2);
@@ -468,8 +482,7 @@ static void test_offsets_are_published_on_the_interval_and_again_after_forget(vo
     ss_loop_forget(loop, 0);
     seen.publish[0] = 4;
     assert_int_equal(rounds_until_committed(loop, mock, 4), 4);
-    ss_loop_destroy(loop);
-    consumer_close(consumer);
+    scene_end(&scene);
 }
 
 /* Whether both members own partitions, and together all of them. */

@@ -43,3 +43,29 @@ void ss_test_mock_topic(ss_test_mock_t *mock, const char *topic, int partitions)
     assert_int_equal(rd_kafka_mock_topic_create(mock->cluster, topic, partitions, 1),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
 }
+
+ss_kafka_consumer_t *ss_test_mock_consumer(const ss_test_mock_t *mock, const char *group,
+                                           const char *topic, const char *client_id,
+                                           ss_kafka_assign_fn on_assign,
+                                           ss_kafka_revoke_fn on_revoke, void *opaque)
+{
+    char errstr[256] = "";
+    const char *topics[] = {topic};
+    const ss_kafka_property_t properties[] = {{"session.timeout.ms", "6000"},
+                                              {"heartbeat.interval.ms", "300"}};
+    const ss_kafka_consumer_config_t config = {.bootstrap = mock->bootstrap,
+                                               .group_id = group,
+                                               .client_id = client_id,
+                                               .topics = topics,
+                                               .topic_count = 1,
+                                               .on_assign = on_assign,
+                                               .on_revoke = on_revoke,
+                                               .opaque = opaque,
+                                               .properties = properties,
+                                               .property_count = 2};
+    ss_kafka_consumer_t *consumer = NULL;
+    if (ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)) != SS_OK) {
+        fail_msg("mock consumer: %s", errstr);
+    }
+    return consumer;
+}

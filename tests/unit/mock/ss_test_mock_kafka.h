@@ -6,6 +6,8 @@
 #ifndef SS_TEST_MOCK_KAFKA_H
 #define SS_TEST_MOCK_KAFKA_H
 
+#include "ss/kafka.h"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -21,5 +23,15 @@ int ss_test_mock_teardown(void **state);
 
 /* Creates topic with partitions (replication 1); fails the test otherwise. */
 void ss_test_mock_topic(ss_test_mock_t *mock, const char *topic, int partitions);
+
+/*
+ * A member of group subscribed to topic on the mock cluster, with a short session (6 s) so
+ * that a second member's rebalance is quick; the hooks and opaque as in ss_kafka_consumer_config_t.
+ * Fails the test if it cannot be made. The caller closes and destroys it.
+ */
+ss_kafka_consumer_t *ss_test_mock_consumer(const ss_test_mock_t *mock, const char *group,
+                                           const char *topic, const char *client_id,
+                                           ss_kafka_assign_fn on_assign,
+                                           ss_kafka_revoke_fn on_revoke, void *opaque);
 
 #endif
