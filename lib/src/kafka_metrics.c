@@ -2,14 +2,16 @@
  * The Kafka metrics every producer and consumer of the process feeds (/work/metrics-spec.md):
  * ss_kafka_produced_records_total{topic} (acknowledged by the broker),
  * ss_kafka_consumed_records_total{topic} and ss_consumer_lag_records{topic,partition}, all in
- * the process registry (ss/metrics.h). The families are looked up by name on each call; the
- * registry returns the one registered first.
+ * the process registry (ss/metrics.h). Each family is looked up once and kept (the process
+ * registry is never freed), as ss/http.h's observer does: counting a record is then one series
+ * lookup, not a walk of the registry per delivery report.
  */
 #include "kafka_internal.h"
 
 #include "ss/metrics.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 static const char *const topic_label[] = {"topic"};
@@ -33,16 +35,31 @@ static const ss_metrics_spec_t lag_spec = {
     .labels = lag_labels,
     .label_count = 2};
 
+/* The family of spec, registered on first use; two threads racing register the same one. */
+static ss_metrics_family_t *family_of(_Atomic(ss_metrics_family_t *) *cached,
+                                      const ss_metrics_spec_t *spec)
+{
+    ss_metrics_family_t *family = atomic_load(cached);
+    if (family == NULL) {
+        family = ss_metrics_family(ss_metrics_process(), spec);
+        atomic_store(cached, family);
+    }
+    return family;
+}
+
+static _Atomic(ss_metrics_family_t *) produced_family;
+static _Atomic(ss_metrics_family_t *) consumed_family;
+static _Atomic(ss_metrics_family_t *) lag_family;
+
 void ss_kafka_internal_count_produced(const char *topic)
 {
     const char *const values[] = {topic};
-    ss_metrics_add(
-        ss_metrics_series(ss_metrics_family(ss_metrics_process(), &produced_spec), values), 1);
+    ss_metrics_add(ss_metrics_series(family_of(&produced_family, &produced_spec), values), 1);
 }
 
 void ss_kafka_internal_count_consumed(ss_kafka_message_t *const *messages, size_t count)
 {
-    ss_metrics_family_t *family = ss_metrics_family(ss_metrics_process(), &consumed_spec);
+    ss_metrics_family_t *family = family_of(&consumed_family, &consumed_spec);
     /* A poll mostly returns one topic: one series lookup per run of equal topics. */
     for (size_t i = 0; i < count;) {
         size_t run = 1;
@@ -60,7 +77,7 @@ static ss_metrics_series_t *lag_series(const char *topic, int32_t partition)
     char number[16];
     snprintf(number, sizeof(number), "%" PRId32, partition);
     const char *const values[] = {topic, number};
-    return ss_metrics_series(ss_metrics_family(ss_metrics_process(), &lag_spec), values);
+    return ss_metrics_series(family_of(&lag_family, &lag_spec), values);
 }
 
 void ss_kafka_consumer_lag_report(ss_kafka_consumer_t *consumer, const char *topic,
