@@ -321,6 +321,23 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* fetch.min.bytes and fetch.wait.max.ms where the config sets them; librdkafka checks ranges. */
+static ss_err_t consumer_conf_fetch(const ss_kafka_consumer_config_t *config, rd_kafka_conf_t *conf,
+                                    char *errstr, size_t errstr_size)
+{
+    char number[16];
+    ss_err_t err = SS_OK;
+    if (config->fetch_min_bytes != 0) {
+        snprintf(number, sizeof(number), "%d", config->fetch_min_bytes);
+        err = ss_kafka_internal_conf_set(conf, "fetch.min.bytes", number, errstr, errstr_size);
+    }
+    if (err == SS_OK && config->fetch_wait_max_ms != 0) {
+        snprintf(number, sizeof(number), "%d", config->fetch_wait_max_ms);
+        err = ss_kafka_internal_conf_set(conf, "fetch.wait.max.ms", number, errstr, errstr_size);
+    }
+    return err;
+}
+
 static ss_err_t consumer_conf_build(const ss_kafka_consumer_config_t *config,
                                     ss_kafka_consumer_t *consumer, const char *group_id,
                                     rd_kafka_conf_t *conf, char *errstr, size_t errstr_size)
@@ -343,6 +360,9 @@ static ss_err_t consumer_conf_build(const ss_kafka_consumer_config_t *config,
     if (err == SS_OK) {
         err =
             ss_kafka_internal_conf_set(conf, "enable.partition.eof", "false", errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = consumer_conf_fetch(config, conf, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_kafka_internal_conf_set_all(conf, config->properties, config->property_count,

@@ -57,6 +57,7 @@ void ss_worker_config_options(ss_config_option_t *options, ss_worker_config_t *c
          "longest pause between attempts at a failing batch", &config->retry_backoff_max_ms},
         {"--linger-ms", "SS_LINGER_MS", SS_CONFIG_INT, "2", 0, 1000,
          "producer linger for outbox records", &config->linger_ms},
+        SS_CONFIG_FETCH_OPTIONS(&config->fetch_min_bytes, &config->fetch_wait_max_ms),
         {"--producer-message-timeout-ms", "SS_PRODUCER_MESSAGE_TIMEOUT_MS", SS_CONFIG_INT, "30000",
          1000, 900000, "how long the producer tries one outbox record before the round re-sends it",
          &config->producer_message_timeout_ms},
@@ -651,6 +652,8 @@ static ss_err_t clients_create(ss_worker_t *worker, char *errstr, size_t errstr_
                                                .on_revoke = ss_worker_on_revoke,
                                                .opaque = worker,
                                                .batch_linger_ms = (int)config->batch_wait_ms,
+                                               .fetch_min_bytes = (int)config->fetch_min_bytes,
+                                               .fetch_wait_max_ms = (int)config->fetch_wait_max_ms,
                                                .properties = properties,
                                                .property_count = 2};
         err = ss_kafka_consumer_new(&consumer, &worker->consumer, errstr, errstr_size);

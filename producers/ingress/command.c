@@ -651,7 +651,9 @@ static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, si
     }
     if (err == SS_OK) {
         ss_kafka_consumer_config_t consumer = {.bootstrap = config->kafka_bootstrap,
-                                               .client_id = client_id};
+                                               .client_id = client_id,
+                                               .fetch_min_bytes = config->fetch_min_bytes,
+                                               .fetch_wait_max_ms = config->fetch_wait_max_ms};
         err = ss_kafka_consumer_new_assigned(&consumer, SS_TOPIC_RESULTS, config->instance,
                                              SS_KAFKA_OFFSET_END, &commands->results, errstr,
                                              errstr_size);

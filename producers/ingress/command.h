@@ -59,6 +59,8 @@ typedef struct ss_ingress_commands_config {
     int deadline_ms;             /* how long a request waits for its result */
     size_t pending_max;          /* slots in the ring, e.g. 65536 */
     int linger_ms;               /* producer linger */
+    int fetch_min_bytes;         /* results consumer: see ss_kafka_consumer_config_t */
+    int fetch_wait_max_ms;
     int message_timeout_ms; /* how long a command may wait to reach Kafka (message.timeout.ms) */
 } ss_ingress_commands_config_t;
 

@@ -24,7 +24,6 @@
 /* How much longer than statement_timeout the ingress waits for an answer before giving up. */
 #define INGRESS_PG_RESULT_MARGIN_MS 250
 #define INGRESS_PG_OPTIONS_MAX 64
-#define INGRESS_PRODUCER_LINGER_MS 2
 #define INGRESS_TOPOLOGY_TIMEOUT_MS 3000
 
 static const char ingress_body_internal[] =
@@ -78,6 +77,9 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
          "how long a command may wait to reach Kafka; past it, one never sent is answered as"
          " not applied",
          &config->producer_message_timeout_ms},
+        {"--linger-ms", "SS_LINGER_MS", SS_CONFIG_INT, "2", 0, 1000,
+         "how long the command producer gathers records into one request", &config->linger_ms},
+        SS_CONFIG_FETCH_OPTIONS(&config->fetch_min_bytes, &config->fetch_wait_max_ms),
         {"--fault-producer-fatal-after-ms", "SS_FAULT_PRODUCER_FATAL_AFTER_MS", SS_CONFIG_INT, "0",
          0, 86400000, "tests only: raise a fatal producer error this long after start",
          &config->fault_producer_fatal_after_ms},
@@ -310,7 +312,9 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
         .instance = (int)config->instance,
         .deadline_ms = (int)config->request_deadline_ms,
         .pending_max = (size_t)config->pending_max,
-        .linger_ms = INGRESS_PRODUCER_LINGER_MS,
+        .linger_ms = (int)config->linger_ms,
+        .fetch_min_bytes = (int)config->fetch_min_bytes,
+        .fetch_wait_max_ms = (int)config->fetch_wait_max_ms,
         .message_timeout_ms = (int)config->producer_message_timeout_ms,
     };
     err = ss_ingress_commands_start(&commands_config, &ingress->commands, errstr, errstr_size);

@@ -62,6 +62,9 @@ typedef struct ss_ingress_config {
     char *docs_asset_path;           /* SS_DOCS_ASSET_PATH: Redoc's bundle, for GET /docs */
     long long fatal_drain_ms;        /* SS_INGRESS_FATAL_DRAIN_MS: /ready says why, then exit */
     long long producer_message_timeout_ms;   /* SS_PRODUCER_MESSAGE_TIMEOUT_MS */
+    long long linger_ms;                     /* SS_LINGER_MS: the command producer's linger */
+    long long fetch_min_bytes;               /* SS_FETCH_MIN_BYTES: the results consumer's */
+    long long fetch_wait_max_ms;             /* SS_FETCH_WAIT_MAX_MS: the results consumer's */
     long long fault_producer_fatal_after_ms; /* SS_FAULT_PRODUCER_FATAL_AFTER_MS (tests; 0 off) */
     long long pg_timeout_ms;   /* SS_INGRESS_PG_TIMEOUT_MS: statement_timeout, answer wait */
     long long pg_retry_ms;     /* SS_INGRESS_PG_RETRY_MS: PostgreSQL down: 503 at once this long */
@@ -74,7 +77,7 @@ typedef struct ss_ingress_config {
     long long access_log_permille;   /* SS_ACCESS_LOG_PERMILLE: requests per 1000 logged */
 } ss_ingress_config_t;
 
-#define SS_INGRESS_CONFIG_OPTION_COUNT 28
+#define SS_INGRESS_CONFIG_OPTION_COUNT 31
 
 /* Fills options[0..SS_INGRESS_CONFIG_OPTION_COUNT) with targets inside *config. */
 void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t *config);

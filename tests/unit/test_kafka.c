@@ -661,6 +661,22 @@ static void test_consumer_config_errors_are_clear(void **state)
     assert_non_null(strstr(errstr, "batch_linger_ms -1 out of range"));
 
     config.batch_linger_ms = 0;
+    config.fetch_min_bytes = -5;
+    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_non_null(strstr(errstr, "fetch.min.bytes=-5"));
+
+    config.fetch_min_bytes = 65536;
+    config.fetch_wait_max_ms = 400000;
+    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)),
+                     SS_ERR_INVALID);
+    assert_non_null(strstr(errstr, "fetch.wait.max.ms=400000"));
+
+    config.fetch_wait_max_ms = 5;
+    assert_int_equal(ss_kafka_consumer_new(&config, &consumer, errstr, sizeof(errstr)), SS_OK);
+    ss_kafka_consumer_destroy(consumer);
+    consumer = NULL;
+
     const ss_kafka_property_t bad[] = {{"isolation.level", "sometimes"}};
     config.properties = bad;
     config.property_count = 1;

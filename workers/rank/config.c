@@ -54,6 +54,7 @@ void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t
          &config->batch_records_max},
         {"--batch-wait-ms", "SS_BATCH_WAIT_MS", SS_CONFIG_INT, "5", 0, 1000,
          "how long to keep collecting a batch after its first record", &config->batch_wait_ms},
+        SS_CONFIG_FETCH_OPTIONS(&config->fetch_min_bytes, &config->fetch_wait_max_ms),
         {"--retry-backoff-max-ms", "SS_RETRY_BACKOFF_MAX_MS", SS_CONFIG_INT, "2000", 10, 60000,
          "longest pause between attempts after a Redis or PostgreSQL failure",
          &config->retry_backoff_max_ms},

@@ -349,6 +349,9 @@ static ss_err_t rank_consumer_create(ss_rank_worker_t *worker, char *errstr, siz
                                            .on_revoke = rank_on_revoke,
                                            .opaque = worker,
                                            .batch_linger_ms = (int)worker->config.batch_wait_ms,
+                                           .fetch_min_bytes = (int)worker->config.fetch_min_bytes,
+                                           .fetch_wait_max_ms =
+                                               (int)worker->config.fetch_wait_max_ms,
                                            .properties = properties,
                                            .property_count = 2};
     return ss_kafka_consumer_new(&consumer, &worker->consumer, errstr, errstr_size);

@@ -58,13 +58,15 @@ typedef struct ss_rank_worker_config {
     long long catch_up_days;
     long long batch_records_max;
     long long batch_wait_ms;
+    long long fetch_min_bytes;   /* SS_FETCH_MIN_BYTES */
+    long long fetch_wait_max_ms; /* SS_FETCH_WAIT_MAX_MS */
     long long retry_backoff_max_ms;
     long long redis_timeout_ms;
     char *metrics_host;     /* SS_METRICS_HOST */
     long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_rank_worker_config_t;
 
-enum { SS_RANK_WORKER_OPTION_COUNT = 19 };
+enum { SS_RANK_WORKER_OPTION_COUNT = 21 };
 
 /* Fills options[0..SS_RANK_WORKER_OPTION_COUNT) targeting config. */
 void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t *config);

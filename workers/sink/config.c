@@ -42,6 +42,7 @@ void ss_sink_config_options(ss_config_option_t *options, ss_sink_config_t *confi
          &config->backoff_base_ms},
         {"--backoff-max-ms", "SS_PLATFORM_BACKOFF_MAX_MS", SS_CONFIG_INT, "10000", 1, 600000,
          "the longest wait between two attempts", &config->backoff_max_ms},
+        SS_CONFIG_FETCH_OPTIONS(&config->fetch_min_bytes, &config->fetch_wait_max_ms),
         {"--schema-dir", "SS_SCHEMA_DIR", SS_CONFIG_STRING, SS_AVRO_SCHEMA_DIR_DEFAULT, 1, 4096,
          "directory of the .avsc schemas", &config->schema_dir},
         {"--log-level", "SS_LOG_LEVEL", SS_CONFIG_STRING, "info", 1, 10,

@@ -48,13 +48,15 @@ typedef struct ss_sink_config {
     long long attempts_max;       /* failed POSTs of one order before it is parked */
     long long backoff_base_ms;    /* the first retry waits up to this long */
     long long backoff_max_ms;     /* the doubling stops here; at least backoff_base_ms */
+    long long fetch_min_bytes;    /* SS_FETCH_MIN_BYTES */
+    long long fetch_wait_max_ms;  /* SS_FETCH_WAIT_MAX_MS */
     char *schema_dir;
     char *log_level;
     char *metrics_host;     /* SS_METRICS_HOST */
     long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_sink_config_t;
 
-enum { SS_SINK_CONFIG_OPTION_COUNT = 14 };
+enum { SS_SINK_CONFIG_OPTION_COUNT = 16 };
 
 /*
  * Fills options[0..SS_SINK_CONFIG_OPTION_COUNT) with the sink's table, targeting config. The

@@ -475,6 +475,8 @@ static ss_err_t sink_clients_create(ss_sink_t *sink, char *errstr, size_t errstr
                                            .on_assign = sink_on_assign,
                                            .opaque = sink,
                                            .batch_linger_ms = 0,
+                                           .fetch_min_bytes = (int)config->fetch_min_bytes,
+                                           .fetch_wait_max_ms = (int)config->fetch_wait_max_ms,
                                            .properties = consumer_properties,
                                            .property_count = sizeof(consumer_properties) /
                                                              sizeof(consumer_properties[0])};

@@ -45,6 +45,28 @@ typedef struct ss_config_option {
 } ss_config_option_t;
 
 /*
+ * The consumer fetch options of every binary that consumes Kafka (ss_kafka_consumer_config_t's
+ * fetch_min_bytes and fetch_wait_max_ms), one pair of long long targets. The defaults are the
+ * deployment's: measured in docs/performance.md ("Fetch and linger settings").
+ */
+#define SS_CONFIG_FETCH_MIN_BYTES_DEFAULT "65536"
+#define SS_CONFIG_FETCH_WAIT_MAX_MS_DEFAULT "5"
+#define SS_CONFIG_FETCH_OPTIONS(min_bytes_target, wait_max_ms_target)                              \
+    {"--fetch-min-bytes",                                                                          \
+     "SS_FETCH_MIN_BYTES",                                                                         \
+     SS_CONFIG_INT,                                                                                \
+     SS_CONFIG_FETCH_MIN_BYTES_DEFAULT,                                                            \
+     1,                                                                                            \
+     1048576,                                                                                      \
+     "bytes the broker gathers before it answers a fetch (fewer, fuller fetches)",                 \
+     (min_bytes_target)},                                                                          \
+    {                                                                                              \
+        "--fetch-wait-max-ms", "SS_FETCH_WAIT_MAX_MS", SS_CONFIG_INT,                              \
+            SS_CONFIG_FETCH_WAIT_MAX_MS_DEFAULT, 1, 10000,                                         \
+            "longest the broker holds a fetch waiting for --fetch-min-bytes", (wait_max_ms_target) \
+    }
+
+/*
  * Fills every option's target from argv (argv[0] is the program and is skipped), the
  * environment and the defaults. STRING targets must be NULL or a previous heap copy from this
  * module on entry (they are freed before being replaced). On SS_OK every target holds a valid

@@ -231,6 +231,14 @@ typedef struct ss_kafka_consumer_config {
      */
     int batch_linger_ms;
     /*
+     * How the broker answers a fetch: it waits until fetch_min_bytes are ready or
+     * fetch_wait_max_ms passed. Larger values mean fewer, fuller fetch requests (less broker CPU
+     * per record) for up to fetch_wait_max_ms more latency when traffic is light. 0 keeps
+     * librdkafka's default (fetch.min.bytes=1: answer with the first record; wait 500 ms).
+     */
+    int fetch_min_bytes;
+    int fetch_wait_max_ms;
+    /*
      * Extra librdkafka properties (e.g. session.timeout.ms, auto.offset.reset). They cannot
      * change enable.auto.commit=false, enable.auto.offset.store=false or
      * isolation.level=read_committed. Defaults: auto.offset.reset=earliest,

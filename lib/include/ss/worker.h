@@ -107,6 +107,8 @@ typedef struct ss_worker_config {
     long long batch_wait_ms;
     long long retry_backoff_max_ms;
     long long linger_ms;
+    long long fetch_min_bytes;
+    long long fetch_wait_max_ms;
     long long producer_message_timeout_ms;
     long long dlq_copy_bytes_max;
     long long pg_lock_timeout_ms;
@@ -124,7 +126,7 @@ typedef struct ss_worker_config {
     long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_worker_config_t;
 
-enum { SS_WORKER_CONFIG_OPTION_COUNT = 25 };
+enum { SS_WORKER_CONFIG_OPTION_COUNT = 27 };
 
 /*
  * The settings that must agree with one another (a result outlives its key): SS_ERR_INVALID
