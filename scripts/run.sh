@@ -9,6 +9,10 @@ cd "$root"
 source scripts/lib/common.sh
 
 jobs=${SS_BUILD_JOBS:-2}
+# Processes per PostgreSQL worker role (user, stock, coupon): 2 by default, 1 to measure what
+# the second one adds (docs/performance.md, "Scale-out").
+workers_per_role=${SS_RUN_WORKERS_PER_ROLE:-2}
+[[ "$workers_per_role" =~ ^[12]$ ]] || ss_die "SS_RUN_WORKERS_PER_ROLE='$workers_per_role' must be 1 or 2"
 scripts/install-deps.sh
 ss_say "building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -58,12 +62,14 @@ start_service() {
 # Targets of an earlier run.sh that did not get to clean up would be scraped (and down) forever.
 rm -f "$SS_STATE_DIR"/prometheus/targets/run-*.json
 start_service mock-platform mock-platform "$SS_MOCK_PLATFORM_PORT" ss-mock-platform
-start_service user-worker-1 user-worker 18101 ss-user-worker SS_CLIENT_ID=user-worker-1 SS_METRICS_PORT=18101
-start_service user-worker-2 user-worker 18111 ss-user-worker SS_CLIENT_ID=user-worker-2 SS_METRICS_PORT=18111
-start_service stock-worker-1 stock-worker 18102 ss-stock-worker SS_CLIENT_ID=stock-worker-1 SS_METRICS_PORT=18102
-start_service stock-worker-2 stock-worker 18112 ss-stock-worker SS_CLIENT_ID=stock-worker-2 SS_METRICS_PORT=18112
-start_service coupon-worker-1 coupon-worker 18103 ss-coupon-worker SS_CLIENT_ID=coupon-worker-1 SS_METRICS_PORT=18103
-start_service coupon-worker-2 coupon-worker 18113 ss-coupon-worker SS_CLIENT_ID=coupon-worker-2 SS_METRICS_PORT=18113
+for kind in user:1 stock:2 coupon:3; do
+    role=${kind%:*} port_digit=${kind#*:}
+    for n in $(seq 1 "$workers_per_role"); do
+        port=$((18090 + 10 * n + port_digit))
+        start_service "$role-worker-$n" "$role-worker" "$port" "ss-$role-worker" \
+            "SS_CLIENT_ID=$role-worker-$n" "SS_METRICS_PORT=$port"
+    done
+done
 start_service platform-sink platform-sink 18104 ss-platform-sink SS_METRICS_PORT=18104
 start_service rank-worker rank-worker 18105 ss-rank-worker SS_METRICS_PORT=18105
 start_service ingress ingress "$SS_INGRESS_PORT" ss-ingress SS_INGRESS_INSTANCE=0
