@@ -517,7 +517,7 @@ static ss_err_t record_encode(ss_ingress_commands_t *commands, ss_http_request_t
     ss_http_request_trace(req, trace);
     json_object_set_new(record, "request_id", json_string(request_id));
     json_object_set_new(record, "reply_partition",
-                        json_integer(async ? -1 : commands->config.instance));
+                        json_integer(async ? -1 : commands->config.results_partition));
     /* The admin commands (AdjustProduct, ChangeCouponStatus) have no requested_at field. */
     const ss_avro_schema_t *schema = ss_avro_registry_find(commands->registry, schema_name);
     if (schema != NULL && ss_avro_schema_has_field(schema, "requested_at")) {
@@ -654,7 +654,7 @@ static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, si
                                                .client_id = client_id,
                                                .fetch_min_bytes = config->fetch_min_bytes,
                                                .fetch_wait_max_ms = config->fetch_wait_max_ms};
-        err = ss_kafka_consumer_new_assigned(&consumer, SS_TOPIC_RESULTS, config->instance,
+        err = ss_kafka_consumer_new_assigned(&consumer, SS_TOPIC_RESULTS, config->results_partition,
                                              SS_KAFKA_OFFSET_END, &commands->results, errstr,
                                              errstr_size);
     }

@@ -55,7 +55,8 @@ typedef struct ss_ingress_commands_config {
     const char *kafka_bootstrap;
     ss_ingress_commands_pg_t pg; /* for request_pending rows */
     const char *schema_dir;      /* NULL: the source tree's schemas/ */
-    int instance;                /* this ingress's partition of ss.results */
+    int instance;                /* in this ingress's request ids */
+    int results_partition;       /* the ss.results partition it reads and asks replies on */
     int deadline_ms;             /* how long a request waits for its result */
     size_t pending_max;          /* slots in the ring, e.g. 65536 */
     int linger_ms;               /* producer linger */

@@ -13,6 +13,7 @@
 #include "ss/topics.h"
 #include "ss/topology.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ void ss_ingress_config_options(ss_config_option_t *options, ss_ingress_config_t 
         {"--threads", "SS_INGRESS_THREADS", SS_CONFIG_INT, "4", 1, SS_HTTP_THREADS_MAX,
          "HTTP threads (a suspended request holds none)", &config->threads},
         {"--instance", "SS_INGRESS_INSTANCE", SS_CONFIG_INT, "0", 0, 1023,
-         "this ingress's number: its partition of ss.results and its request ids",
+         "this ingress's number, in its request ids; it reads partition instance % N of ss.results",
          &config->instance},
         {"--kafka-bootstrap", "KAFKA_BOOTSTRAP", SS_CONFIG_STRING, INGRESS_DEFAULT_BOOTSTRAP, 1,
          1024, "Kafka bootstrap servers, host:port[,host:port]", &config->kafka_bootstrap},
@@ -268,6 +269,31 @@ static ss_err_t topology_check(ss_ingress_t *ingress, char *errstr, size_t errst
     return SS_OK;
 }
 
+/*
+ * The partition of ss.results this instance reads and names as reply_partition: its instance
+ * number modulo the topic's partition count, so any number of instances can run. Instances that
+ * share a partition each read all of it and keep only the results of their own request ids.
+ * A broker that does not answer in time leaves the instance number itself (right whenever it is
+ * below the count, as in the default deployment), so the ingress still starts with Kafka down.
+ */
+static int results_partition_find(const ss_ingress_config_t *config)
+{
+    int32_t count = 0;
+    char errstr[256];
+    if (ss_kafka_topic_partition_count(config->kafka_bootstrap, SS_TOPIC_RESULTS, &count,
+                                       INGRESS_TOPOLOGY_TIMEOUT_MS, errstr,
+                                       sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(SS_INGRESS_COMPONENT,
+                    "partition count unknown topic=%s partition=%lld error=\"%s\"",
+                    SS_TOPIC_RESULTS, config->instance, errstr);
+        return (int)config->instance;
+    }
+    const int partition = (int)(config->instance % count);
+    SS_LOG_INFO(SS_INGRESS_COMPONENT, "results topic=%s partition=%d of %" PRId32 " instance=%lld",
+                SS_TOPIC_RESULTS, partition, count, config->instance);
+    return partition;
+}
+
 ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out, char *errstr,
                            size_t errstr_size)
 {
@@ -310,6 +336,7 @@ ss_err_t ss_ingress_create(const ss_ingress_config_t *config, ss_ingress_t **out
                .opaque = ingress},
         .schema_dir = config->schema_dir,
         .instance = (int)config->instance,
+        .results_partition = results_partition_find(config),
         .deadline_ms = (int)config->request_deadline_ms,
         .pending_max = (size_t)config->pending_max,
         .linger_ms = (int)config->linger_ms,

@@ -47,7 +47,8 @@ typedef struct ss_ingress_config {
     char *host;                      /* SS_INGRESS_HOST, numeric address to bind */
     long long port;                  /* SS_INGRESS_PORT */
     long long threads;               /* SS_INGRESS_THREADS, HTTP polling threads */
-    long long instance;              /* SS_INGRESS_INSTANCE, 0..1023: ss.results partition, ids */
+    long long instance;              /* SS_INGRESS_INSTANCE, 0..1023: in request ids; reads
+                                        ss.results partition instance % its partition count */
     char *kafka_bootstrap;           /* KAFKA_BOOTSTRAP */
     char *pg_dsn;                    /* PG_DSN */
     char *redis_url;                 /* REDIS_URL */

@@ -34,7 +34,8 @@ typedef enum ss_test_service_kind {
 } ss_test_service_kind_t;
 
 typedef struct ss_test_services_config {
-    int instance; /* SS_INGRESS_INSTANCE: 1..3 (ss.results has 4; 0 is a developer's) */
+    int instance; /* SS_INGRESS_INSTANCE: 1..1023, not a multiple of 4 (it reads ss.results
+                     partition instance % 4, and partition 0 is a developer's) */
     int port;     /* SS_INGRESS_PORT; taken by someone else: a free one instead */
     int workers[SS_TEST_SERVICE_KINDS]; /* instances of each worker binary, 0..WORKERS_MAX */
     int request_deadline_ms;            /* SS_REQUEST_DEADLINE_MS; 0: the ingress's default */
