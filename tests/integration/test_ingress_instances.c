@@ -5,7 +5,8 @@
  * request must be answered by its own ingress straight from its CommandResult (200, never a
  * 202 at the deadline), with that ingress's request id, and the balances must add up. A result
  * routed to the wrong instance, or dropped by the instance that shares the partition, would show
- * as a 202 settled later or as a lost charge.
+ * as a 202 at the deadline or as a lost charge. (Before, instance 5 read partition 5, which
+ * does not exist, and the workers could not answer it at all.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +30,6 @@
 
 static ss_test_services_t first;  /* instance 1, with the user worker */
 static ss_test_services_t second; /* instance 5: the same ss.results partition, no workers */
-static long log_from;             /* the ingress log's size before the second one started */
 
 static int setup(void **state)
 {
@@ -40,7 +40,6 @@ static int setup(void **state)
     ss_test_services_start(&first, &config);
     ss_test_services_config_t config_second = {
         .instance = 5, .port = 18177, .request_deadline_ms = REQUEST_DEADLINE_MS};
-    log_from = ss_test_log_size("ss-ingress");
     ss_test_services_start(&second, &config_second);
     return 0;
 }
@@ -117,8 +116,6 @@ static void load_check(load_t *load, int instance)
 static void test_two_instances_on_one_results_partition_each_answer_their_own(void **state)
 {
     (void)state;
-    assert_true(ss_test_log_contains("ss-ingress", log_from,
-                                     "results topic=ss.results partition=1 of 4 instance=5"));
     static load_t loads[2];
     load_prepare(&loads[0], &first, "first");
     load_prepare(&loads[1], &second, "second");
