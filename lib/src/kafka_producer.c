@@ -250,21 +250,37 @@ ss_err_t ss_kafka_producer_send(ss_kafka_producer_t *producer, const char *topic
     fields[field_count++].u.ptr = message_opaque;
     fields[field_count].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     fields[field_count++].u.i = RD_KAFKA_MSG_F_COPY;
-    for (size_t i = 0; i < header_count; i++) {
-        if (headers[i].name == NULL || (headers[i].value == NULL && headers[i].value_length > 0)) {
-            return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                              "kafka send to topic %s: header %zu has no name or no value", topic,
-                              i);
+    /*
+     * The headers go as one list the application owns (VTYPE_HEADERS), not one VTYPE_HEADER
+     * each: librdkafka 2.0.2 frees a list it built itself twice when the partition does not
+     * exist (confluentinc/librdkafka#4627), which crashed a worker answering a reply_partition
+     * beyond ss.results. A list of ours passes to the message on success and stays ours on
+     * failure, whatever failed.
+     */
+    rd_kafka_headers_t *list = NULL;
+    if (header_count > 0) {
+        list = rd_kafka_headers_new(header_count);
+        for (size_t i = 0; i < header_count; i++) {
+            if (headers[i].name == NULL ||
+                (headers[i].value == NULL && headers[i].value_length > 0)) {
+                rd_kafka_headers_destroy(list);
+                return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                                  "kafka send to topic %s: header %zu has no name or no value",
+                                  topic, i);
+            }
+            (void)rd_kafka_header_add(list, headers[i].name, -1, headers[i].value,
+                                      (ssize_t)headers[i].value_length);
         }
-        fields[field_count].vtype = RD_KAFKA_VTYPE_HEADER;
-        fields[field_count].u.header.name = headers[i].name;
-        fields[field_count].u.header.val = headers[i].value;
-        fields[field_count++].u.header.size = (ssize_t)headers[i].value_length;
+        fields[field_count].vtype = RD_KAFKA_VTYPE_HEADERS;
+        fields[field_count++].u.headers = list;
     }
 
     rd_kafka_error_t *error = rd_kafka_produceva(producer->rk, fields, field_count);
     if (error == NULL) {
         return SS_OK;
+    }
+    if (list != NULL) {
+        rd_kafka_headers_destroy(list);
     }
 
     const rd_kafka_resp_err_t code = rd_kafka_error_code(error);

@@ -311,6 +311,38 @@ static void test_send_refuses_too_many_headers(void **state)
     ss_kafka_producer_destroy(producer);
 }
 
+/*
+ * librdkafka 2.0.2 freed the headers twice when the partition does not exist
+ * (confluentinc/librdkafka#4627): a worker answering a reply_partition past ss.results crashed.
+ * Now the send fails with NOT_FOUND, and a send that works still carries its headers.
+ */
+static void test_send_with_headers_to_a_missing_partition_fails_cleanly(void **state)
+{
+    ss_test_mock_t *mock = *state;
+    deliveries_t deliveries = {0};
+    char errstr[256] = "";
+    ss_test_mock_topic(mock, "unit.missing_partition", 2);
+    const ss_kafka_header_t headers[] = {
+        {.name = "ss-request-id", .value = "1-2-3", .value_length = 5},
+        {.name = "traceparent", .value = "00-ab", .value_length = 5}};
+    ss_kafka_producer_t *producer = producer_for(mock->bootstrap, &deliveries);
+    /* A first record makes the topic's partitions known to the producer. */
+    assert_int_equal(ss_kafka_producer_send(producer, "unit.missing_partition", 1, "k", 1, "v", 1,
+                                            headers, 2, NULL, errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_int_equal(ss_kafka_producer_flush(producer, SS_TEST_FLUSH_MS, errstr, sizeof(errstr)),
+                     SS_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ss_kafka_producer_send(producer, "unit.missing_partition", 5, "k", 1, "v",
+                                                1, headers, 2, NULL, errstr, sizeof(errstr)),
+                         SS_ERR_NOT_FOUND);
+        assert_non_null(strstr(errstr, "partition 5"));
+    }
+    assert_int_equal(deliveries.count, 1);
+    assert_int_equal(deliveries.failed, 0);
+    ss_kafka_producer_destroy(producer);
+}
+
 static void test_destroy_of_null_producer_and_consumer_is_a_no_op(void **state)
 {
     (void)state;
@@ -735,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_producer_config_errors_are_clear),
         cmocka_unit_test(test_producer_guarantees_cannot_be_overridden),
         cmocka_unit_test(test_send_refuses_too_many_headers),
+        cmocka_unit_test(test_send_with_headers_to_a_missing_partition_fails_cleanly),
         cmocka_unit_test(test_destroy_of_null_producer_and_consumer_is_a_no_op),
         cmocka_unit_test(test_on_assign_offset_is_where_consumption_starts),
         cmocka_unit_test(test_failed_on_assign_makes_every_poll_fatal_with_the_hook_message),
