@@ -26,6 +26,8 @@
 #define INGRESS_PG_RESULT_MARGIN_MS 250
 #define INGRESS_PG_OPTIONS_MAX 64
 #define INGRESS_TOPOLOGY_TIMEOUT_MS 3000
+/* The partitions schemas/topics.tsv gives ss.results. */
+#define INGRESS_RESULTS_PARTITIONS_DECLARED 4
 
 static const char ingress_body_internal[] =
     "{\"code\":500,\"message\":\"internal error\",\"error\":\"INTERNAL\"}";
@@ -273,8 +275,10 @@ static ss_err_t topology_check(ss_ingress_t *ingress, char *errstr, size_t errst
  * The partition of ss.results this instance reads and names as reply_partition: its instance
  * number modulo the topic's partition count, so any number of instances can run. Instances that
  * share a partition each read all of it and keep only the results of their own request ids.
- * A broker that does not answer in time leaves the instance number itself (right whenever it is
- * below the count, as in the default deployment), so the ingress still starts with Kafka down.
+ * A broker that does not answer in time leaves instance % INGRESS_RESULTS_PARTITIONS_DECLARED,
+ * a partition that exists in any deployment made from schemas/topics.tsv (partition counts only
+ * grow), so the ingress still starts with Kafka down and never asks for a reply that cannot be
+ * produced.
  */
 static int results_partition_find(const ss_ingress_config_t *config)
 {
@@ -283,10 +287,11 @@ static int results_partition_find(const ss_ingress_config_t *config)
     if (ss_kafka_topic_partition_count(config->kafka_bootstrap, SS_TOPIC_RESULTS, &count,
                                        INGRESS_TOPOLOGY_TIMEOUT_MS, errstr,
                                        sizeof(errstr)) != SS_OK) {
+        const int partition = (int)(config->instance % INGRESS_RESULTS_PARTITIONS_DECLARED);
         SS_LOG_WARN(SS_INGRESS_COMPONENT,
-                    "partition count unknown topic=%s partition=%lld error=\"%s\"",
-                    SS_TOPIC_RESULTS, config->instance, errstr);
-        return (int)config->instance;
+                    "partition count unknown topic=%s partition=%d instance=%lld error=\"%s\"",
+                    SS_TOPIC_RESULTS, partition, config->instance, errstr);
+        return partition;
     }
     const int partition = (int)(config->instance % count);
     SS_LOG_INFO(SS_INGRESS_COMPONENT, "results topic=%s partition=%d of %" PRId32 " instance=%lld",
