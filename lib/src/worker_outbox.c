@@ -5,7 +5,8 @@
  *
  * A poll round queues its batches' rows (or, while a re-send is owed, reads them back from
  * PostgreSQL in id order) and registers each in the round's flight table; at the round's end
- * every report is awaited. A row the producer can never take as it is (too large) is parked:
+ * every report is awaited. A row the producer can never take as it is (too large, or bound
+ * for a partition its topic does not have) is parked:
  * a small reference goes to the dead-letter topic in its place. The acknowledged prefix of each
  * source is deleted by its next batch, or here when the source stays idle. A record may reach
  * Kafka twice, never zero times: consumers dedupe by event id.

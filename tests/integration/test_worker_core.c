@@ -437,6 +437,82 @@ static void test_item_heavy_records_are_dead_lettered_without_being_decoded(void
     fixture_end(&f);
 }
 
+/* ---- a reply partition that does not exist ---------------------------------------------- */
+
+#define LOST_REPLIES 4
+#define MISSING_PARTITION 9 /* ss.results has 4 */
+
+typedef struct missing_seen {
+    char prefix[160]; /* the lost charges' request ids start so */
+    size_t count;
+} missing_seen_t;
+
+/* A parked result of one of the lost charges (keyed, or headed, by its request id). */
+static bool missing_partition_keep(void *opaque, const ss_kafka_message_t *message)
+{
+    missing_seen_t *seen = opaque;
+    char reason[512], request_id[160], key[160] = "";
+    ss_test_header(message, SS_HEADER_DLQ_REASON, reason, sizeof(reason));
+    ss_test_header(message, SS_HEADER_REQUEST_ID, request_id, sizeof(request_id));
+    if (message->key != NULL) {
+        snprintf(key, sizeof(key), "%.*s", (int)message->key_length, (const char *)message->key);
+    }
+    size_t length = strlen(seen->prefix);
+    bool ours = (strncmp(key, seen->prefix, length) == 0 ||
+                 strncmp(request_id, seen->prefix, length) == 0) &&
+                strstr(reason, "Unknown partition") != NULL;
+    seen->count += ours ? 1 : 0;
+    return ours;
+}
+
+/*
+ * Charges whose reply_partition ss.results does not have (an ingress configured against the
+ * topic) among 40 ordinary commands. librdkafka 2.0.2 crashed the worker on them (a double free
+ * of the headers); then their results were retried for ever, so the outbox never emptied. Now
+ * each applies once, its outcome is stored for GET /requests/{id}, its result is parked in
+ * ss.dlq, and every other command is answered.
+ */
+static void test_a_result_for_a_missing_reply_partition_is_parked_once(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_init(&f, "no-partition");
+    const char *const environment[] = {"SS_LOG_LEVEL=warn", NULL};
+    workers_start(1, environment);
+    int64_t lost_user = ss_test_user_create(f.pg, "worker core lost replies");
+    char key[32], request_id[160];
+    snprintf(key, sizeof(key), "%" PRId64, lost_user);
+    for (int i = 0; i < 40; i++) {
+        command_send(&f, i);
+        if (i % 10 == 0) {
+            snprintf(request_id, sizeof(request_id), "lost-%s%d", f.prefix, i / 10);
+            json_t *record =
+                json_pack("{s:s, s:i, s:I, s:i, s:I}", "request_id", request_id, "reply_partition",
+                          MISSING_PARTITION, "user_id", (json_int_t)lost_user, "amount", 5,
+                          "requested_at", (json_int_t)ss_clock_now_ms());
+            ss_test_produce(SS_TOPIC_CMD_USER, key, "ChargeBalance", record);
+            json_decref(record);
+        }
+    }
+    answered_check(&f); /* also: the user worker's outbox is empty */
+    char pattern[160];
+    snprintf(pattern, sizeof(pattern), "lost-%s%%", f.prefix);
+    const char *params[] = {pattern, key};
+    assert_int_equal(ss_test_wait_scalar(f.pg,
+                                         "SELECT count(*) FROM request_results"
+                                         " WHERE request_id LIKE $1 AND http_status = 200",
+                                         1, params, LOST_REPLIES, WAIT_MS),
+                     LOST_REPLIES);
+    assert_int_equal(
+        ss_test_pg_scalar(f.pg, "SELECT balance FROM users WHERE id = $1", 1, params + 1),
+        5 * LOST_REPLIES);
+    missing_seen_t seen = {0};
+    snprintf(seen.prefix, sizeof(seen.prefix), "lost-%s", f.prefix);
+    ss_test_topic_read(SS_TOPIC_DLQ, 0, missing_partition_keep, &seen, LOST_REPLIES, 2000, WAIT_MS);
+    assert_true(seen.count >= LOST_REPLIES);
+    fixture_end(&f);
+}
+
 /* ---- commit outcome unknown ------------------------------------------------------------- */
 
 static void test_commit_outcome_unknown_still_delivers_on_a_quiet_partition(void **state)
@@ -685,6 +761,8 @@ int main(void)
         cmocka_unit_test_teardown(test_oversized_poison_is_dead_lettered_once_as_a_reference,
                                   teardown),
         cmocka_unit_test_teardown(test_poison_that_cannot_be_produced_is_parked_not_lost, teardown),
+        cmocka_unit_test_teardown(test_a_result_for_a_missing_reply_partition_is_parked_once,
+                                  teardown),
         cmocka_unit_test_teardown(test_item_heavy_records_are_dead_lettered_without_being_decoded,
                                   teardown),
         cmocka_unit_test_teardown(test_commit_outcome_unknown_still_delivers_on_a_quiet_partition,

@@ -121,10 +121,12 @@ ss_err_t ss_kafka_producer_new(const ss_kafka_producer_config_t *config, ss_kafk
  * Queues one record; thread-safe. partition is a partition number or SS_KAFKA_PARTITION_BY_KEY.
  * key and value (either may be NULL with length 0) and the headers are copied before return.
  * Returns SS_ERR_RETRIABLE when the local queue is full (serve deliveries with
- * ss_kafka_producer_poll() and send again), SS_ERR_NOT_FOUND for a topic or partition already
- * known not to exist (a topic not yet known fails later, in the delivery callback, after
- * topic.metadata.propagation.max.ms), SS_ERR_INVALID for a too large record or too many
- * headers, SS_ERR_FATAL once the producer has raised a fatal error (recreate it).
+ * ss_kafka_producer_poll() and send again), SS_ERR_NOT_FOUND for a topic already known not to
+ * exist (a topic not yet known fails later, in the delivery callback, after
+ * topic.metadata.propagation.max.ms), SS_ERR_INVALID for a too large record, too many headers
+ * or a partition the topic does not have (also in the delivery callback when the partition
+ * turns out missing later), SS_ERR_FATAL once the producer has raised a fatal error (recreate
+ * it).
  * On success exactly one delivery callback follows; on failure none.
  */
 ss_err_t ss_kafka_producer_send(ss_kafka_producer_t *producer, const char *topic, int32_t partition,
