@@ -49,7 +49,7 @@ typedef struct ss_config_option {
  * fetch_min_bytes and fetch_wait_max_ms), one pair of long long targets. The defaults are
  * librdkafka's (answer a fetch with the first record): 64 KiB within 5 or 2 ms took less broker
  * CPU per charge but more per coupon issue and hot order, and added latency at every hop
- * (docs/performance.md, "Fetch and linger settings").
+ * (docs/performance.md, "Consumer fetch settings").
  */
 #define SS_CONFIG_FETCH_MIN_BYTES_DEFAULT "1"
 #define SS_CONFIG_FETCH_WAIT_MAX_MS_DEFAULT "500"
