@@ -41,14 +41,15 @@ static ss_kafka_persistence_t persistence_of(const rd_kafka_message_t *message)
 }
 
 /*
- * What a producer error means. A partition the topic does not have is the record's own fault
- * (partition counts only grow, and a new partition is known after a metadata refresh), so it is
- * SS_ERR_INVALID, never retried as it is; an unknown topic may still be created (NOT_FOUND).
+ * What a producer error means: shared_kind (the library's reading of code), except that a
+ * partition the topic does not have is the record's own fault (partition counts only grow, and
+ * a new partition is known after a metadata refresh), so it is SS_ERR_INVALID, never retried as
+ * it is; an unknown topic may still be created (NOT_FOUND). Both the send and the delivery
+ * report go through here.
  */
-static ss_err_t producer_err_kind(rd_kafka_resp_err_t err)
+static ss_err_t producer_err_kind(rd_kafka_resp_err_t code, ss_err_t shared_kind)
 {
-    return err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ? SS_ERR_INVALID
-                                                       : ss_kafka_internal_err_kind(err);
+    return code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ? SS_ERR_INVALID : shared_kind;
 }
 
 /* Delivery report: one per accepted record, served by rd_kafka_poll()/rd_kafka_flush(). */
@@ -61,10 +62,11 @@ static void producer_delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *messa
     if (producer == NULL || producer->on_delivery == NULL) {
         return;
     }
-    ss_kafka_delivery_t delivery = {.result = producer_err_kind(message->err),
-                                    .persistence = persistence_of(message),
-                                    .partition = message->partition,
-                                    .offset = message->offset};
+    ss_kafka_delivery_t delivery = {
+        .result = producer_err_kind(message->err, ss_kafka_internal_err_kind(message->err)),
+        .persistence = persistence_of(message),
+        .partition = message->partition,
+        .offset = message->offset};
     char text[512];
     if (message->err == RD_KAFKA_RESP_ERR__FATAL) {
         char cause[256];
@@ -303,11 +305,9 @@ ss_err_t ss_kafka_producer_send(ss_kafka_producer_t *producer, const char *topic
                          "kafka producer queue full sending to topic %s: %s", topic,
                          rd_kafka_error_string(error));
     } else {
-        err = ss_err_set(
-            code == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ? SS_ERR_INVALID
-                                                         : ss_kafka_internal_error_kind(error),
-            errstr, errstr_size, "could not send to topic %s partition %" PRId32 ": %s", topic,
-            partition, rd_kafka_error_string(error));
+        err = ss_err_set(producer_err_kind(code, ss_kafka_internal_error_kind(error)), errstr,
+                         errstr_size, "could not send to topic %s partition %" PRId32 ": %s", topic,
+                         partition, rd_kafka_error_string(error));
     }
     rd_kafka_error_destroy(error);
     return err;
