@@ -52,10 +52,7 @@ source "$bench/lib.sh"
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly DB=rowlock ROLE=shopstream PASSWORD=shopstream
 
-usage() {
-    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-    exit "${1:-2}"
-}
+usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 
 scenarios=charge,issue,order_spread,order_hot10,order_hot1
 duration=15 warmup=3 clients=32 threads=$(nproc) shopstream=0 openloop=0 connections=256 settle=15

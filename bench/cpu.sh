@@ -37,10 +37,7 @@ source "$root/scripts/lib/common.sh"
 
 readonly GROUPS_IN_ORDER=(broker postgres workers ingress sink_mock redis_rank other)
 
-usage() {
-    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-    exit "${1:-2}"
-}
+usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 
 # stat_fields PID: sets the array f to the fields of /proc/PID/stat after "pid (comm)" (f[0] is
 # the state, f[1] the ppid, f[11] utime, f[12] stime, f[13] cutime, f[14] cstime, f[19] the

@@ -35,10 +35,7 @@ source "$bench/lib.sh"
 # The most targets written for a run: a longer or faster run cycles through them again.
 readonly TARGETS_MAX=1000000
 
-usage() {
-    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-    exit "${1:-2}"
-}
+usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 case "${1:-}" in
 -h | --help) usage 0 ;;
 charge | issue | balance | products | order_spread | order_hot10 | order_hot1) scenario=$1 ;;

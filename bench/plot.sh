@@ -16,10 +16,7 @@ root=$(cd "$bench/.." && pwd)
 # shellcheck source=scripts/lib/common.sh
 source "$root/scripts/lib/common.sh"
 
-usage() {
-    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-    exit "${1:-2}"
-}
+usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 
 command -v gnuplot >/dev/null || ss_die "gnuplot is missing: run scripts/install-deps.sh"
 vegeta=$(command -v vegeta || echo "$(ss_cache_dir)/bin/vegeta")

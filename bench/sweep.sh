@@ -15,10 +15,7 @@ root=$(cd "$bench/.." && pwd)
 # shellcheck source=scripts/lib/common.sh
 source "$root/scripts/lib/common.sh"
 
-usage() {
-    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
-    exit "${1:-2}"
-}
+usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && usage 0
 (($# >= 2 && $# <= 4)) || usage
 scenario=$1 rates=$2 duration=${3:-15s}

@@ -9,6 +9,10 @@
 #   ss_say <words...>       prints a progress line on stderr, prefixed with the script's name
 #   ss_warn <words...>      same, marked as a warning
 #   ss_die <words...>       prints an error line on stderr and exits 1
+#   ss_usage <script> [status]
+#                           prints the script's header comment (the lines after the shebang up
+#                           to the first that is not a comment, without their "# ") and exits
+#                           with status (default 2): the usage text of the bench scripts
 #   ss_wait_for <what> <timeout_s> <command...>
 #                           runs <command...> every 0.25 s until it succeeds (returns 0) or the
 #                           timeout expires (prints "<what> not ready after <timeout_s> s",
@@ -51,6 +55,11 @@ ss_warn() {
 ss_die() {
     printf '[%s] ERROR: %s\n' "$(basename "${0:-shopstream}")" "$*" >&2
     exit 1
+}
+
+ss_usage() {
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$1"
+    exit "${2:-2}"
 }
 
 ss_tail_log() {
