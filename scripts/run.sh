@@ -62,10 +62,16 @@ start_service() {
 # Targets of an earlier run.sh that did not get to clean up would be scraped (and down) forever.
 rm -f "$SS_STATE_DIR"/prometheus/targets/run-*.json
 start_service mock-platform mock-platform "$SS_MOCK_PLATFORM_PORT" ss-mock-platform
+# The metrics port of worker n of a role: 1810<digit> for the first, 1811<digit> for the second.
+worker_port() { echo $((18090 + 10 * $1 + $2)); }
+worker_metrics_urls() {
+    local n
+    for n in $(seq 1 "$workers_per_role"); do printf ' http://127.0.0.1:%s/metrics' "$(worker_port "$n" "$1")"; done
+}
 for kind in user:1 stock:2 coupon:3; do
     role=${kind%:*} port_digit=${kind#*:}
     for n in $(seq 1 "$workers_per_role"); do
-        port=$((18090 + 10 * n + port_digit))
+        port=$(worker_port "$n" "$port_digit")
         start_service "$role-worker-$n" "$role-worker" "$port" "ss-$role-worker" \
             "SS_CLIENT_ID=$role-worker-$n" "SS_METRICS_PORT=$port"
     done
@@ -87,9 +93,9 @@ shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
 Metrics (Prometheus text format; /health and /ready on the same ports):
   ingress        $API_URL/metrics
   mock platform  http://127.0.0.1:18090/metrics
-  user worker    http://127.0.0.1:18101/metrics  http://127.0.0.1:18111/metrics
-  stock worker   http://127.0.0.1:18102/metrics  http://127.0.0.1:18112/metrics
-  coupon worker  http://127.0.0.1:18103/metrics  http://127.0.0.1:18113/metrics
+  user worker   $(worker_metrics_urls 1)
+  stock worker  $(worker_metrics_urls 2)
+  coupon worker $(worker_metrics_urls 3)
   platform sink  http://127.0.0.1:18104/metrics
   rank worker    http://127.0.0.1:18105/metrics
 Prometheus: $PROMETHEUS_URL (every service's /metrics, scraped each second)
