@@ -230,6 +230,12 @@ static void money_and_stock_check(const ss_test_http_reply_t *replies)
                                  run.users[u]);
         assert_int_equal(scalar_of("SELECT balance FROM users WHERE id = $1", run.users[u]),
                          START_BALANCE + charged - paid);
+        /* users.held is what the user's PENDING orders hold: nothing, once all settled. */
+        assert_int_equal(scalar_of("SELECT held FROM users WHERE id = $1", run.users[u]), 0);
+        assert_int_equal(
+            scalar_of("SELECT count(*) FROM orders WHERE user_id = $1 AND status = 'PENDING'",
+                      run.users[u]),
+            0);
     }
     for (int p = 0; p < PRODUCTS; p++) {
         assert_int_equal(scalar_of("SELECT stock + (SELECT coalesce(sum(i.quantity), 0)"

@@ -135,6 +135,11 @@ static int64_t balance_of(ss_pg_t *pg, int64_t user_id)
     return scalar(pg, "SELECT balance FROM users WHERE id = $1", 1, user_id);
 }
 
+static int64_t held_of(ss_pg_t *pg, int64_t user_id)
+{
+    return scalar(pg, "SELECT held FROM users WHERE id = $1", 1, user_id);
+}
+
 static int64_t product_create(ss_pg_t *pg, int64_t price, int64_t stock, const char *status)
 {
     char price_text[32], stock_text[32];
@@ -496,6 +501,7 @@ static void test_insufficient_stock_on_one_line_gives_everything_back(void **sta
     assert_int_equal(order_is(pg, order_id, "FAILED"), 1);
     /* total 2000 + 10000 + 3000 = 15000, half off: 7500 debited, then refunded */
     assert_int_equal(balance_of(pg, user_id), 500000);
+    assert_int_equal(held_of(pg, user_id), 0);
     assert_int_equal(scalar(pg,
                             "SELECT count(*) FROM balance_history WHERE user_id = $1 AND"
                             " order_id = $2 AND amount = 7500 AND type IN ('USE', 'REFUND')",
@@ -585,8 +591,10 @@ static void test_charge_counts_what_a_pending_order_holds_against_the_limit(void
      * a stock worker runs again (unless a stock worker of another build shares the group).
      */
     assert_int_equal(balance_of(pg, user_id), 6000000);
+    assert_int_equal(held_of(pg, user_id), 4000000);
     stock_workers_start();
     assert_int_equal(result_wait(pg, order_request), 200);
+    assert_int_equal(held_of(pg, user_id), 0);
     /* Paid: what was held is spent, and the limit has room again. */
     charge_send(charge_within, user_id, 4000000);
     assert_int_equal(result_wait(pg, charge_within), 200);

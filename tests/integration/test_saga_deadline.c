@@ -251,13 +251,15 @@ static int64_t order_status_wait(ss_pg_t *pg, int64_t order_id, const char *stat
                                params, 1, WAIT_MS);
 }
 
-/* What the buyer's PENDING orders hold (the saga's "held" amount). */
+/* What the buyer's PENDING orders hold (the saga's "held"), as users.held keeps it. */
 static int64_t held_of(ss_pg_t *pg, int64_t user_id)
 {
-    return scalar(pg,
-                  "SELECT coalesce(sum(paid_amount), 0)::bigint FROM orders WHERE user_id = $1"
-                  " AND status = 'PENDING'",
-                  1, user_id);
+    int64_t held = scalar(pg, "SELECT held FROM users WHERE id = $1", 1, user_id);
+    assert_int_equal(held, scalar(pg,
+                                  "SELECT coalesce(sum(paid_amount), 0)::bigint FROM orders"
+                                  " WHERE user_id = $1 AND status = 'PENDING'",
+                                  1, user_id));
+    return held;
 }
 
 /* Stock plus the units its reservations hold: what the product started with, always. */

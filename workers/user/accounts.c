@@ -1,7 +1,7 @@
 /*
- * Accounts of one batch: loaded in one query (with what each user's PENDING orders hold),
- * changed in memory in partition order, written back with one UPDATE ... FROM unnest and one
- * INSERT ... SELECT FROM unnest.
+ * Accounts of one batch: loaded in one query (balance and what the user's PENDING orders hold,
+ * users.held, both written by this worker alone), changed in memory in partition order, written
+ * back with one UPDATE ... FROM unnest and one INSERT ... SELECT FROM unnest.
  */
 #include "user_worker.h"
 
@@ -14,13 +14,12 @@
 #include <string.h>
 
 #define SQL_ACCOUNTS_LOAD                                                                          \
-    "SELECT u.id, u.balance, coalesce((SELECT sum(o.paid_amount) FROM orders o"                    \
-    " WHERE o.user_id = u.id AND o.status = 'PENDING'), 0)::bigint"                                \
-    " FROM users u WHERE u.id = ANY($1::bigint[]) ORDER BY u.id"
+    "SELECT id, balance, held FROM users WHERE id = ANY($1::bigint[]) ORDER BY id"
 #define SQL_ACCOUNTS_UPDATE                                                                        \
-    "UPDATE users u SET balance = v.balance"                                                       \
-    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS v(id, balance, loaded)"             \
-    " WHERE u.id = v.id AND u.balance = v.loaded RETURNING u.id"
+    "UPDATE users u SET balance = v.balance, held = v.held"                                        \
+    " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])"           \
+    " AS v(id, balance, held, loaded_balance, loaded_held)"                                        \
+    " WHERE u.id = v.id AND u.balance = v.loaded_balance AND u.held = v.loaded_held RETURNING u.id"
 #define SQL_HISTORY_INSERT                                                                         \
     "INSERT INTO balance_history (user_id, type, amount, balance_after, request_id, order_id)"     \
     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],"      \
@@ -66,7 +65,7 @@ ss_err_t ss_user_prepare_statements(ss_pg_t *pg, char *errstr, size_t errstr_siz
         ss_pg_prepare(pg, "user_accounts_load", SQL_ACCOUNTS_LOAD, 1, errstr, errstr_size);
     if (err == SS_OK) {
         err =
-            ss_pg_prepare(pg, "user_accounts_update", SQL_ACCOUNTS_UPDATE, 3, errstr, errstr_size);
+            ss_pg_prepare(pg, "user_accounts_update", SQL_ACCOUNTS_UPDATE, 5, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_pg_prepare(pg, "user_history_insert", SQL_HISTORY_INSERT, 6, errstr, errstr_size);
@@ -137,6 +136,7 @@ ss_err_t ss_user_accounts_load(ss_user_batch_t *batch, ss_pg_t *pg,
         }
         if (err == SS_OK) {
             err = ss_pg_get_int64(rows, row, 2, &account->held, errstr, errstr_size);
+            account->loaded_held = account->held;
         }
         /* The CHECK keeps the balance in range; the saga keeps balance + held within it. */
         if (err == SS_OK && (account->balance < 0 || account->held < 0 ||
@@ -199,45 +199,55 @@ ss_err_t ss_user_history_add(ss_user_batch_t *batch, const ss_user_account_t *ac
     return err;
 }
 
+#define ACCOUNT_COLUMNS 5
+
+/* The dirty account's row of the update: id, balance, held and the two values loaded. */
+static ss_err_t account_columns_append(ss_pg_array_t *columns, const ss_user_account_t *account,
+                                       char *errstr, size_t errstr_size)
+{
+    const int64_t values[ACCOUNT_COLUMNS] = {account->user_id, account->balance, account->held,
+                                             account->loaded_balance, account->loaded_held};
+    ss_err_t err = SS_OK;
+    for (size_t c = 0; c < ACCOUNT_COLUMNS && err == SS_OK; c++) {
+        err = ss_pg_array_append_int64(&columns[c], values[c], errstr, errstr_size);
+    }
+    return err;
+}
+
 static ss_err_t balances_write(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr,
                                size_t errstr_size)
 {
-    ss_pg_array_t ids, balances, loaded;
-    ss_pg_array_init(&ids);
-    ss_pg_array_init(&balances);
-    ss_pg_array_init(&loaded);
+    ss_pg_array_t columns[ACCOUNT_COLUMNS];
+    const char *params[ACCOUNT_COLUMNS];
+    for (size_t c = 0; c < ACCOUNT_COLUMNS; c++) {
+        ss_pg_array_init(&columns[c]);
+    }
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->account_count && err == SS_OK; i++) {
-        const ss_user_account_t *account = &batch->accounts[i];
-        if (account->dirty) {
-            err = ss_pg_array_append_int64(&ids, account->user_id, errstr, errstr_size);
-            if (err == SS_OK) {
-                err = ss_pg_array_append_int64(&balances, account->balance, errstr, errstr_size);
-            }
-            if (err == SS_OK) {
-                err =
-                    ss_pg_array_append_int64(&loaded, account->loaded_balance, errstr, errstr_size);
-            }
+        if (batch->accounts[i].dirty) {
+            err = account_columns_append(columns, &batch->accounts[i], errstr, errstr_size);
         }
     }
-    size_t dirty = ss_pg_array_count(&ids);
+    size_t dirty = ss_pg_array_count(&columns[0]);
     PGresult *rows = NULL;
     if (err == SS_OK && dirty > 0) {
-        const char *params[] = {ss_pg_array_text(&ids), ss_pg_array_text(&balances),
-                                ss_pg_array_text(&loaded)};
-        err = ss_pg_query(pg, "user_accounts_update", NULL, 3, params, &rows, errstr, errstr_size);
+        for (size_t c = 0; c < ACCOUNT_COLUMNS; c++) {
+            params[c] = ss_pg_array_text(&columns[c]);
+        }
+        err = ss_pg_query(pg, "user_accounts_update", NULL, ACCOUNT_COLUMNS, params, &rows, errstr,
+                          errstr_size);
     }
     if (err == SS_OK && dirty > 0 && (size_t)PQntuples(rows) != dirty) {
-        /* Single writer per user: another writer changed a balance since this batch loaded. */
+        /* Single writer per user: another writer changed an account since this batch loaded. */
         err = ss_err_set(SS_ERR_RETRIABLE, errstr, errstr_size,
-                         "%zu of %zu balances changed under this batch (another writer?): rolled"
+                         "%zu of %zu accounts changed under this batch (another writer?): rolled"
                          " back, to be applied again on what is stored",
                          dirty - (size_t)PQntuples(rows), dirty);
     }
     PQclear(rows);
-    ss_pg_array_free(&ids);
-    ss_pg_array_free(&balances);
-    ss_pg_array_free(&loaded);
+    for (size_t c = 0; c < ACCOUNT_COLUMNS; c++) {
+        ss_pg_array_free(&columns[c]);
+    }
     return err;
 }
 

@@ -149,6 +149,7 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
     /* The order's debit was held while it was PENDING; now it is spent. */
     SS_ASSERT(account->held >= order->amounts.paid);
     account->held -= order->amounts.paid;
+    account->dirty = order->amounts.paid > 0 || account->dirty;
     order->status = SS_ORDER_PAID;
     order->paid_at_ms = ss_clock_now_ms();
     order->dirty = true;

@@ -51,7 +51,8 @@ typedef struct ss_user_account {
     int64_t user_id;
     int64_t balance;
     int64_t loaded_balance; /* as loaded: the write is conditional on it (single writer) */
-    int64_t held;           /* paid_amount of the user's PENDING orders */
+    int64_t held;           /* paid_amount of the user's PENDING orders (users.held) */
+    int64_t loaded_held;    /* as loaded, like loaded_balance */
     bool dirty;
 } ss_user_account_t;
 
