@@ -7,7 +7,7 @@
  * entries by key; both are touched only under the mutex, and GET /received serialises under it
  * too, so no reader sees a half-updated entry.
  */
-#include "mock_platform.h"
+#include "mock_internal.h"
 
 #include "ss/clock.h"
 #include "ss/json.h"
@@ -22,45 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MOCK_FAIL_STATUS_DEFAULT 503
-#define MOCK_STALL_MS_DEFAULT 5000
-#define MOCK_ERRSTR_SIZE 256
-
-typedef enum mock_mode {
-    MOCK_MODE_OK = 0,
-    MOCK_MODE_FAIL,
-    MOCK_MODE_STALL,
-} mock_mode_t;
-
-static const char *const mock_mode_names[] = {"ok", "fail", "stall"};
-
-typedef struct mock_stalled {
-    ss_http_request_t *req; /* one reference, ours */
-    int64_t due_ms;         /* monotonic */
-} mock_stalled_t;
-
-struct ss_mock_platform {
-    size_t orders_max;
-
-    pthread_mutex_t mutex; /* guards everything below up to the stall queue */
-    json_t *orders;        /* array of entries, first seen first */
-    json_t *index;         /* key -> the same entry objects */
-    long long unique;      /* entries with a body */
-    long long total;       /* POSTs answered 2xx */
-    long long attempts;    /* every POST with a key */
-    mock_mode_t mode;
-    int fail_status;
-    int stall_ms;
-
-    pthread_mutex_t stall_mutex; /* guards the stall queue and stopping */
-    pthread_cond_t stall_cond;   /* on CLOCK_MONOTONIC */
-    mock_stalled_t stalled[SS_MOCK_PLATFORM_STALLED_MAX];
-    size_t stalled_count;
-    bool stopping;
-    pthread_t timer;
-    bool timer_started;
-    bool stall_cond_ready;
-};
+const char *const mock_mode_names[3] = {"ok", "fail", "stall"};
 
 void ss_mock_platform_config_options(ss_config_option_t *options, ss_mock_platform_config_t *config)
 {
@@ -82,8 +44,7 @@ void ss_mock_platform_config_options(ss_config_option_t *options, ss_mock_platfo
 
 /* ---- answers --------------------------------------------------------------------------------- */
 
-/* {"error": message} as a malloc'd text; NULL when out of memory. */
-static char *mock_error_body(const char *message)
+char *mock_error_body(const char *message)
 {
     json_t *object = json_pack("{s:s}", "error", message);
     char *text = object != NULL ? json_dumps(object, JSON_COMPACT) : NULL;
@@ -91,8 +52,7 @@ static char *mock_error_body(const char *message)
     return text;
 }
 
-/* Answers from a handler with a malloc'd body (NULL means out of memory: 500), then frees it. */
-static void mock_respond(ss_http_request_t *req, int status, char *body)
+void mock_respond(ss_http_request_t *req, int status, char *body)
 {
     if (body == NULL) {
         (void)ss_http_respond_json(req, 500, "{\"error\":\"out of memory\"}");
@@ -139,30 +99,26 @@ static void entry_increment(json_t *entry, const char *field)
     (void)json_integer_set(counter, json_integer_value(counter) + 1);
 }
 
-/* The request header name of req into the entry's field, as sent (null when absent). */
-static void entry_header_keep(json_t *entry, const char *field, ss_http_request_t *req,
-                              const char *name)
+/* value (NULL for none) into the entry's field, as sent (null when absent). */
+static void entry_text_keep(json_t *entry, const char *field, const char *value)
 {
-    const char *value = ss_http_request_header(req, name);
     json_t *text = value != NULL ? json_string(value) : NULL; /* NULL for non-UTF-8 too */
     (void)json_object_set_new(entry, field, text != NULL ? text : json_null());
 }
 
-/*
- * Accepts the body of a POST /orders whose key was counted on arrival: stores it when the key
- * has none yet. Returns the status and sets *body_out to a malloc'd answer.
- */
-static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char **body_out)
+bool mock_attempt_count(ss_mock_platform_t *mock, const char *key, bool *full)
 {
-    char errstr[MOCK_ERRSTR_SIZE];
-    const char *key = ss_http_request_header(req, "Idempotency-Key");
-    size_t length = 0;
-    const char *text = ss_http_request_body(req, &length);
-    json_t *body = NULL;
-    if (ss_json_parse_object(text, length, &body, errstr, sizeof(errstr)) != SS_OK) {
-        *body_out = mock_error_body(errstr);
-        return 400;
+    json_t *entry = store_entry(mock, key, full);
+    if (entry != NULL) {
+        entry_increment(entry, "attempts");
+        mock->attempts++;
     }
+    return entry != NULL;
+}
+
+int mock_item_accept(ss_mock_platform_t *mock, const char *key, json_t *body,
+                     const char *request_id, const char *traceparent)
+{
     int status = 0;
     bool full = false;
     pthread_mutex_lock(&mock->mutex);
@@ -170,18 +126,17 @@ static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char 
     json_t *entry = store_entry(mock, key, &full);
     if (entry == NULL) {
         status = full ? 507 : 500;
+    } else if (json_object_get(mock->refused, key) != NULL) {
+        status = 422;
     } else if (json_is_null(json_object_get(entry, "body"))) {
-        if (json_object_set_new(entry, "body", body) == 0) {
-            body = NULL; /* stolen */
-            entry_header_keep(entry, "requestId", req, "X-Request-Id");
-            entry_header_keep(entry, "traceparent", req, "traceparent");
+        status = json_object_set_new(entry, "body", body) == 0 ? 201 : 500;
+        body = NULL; /* stolen, also on failure */
+        if (status == 201) {
+            entry_text_keep(entry, "requestId", request_id);
+            entry_text_keep(entry, "traceparent", traceparent);
             entry_increment(entry, "deliveries");
             mock->unique++;
             mock->total++;
-            status = 201;
-        } else {
-            body = NULL; /* json_object_set_new releases it on failure too */
-            status = 500;
         }
     } else {
         entry_increment(entry, "deliveries");
@@ -190,12 +145,35 @@ static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char 
     }
     pthread_mutex_unlock(&mock->mutex);
     json_decref(body);
+    return status;
+}
+
+/*
+ * Accepts the body of a POST /orders whose key was counted on arrival. Returns the status and
+ * sets *body_out to a malloc'd answer.
+ */
+static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char **body_out)
+{
+    char errstr[MOCK_ERRSTR_SIZE];
+    size_t length = 0;
+    const char *text = ss_http_request_body(req, &length);
+    json_t *body = NULL;
+    if (ss_json_parse_object(text, length, &body, errstr, sizeof(errstr)) != SS_OK) {
+        *body_out = mock_error_body(errstr);
+        return 400;
+    }
+    int status = mock_item_accept(mock, ss_http_request_header(req, "Idempotency-Key"), body,
+                                  ss_http_request_header(req, "X-Request-Id"),
+                                  ss_http_request_header(req, "traceparent"));
     switch (status) {
     case 201:
         *body_out = strdup("{\"duplicate\":false}");
         break;
     case 200:
         *body_out = strdup("{\"duplicate\":true}");
+        break;
+    case 422:
+        *body_out = mock_error_body("refused on purpose (control refuse)");
         break;
     case 507:
         *body_out = mock_error_body("the mock platform stores no more orders");
@@ -210,14 +188,13 @@ static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char 
 /* ---- stalls ------------------------------------------------------------------------------------
  */
 
-/* Takes over the request's reference; false when the queue is full or stopping (not taken). */
-static bool stall_enqueue(ss_mock_platform_t *mock, ss_http_request_t *req, int stall_ms)
+bool mock_stall_enqueue(ss_mock_platform_t *mock, ss_http_request_t *req, int stall_ms, bool batch)
 {
     bool queued = false;
     pthread_mutex_lock(&mock->stall_mutex);
     if (!mock->stopping && mock->stalled_count < SS_MOCK_PLATFORM_STALLED_MAX) {
         mock->stalled[mock->stalled_count++] =
-            (mock_stalled_t){req, ss_clock_monotonic_ms() + stall_ms};
+            (mock_stalled_t){req, ss_clock_monotonic_ms() + stall_ms, batch};
         queued = true;
         pthread_cond_signal(&mock->stall_cond);
     }
@@ -261,10 +238,14 @@ static void *stall_timer_main(void *opaque)
             pthread_cond_timedwait(&mock->stall_cond, &mock->stall_mutex, &until);
             continue;
         }
-        ss_http_request_t *req = mock->stalled[earliest].req;
+        mock_stalled_t due = mock->stalled[earliest];
         mock->stalled[earliest] = mock->stalled[--mock->stalled_count];
         pthread_mutex_unlock(&mock->stall_mutex);
-        stall_finish(mock, req);
+        if (due.batch) {
+            mock_batch_finish(mock, due.req);
+        } else {
+            stall_finish(mock, due.req);
+        }
         pthread_mutex_lock(&mock->stall_mutex);
     }
     pthread_mutex_unlock(&mock->stall_mutex);
@@ -285,18 +266,14 @@ static void orders_post(ss_http_request_t *req, void *context)
     }
     bool full = false;
     pthread_mutex_lock(&mock->mutex);
-    json_t *entry = store_entry(mock, key, &full);
-    if (entry != NULL) {
-        entry_increment(entry, "attempts");
-        mock->attempts++;
-    }
+    bool counted = mock_attempt_count(mock, key, &full);
     mock_mode_t mode = mock->mode;
     int fail_status = mock->fail_status;
     int stall_ms = mock->stall_ms;
     pthread_mutex_unlock(&mock->mutex);
 
     SS_LOG_DEBUG(SS_MOCK_PLATFORM_COMPONENT, "order key=%s mode=%s", key, mock_mode_names[mode]);
-    if (entry == NULL) {
+    if (!counted) {
         mock_respond(
             req, full ? 507 : 500,
             mock_error_body(full ? "the mock platform stores no more orders" : "out of memory"));
@@ -308,7 +285,7 @@ static void orders_post(ss_http_request_t *req, void *context)
     }
     if (mode == MOCK_MODE_STALL && stall_ms > 0) {
         ss_http_request_suspend(req);
-        if (!stall_enqueue(mock, req, stall_ms)) {
+        if (!mock_stall_enqueue(mock, req, stall_ms, false)) {
             (void)ss_http_request_complete(req, 503, "{\"error\":\"too many stalled requests\"}",
                                            NULL, 0);
             ss_http_request_release(req);
@@ -320,32 +297,85 @@ static void orders_post(ss_http_request_t *req, void *context)
     mock_respond(req, status, body);
 }
 
+/* control's "refuse": an array of keys as a set (NULL when absent, an empty set then). */
+static ss_err_t refused_read(const json_t *control, json_t **refused_out, char *errstr,
+                             size_t errstr_size)
+{
+    json_t *keys = NULL;
+    *refused_out = NULL;
+    ss_err_t err = ss_json_get_array(control, "refuse", false, 0, SS_MOCK_PLATFORM_REFUSE_MAX,
+                                     &keys, errstr, errstr_size);
+    json_t *refused = err == SS_OK ? json_object() : NULL;
+    if (err == SS_OK && refused == NULL) {
+        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    for (size_t i = 0; err == SS_OK && i < json_array_size(keys); i++) {
+        const char *key = json_string_value(json_array_get(keys, i));
+        if (key == NULL || key[0] == '\0') {
+            err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                             "refuse[%zu] must be a non-empty string", i);
+        } else if (json_object_set_new(refused, key, json_true()) != 0) {
+            err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+    }
+    if (err != SS_OK) {
+        json_decref(refused);
+        return err;
+    }
+    *refused_out = refused;
+    return SS_OK;
+}
+
+/* What a POST /control asks for, checked. */
+typedef struct mock_control {
+    size_t mode;
+    long long status;
+    long long stall_ms;
+    bool batch;
+    json_t *refused;
+} mock_control_t;
+
+static ss_err_t control_read(const json_t *control, mock_control_t *out, char *errstr,
+                             size_t errstr_size)
+{
+    static const char *const fields[] = {"mode", "status", "stallMs", "refuse", "batch"};
+    *out = (mock_control_t){
+        .status = MOCK_FAIL_STATUS_DEFAULT, .stall_ms = MOCK_STALL_MS_DEFAULT, .batch = true};
+    ss_err_t err = ss_json_check_fields(control, fields, sizeof(fields) / sizeof(fields[0]), errstr,
+                                        errstr_size);
+    if (err == SS_OK) {
+        err = ss_json_get_enum(control, "mode", true, mock_mode_names,
+                               sizeof(mock_mode_names) / sizeof(mock_mode_names[0]), &out->mode,
+                               errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err =
+            ss_json_get_int(control, "status", false, 400, 599, &out->status, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_json_get_int(control, "stallMs", false, 0, SS_MOCK_PLATFORM_STALL_MS_MAX,
+                              &out->stall_ms, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_json_get_bool(control, "batch", false, &out->batch, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = refused_read(control, &out->refused, errstr, errstr_size);
+    }
+    return err;
+}
+
 static void control_post(ss_http_request_t *req, void *context)
 {
-    static const char *const fields[] = {"mode", "status", "stallMs"};
     ss_mock_platform_t *mock = context;
     char errstr[MOCK_ERRSTR_SIZE];
     size_t length = 0;
     const char *text = ss_http_request_body(req, &length);
     json_t *control = NULL;
-    size_t mode = 0;
-    long long status = MOCK_FAIL_STATUS_DEFAULT, stall_ms = MOCK_STALL_MS_DEFAULT;
+    mock_control_t asked;
     ss_err_t err = ss_json_parse_object(text, length, &control, errstr, sizeof(errstr));
     if (err == SS_OK) {
-        err = ss_json_check_fields(control, fields, sizeof(fields) / sizeof(fields[0]), errstr,
-                                   sizeof(errstr));
-    }
-    if (err == SS_OK) {
-        err = ss_json_get_enum(control, "mode", true, mock_mode_names,
-                               sizeof(mock_mode_names) / sizeof(mock_mode_names[0]), &mode, errstr,
-                               sizeof(errstr));
-    }
-    if (err == SS_OK) {
-        err = ss_json_get_int(control, "status", false, 400, 599, &status, errstr, sizeof(errstr));
-    }
-    if (err == SS_OK) {
-        err = ss_json_get_int(control, "stallMs", false, 0, SS_MOCK_PLATFORM_STALL_MS_MAX,
-                              &stall_ms, errstr, sizeof(errstr));
+        err = control_read(control, &asked, errstr, sizeof(errstr));
     }
     json_decref(control);
     if (err != SS_OK) {
@@ -353,14 +383,21 @@ static void control_post(ss_http_request_t *req, void *context)
         return;
     }
     pthread_mutex_lock(&mock->mutex);
-    mock->mode = (mock_mode_t)mode;
-    mock->fail_status = (int)status;
-    mock->stall_ms = (int)stall_ms;
+    mock->mode = (mock_mode_t)asked.mode;
+    mock->fail_status = (int)asked.status;
+    mock->stall_ms = (int)asked.stall_ms;
+    mock->batch_off = !asked.batch;
+    json_decref(mock->refused);
+    mock->refused = asked.refused;
     pthread_mutex_unlock(&mock->mutex);
-    SS_LOG_INFO(SS_MOCK_PLATFORM_COMPONENT, "control mode=%s status=%lld stall_ms=%lld",
-                mock_mode_names[mode], status, stall_ms);
-    json_t *answer = json_pack("{s:s, s:I, s:I}", "mode", mock_mode_names[mode], "status",
-                               (json_int_t)status, "stallMs", (json_int_t)stall_ms);
+    SS_LOG_INFO(SS_MOCK_PLATFORM_COMPONENT,
+                "control mode=%s status=%lld stall_ms=%lld batch=%s refused=%zu",
+                mock_mode_names[asked.mode], asked.status, asked.stall_ms,
+                asked.batch ? "on" : "off", json_object_size(asked.refused));
+    json_t *answer =
+        json_pack("{s:s, s:I, s:I, s:b, s:I}", "mode", mock_mode_names[asked.mode], "status",
+                  (json_int_t)asked.status, "stallMs", (json_int_t)asked.stall_ms, "batch",
+                  asked.batch, "refused", (json_int_t)json_object_size(asked.refused));
     char *body = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
     json_decref(answer);
     mock_respond(req, 200, body);
@@ -371,9 +408,10 @@ static void received_get(ss_http_request_t *req, void *context)
     ss_mock_platform_t *mock = context;
     char *body = NULL;
     pthread_mutex_lock(&mock->mutex);
-    json_t *answer = json_pack("{s:O, s:I, s:I, s:I}", "orders", mock->orders, "unique",
-                               (json_int_t)mock->unique, "total", (json_int_t)mock->total,
-                               "attempts", (json_int_t)mock->attempts);
+    json_t *answer =
+        json_pack("{s:O, s:I, s:I, s:I, s:I}", "orders", mock->orders, "unique",
+                  (json_int_t)mock->unique, "total", (json_int_t)mock->total, "attempts",
+                  (json_int_t)mock->attempts, "batches", (json_int_t)mock->batches);
     if (answer != NULL) {
         body = json_dumps(answer, JSON_COMPACT);
     }
@@ -408,6 +446,7 @@ static void received_delete(ss_http_request_t *req, void *context)
     mock->unique = 0;
     mock->total = 0;
     mock->attempts = 0;
+    mock->batches = 0;
     pthread_mutex_unlock(&mock->mutex);
     SS_LOG_INFO(SS_MOCK_PLATFORM_COMPONENT, "cleared orders=%zu", cleared);
     json_t *answer = json_pack("{s:I}", "cleared", (json_int_t)cleared);
@@ -437,6 +476,7 @@ static void metrics_get(ss_http_request_t *req, void *context)
 
 const ss_http_route_t ss_mock_platform_routes[] = {
     {SS_HTTP_METHOD_POST, "/orders", orders_post},
+    {SS_HTTP_METHOD_POST, "/orders/batch", mock_batch_post},
     {SS_HTTP_METHOD_POST, "/control", control_post},
     {SS_HTTP_METHOD_GET, "/received", received_get},
     {SS_HTTP_METHOD_GET, "/received/{key}", received_one},
@@ -471,7 +511,8 @@ ss_err_t ss_mock_platform_new(size_t orders_max, ss_mock_platform_t **out, char 
     pthread_mutex_init(&mock->stall_mutex, NULL);
     mock->orders = json_array();
     mock->index = json_object();
-    if (mock->orders == NULL || mock->index == NULL) {
+    mock->refused = json_object();
+    if (mock->orders == NULL || mock->index == NULL || mock->refused == NULL) {
         ss_mock_platform_destroy(mock);
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for the store");
     }
@@ -525,6 +566,7 @@ void ss_mock_platform_destroy(ss_mock_platform_t *mock)
     }
     json_decref(mock->orders);
     json_decref(mock->index);
+    json_decref(mock->refused);
     pthread_mutex_destroy(&mock->stall_mutex);
     pthread_mutex_destroy(&mock->mutex);
     free(mock);

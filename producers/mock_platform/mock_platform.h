@@ -6,16 +6,27 @@
  *   POST   /orders    Idempotency-Key required (400 without). The first body for a key is
  *                     stored (201 {"duplicate":false}); a repeat answers 200 {"duplicate":true}.
  *                     Beyond orders_max keys: 507. A body that is not a JSON object: 400.
- *   POST   /control   {"mode":"ok"|"fail"|"stall","status":503,"stallMs":5000}: fail answers
- *                     every /orders with status (400..599) without storing; stall answers each
- *                     /orders as ok would, but stallMs later (without holding an HTTP thread).
+ *   POST   /orders/batch  {"orders":[{"idempotencyKey","order":{...},"requestId","traceparent"}]}
+ *                     (1..SS_MOCK_PLATFORM_BATCH_MAX items; requestId and traceparent may be
+ *                     null or absent): each item is accepted as a POST /orders with that key
+ *                     would be, and the answer is 200 {"results":[{"idempotencyKey","status",
+ *                     "error"?}]} in the items' order (201 stored, 200 duplicate, 422 refused,
+ *                     507 full). A malformed batch: 400 and nothing stored. Modes fail and stall
+ *                     apply to the whole batch.
+ *   POST   /control   {"mode":"ok"|"fail"|"stall","status":503,"stallMs":5000,
+ *                     "refuse":["order-7"],"batch":true}: fail answers every /orders and
+ *                     /orders/batch with status (400..599) without storing; stall answers each
+ *                     as ok would, but stallMs later (without holding an HTTP thread); refuse
+ *                     lists keys answered 422 (in a batch, that item) until the next control;
+ *                     batch false makes /orders/batch answer 404 (a platform without it).
  *   GET    /received  {"orders":[{"key","deliveries","attempts","body","requestId",
- *                     "traceparent"}],"unique","total","attempts"}: per key in first-seen
- *                     order, deliveries = POSTs answered 2xx, attempts = every POST (also those
- *                     failed on purpose); body is null until one was accepted, and requestId and
- *                     traceparent are the X-Request-Id and traceparent headers of the POST whose
- *                     body was stored (null when it had none). unique counts keys with a body,
- *                     total the deliveries.
+ *                     "traceparent"}],"unique","total","attempts","batches"}: per key in
+ *                     first-seen order, deliveries = sends answered 2xx (alone or as a batch
+ *                     item), attempts = every send (also those failed on purpose); body is null
+ *                     until one was accepted, and requestId and traceparent are what came with
+ *                     the stored body (X-Request-Id and traceparent headers, or the batch
+ *                     item's fields; null when none). unique counts keys with a body, total the
+ *                     deliveries, batches the POST /orders/batch received.
  *   GET    /received/{key}  that key's entry as in the list, or 404.
  *   DELETE /received  forgets everything received.
  *   GET    /health    200.
@@ -41,6 +52,9 @@
 #define SS_MOCK_PLATFORM_STALLED_MAX 1024
 #define SS_MOCK_PLATFORM_STALL_MS_MAX 60000
 #define SS_MOCK_PLATFORM_KEY_BYTES_MAX 256
+/* Items of one POST /orders/batch at most, and keys control's "refuse" lists at most. */
+#define SS_MOCK_PLATFORM_BATCH_MAX 1000
+#define SS_MOCK_PLATFORM_REFUSE_MAX 1000
 
 typedef struct ss_mock_platform_config {
     char *host;

@@ -3,7 +3,9 @@
  * produced to ss.events.order and what reached the platform is read back from the mock's
  * GET /received. Covers exactly-once from the platform's point of view (unique == produced),
  * a failing, a stalled and a dead platform, permanent refusals and undecodable records parked
- * in ss.dlq, the bound on attempts, and kill -9 of the sink in mid-stream.
+ * in ss.dlq, the bound on attempts, and kill -9 of the sink in mid-stream; batches (one order
+ * refused inside a batch is parked alone, the rest delivered once) and the fallback to one POST
+ * per order for a platform without the batch endpoint.
  *
  * The mock listens on its own port (not the stack's 18090) and the sink uses its own consumer
  * group, so a developer's running copies are not disturbed. The group's committed offsets carry
@@ -505,6 +507,12 @@ static void test_a_platform_slower_than_the_timeout_sees_retries_but_stores_once
      * retry arrived as a duplicate: more deliveries than stored orders, and nothing twice.
      */
     counters_t counters = counters_fetch();
+    /* (A batch's stalled answer may land after its retry was stored: wait for it, bounded.) */
+    for (int waited = 0; counters.total <= counters.unique && waited < WAIT_MS;
+         waited += POLL_PAUSE_US / 1000) {
+        usleep(POLL_PAUSE_US);
+        counters = counters_fetch();
+    }
     assert_true(counters.total > counters.unique);
 }
 
@@ -562,6 +570,79 @@ static void test_an_order_that_keeps_failing_is_parked_after_the_last_attempt(vo
     assert_int_equal(tally_orders(&order_id, 1).attempts_min, 3);
     mock_control("{\"mode\":\"ok\"}");
     ss_kafka_consumer_destroy(dlq);
+}
+
+/* Stops the sink, so what is produced next waits on the topic and comes in one poll. */
+static void sink_pause(void)
+{
+    ss_test_process_stop(sink_pid, SIGTERM);
+    sink_pid = 0;
+}
+
+static void sink_resume(void)
+{
+    sink_pid = ss_test_process_start("workers/sink/ss-platform-sink", sink_environment);
+}
+
+#define BATCHED 40
+
+static void test_a_batch_delivers_each_order_and_parks_only_the_refused_one(void **state)
+{
+    (void)state;
+    ss_kafka_consumer_t *dlq = dlq_open();
+    sink_pause();
+    int64_t orders[BATCHED];
+    for (size_t i = 0; i < BATCHED; i++) {
+        orders[i] = order_paid_produce(0);
+    }
+    char key[32], control[128], reason[512], source[320];
+    int64_t refused = orders[BATCHED / 2];
+    order_key(refused, key, sizeof(key));
+    snprintf(control, sizeof(control), "{\"mode\":\"ok\",\"refuse\":[\"order-%s\"]}", key);
+    mock_control(control);
+    json_t *before = received_fetch();
+    long long batches_before = json_integer_value(json_object_get(before, "batches"));
+    json_decref(before);
+    sink_resume();
+
+    assert_true(dlq_wait(dlq, key, reason, sizeof(reason), source, sizeof(source)));
+    assert_non_null(strstr(reason, "status 422"));
+    int64_t others[BATCHED - 1];
+    for (size_t i = 0, k = 0; i < BATCHED; i++) {
+        if (orders[i] != refused) {
+            others[k++] = orders[i];
+        }
+    }
+    tally_t tally = wait_stored(others, BATCHED - 1, BATCHED - 1);
+    assert_int_equal(tally.stored, BATCHED - 1);
+    assert_int_equal(tally.deliveries, BATCHED - 1); /* each once: no batch was sent twice */
+    /* Refused for good inside a batch: sent once, never retried, never stored. */
+    tally_t refused_tally = tally_orders(&refused, 1);
+    assert_int_equal(refused_tally.attempts_min, 1);
+    assert_int_equal(refused_tally.stored, 0);
+    json_t *received = received_fetch();
+    /* Forty orders over the topic's partitions: some partition had several, sent as a batch. */
+    assert_true(json_integer_value(json_object_get(received, "batches")) > batches_before);
+    json_decref(received);
+    mock_control("{\"mode\":\"ok\"}");
+    ss_kafka_consumer_destroy(dlq);
+}
+
+static void test_a_platform_without_the_batch_endpoint_gets_each_order_alone(void **state)
+{
+    (void)state;
+    sink_pause();
+    mock_control("{\"mode\":\"ok\",\"batch\":false}");
+    int64_t orders[BATCHED];
+    for (size_t i = 0; i < BATCHED; i++) {
+        orders[i] = order_paid_produce(0);
+    }
+    sink_resume();
+    tally_t tally = wait_stored(orders, BATCHED, BATCHED);
+    assert_int_equal(tally.stored, BATCHED);
+    assert_int_equal(tally.deliveries, BATCHED);
+    assert_int_equal(tally.attempts_min, 1); /* a 404 batch counts nobody's attempt */
+    mock_control("{\"mode\":\"ok\"}");
 }
 
 static void test_a_sink_killed_mid_stream_delivers_every_order_after_restart(void **state)
@@ -655,6 +736,10 @@ int main(void)
             teardown),
         cmocka_unit_test_setup_teardown(test_a_stopped_sink_resumes_after_what_it_delivered, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_batch_delivers_each_order_and_parks_only_the_refused_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_platform_without_the_batch_endpoint_gets_each_order_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_sink_killed_mid_stream_delivers_every_order_after_restart, setup, teardown),
     };

@@ -1,7 +1,9 @@
 /*
  * The mock data platform's handlers (producers/mock_platform), run without a socket through
  * ss_http_router_dispatch(): storing by Idempotency-Key (first body wins), the fail and stall
- * modes, what /received reports, clearing, the bound on stored keys, and bad input.
+ * modes, what /received reports, clearing, the bound on stored keys, and bad input; the batch
+ * endpoint (each item stored as its own POST /orders would be, answered item by item), the
+ * refuse list and the switch that makes a platform without a batch endpoint.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,12 +253,126 @@ static void test_control_refuses_what_it_does_not_know(void **state)
         "{\"mode\":\"stall\",\"stallMs\":-1}",
         "{\"mode\":\"stall\",\"stallMs\":60001}",
         "{\"mode\":\"ok\",\"extra\":1}",
+        "{\"mode\":\"ok\",\"refuse\":[1]}",
+        "{\"mode\":\"ok\",\"refuse\":\"order-1\"}",
+        "{\"mode\":\"ok\",\"batch\":1}",
         "not json",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(request(fixture, "POST", "/control", NULL, bad[i], NULL, 0), 400);
     }
     /* Still mode ok. */
+    assert_int_equal(order_post(fixture, "order-1", "{\"orderId\":1}"), 201);
+}
+
+#define BATCH_THREE                                                                                \
+    "{\"orders\":[{\"idempotencyKey\":\"order-1\",\"order\":{\"orderId\":1},"                      \
+    "\"requestId\":\"r-1\",\"traceparent\":null},"                                                 \
+    "{\"idempotencyKey\":\"order-2\",\"order\":{\"orderId\":2}},"                                  \
+    "{\"idempotencyKey\":\"order-3\",\"order\":{\"orderId\":3},\"requestId\":null}]}"
+
+/* The status results[index] of a batch answer gives its item. */
+static long long batch_status(const char *answer, size_t index)
+{
+    json_error_t error;
+    json_t *root = json_loads(answer, 0, &error);
+    assert_non_null(root);
+    json_t *result = json_array_get(json_object_get(root, "results"), index);
+    assert_non_null(result);
+    long long status = json_integer_value(json_object_get(result, "status"));
+    json_decref(root);
+    return status;
+}
+
+static void test_batch_items_are_stored_and_answered_one_by_one(void **state)
+{
+    fixture_t *fixture = *state;
+    char answer[1024];
+    assert_int_equal(order_post(fixture, "order-2", "{\"orderId\":2}"), 201);
+    assert_int_equal(request(fixture, "POST", "/control", NULL,
+                             "{\"mode\":\"ok\",\"refuse\":[\"order-3\"]}", NULL, 0),
+                     200);
+    assert_int_equal(
+        request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, answer, sizeof(answer)), 200);
+    assert_int_equal(batch_status(answer, 0), 201); /* new */
+    assert_int_equal(batch_status(answer, 1), 200); /* had it from the POST /orders */
+    assert_int_equal(batch_status(answer, 2), 422); /* refused on purpose */
+    assert_non_null(strstr(answer, "\"error\":\"refused on purpose"));
+    json_t *got = received(fixture);
+    assert_int_equal(received_int(got, "unique"), 2);
+    assert_int_equal(received_int(got, "total"), 3);
+    assert_int_equal(received_int(got, "attempts"), 4);
+    assert_int_equal(received_int(got, "batches"), 1);
+    json_t *first = json_object_get(received_entry(got, 1), "body");
+    assert_int_equal(json_integer_value(json_object_get(first, "orderId")), 1);
+    assert_string_equal(json_string_value(json_object_get(received_entry(got, 1), "requestId")),
+                        "r-1");
+    assert_true(json_is_null(json_object_get(received_entry(got, 2), "body")));
+    json_decref(got);
+    /* The refusal lasts until the next control. */
+    assert_int_equal(request(fixture, "POST", "/control", NULL, "{\"mode\":\"ok\"}", NULL, 0), 200);
+    assert_int_equal(
+        request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, answer, sizeof(answer)), 200);
+    assert_int_equal(batch_status(answer, 0), 200);
+    assert_int_equal(batch_status(answer, 2), 201);
+}
+
+static void test_a_malformed_batch_is_refused_whole(void **state)
+{
+    fixture_t *fixture = *state;
+    const char *const bad[] = {
+        "{\"orders\":[]}",
+        "{\"orders\":{}}",
+        "{\"orders\":[{\"idempotencyKey\":\"order-1\",\"order\":{}},{\"order\":{}}]}",
+        "{\"orders\":[{\"idempotencyKey\":\"order-1\",\"order\":{}},"
+        "{\"idempotencyKey\":\"order-2\",\"order\":5}]}",
+        "{\"orders\":[{\"idempotencyKey\":\"order-1\",\"order\":{},\"extra\":1}]}",
+        "{\"orders\":[{\"idempotencyKey\":\"order-1\",\"order\":{},\"requestId\":7}]}",
+        "{\"items\":[]}",
+        "not json",
+    };
+    char answer[512];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            request(fixture, "POST", "/orders/batch", NULL, bad[i], answer, sizeof(answer)), 400);
+        assert_non_null(strstr(answer, "\"error\""));
+    }
+    json_t *got = received(fixture);
+    assert_int_equal(received_int(got, "attempts"), 0); /* nothing counted, nothing stored */
+    json_decref(got);
+}
+
+static void test_batch_modes_apply_to_the_whole_batch(void **state)
+{
+    fixture_t *fixture = *state;
+    assert_int_equal(
+        request(fixture, "POST", "/control", NULL, "{\"mode\":\"fail\",\"status\":500}", NULL, 0),
+        200);
+    assert_int_equal(request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, NULL, 0), 500);
+    assert_int_equal(
+        request(fixture, "POST", "/control", NULL, "{\"mode\":\"stall\",\"stallMs\":50}", NULL, 0),
+        200);
+    ss_http_request_t *req = request_open(fixture, "POST", "/orders/batch", NULL, BATCH_THREE);
+    assert_true(ss_http_request_is_suspended(req));
+    for (int i = 0; i < STALL_WAIT_PAUSES_MAX && ss_http_request_is_suspended(req); i++) {
+        usleep(10000);
+    }
+    assert_int_equal(ss_http_request_response_status(req), 200);
+    assert_int_equal(batch_status(ss_http_request_response_body(req), 2), 201);
+    ss_http_request_finish(req);
+    json_t *got = received(fixture);
+    assert_int_equal(received_int(got, "unique"), 3);
+    assert_int_equal(received_int(got, "attempts"), 6);
+    json_decref(got);
+}
+
+static void test_batch_off_answers_404_like_a_platform_without_it(void **state)
+{
+    fixture_t *fixture = *state;
+    assert_int_equal(
+        request(fixture, "POST", "/control", NULL, "{\"mode\":\"ok\",\"batch\":false}", NULL, 0),
+        200);
+    assert_int_equal(request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, NULL, 0), 404);
     assert_int_equal(order_post(fixture, "order-1", "{\"orderId\":1}"), 201);
 }
 
@@ -308,6 +424,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_mode_answers_later_without_holding_the_thread,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_a_request_still_stalled_at_destroy_is_answered_503,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_items_are_stored_and_answered_one_by_one,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_a_malformed_batch_is_refused_whole, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_modes_apply_to_the_whole_batch, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_off_answers_404_like_a_platform_without_it,
                                         fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_control_refuses_what_it_does_not_know, fixture_setup,
                                         fixture_teardown),

@@ -250,6 +250,118 @@ static void test_url_without_a_path_gets_the_orders_path(void **state)
     expect_url("http://127.0.0.1:18090/orders", "http://127.0.0.1:18090/orders");
 }
 
+static void test_batch_url_appends_batch_to_the_orders_path(void **state)
+{
+    (void)state;
+    const char *const cases[][2] = {
+        {"http://127.0.0.1:18090/orders", "http://127.0.0.1:18090/orders/batch"},
+        {"https://p.example.com/v2/orders/", "https://p.example.com/v2/orders/batch"},
+        {"https://p.example.com/ingest?tenant=7", "https://p.example.com/ingest/batch?tenant=7"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[SS_SINK_URL_SIZE], errstr[ERRSTR_SIZE];
+        assert_int_equal(ss_sink_batch_url(cases[i][0], out, sizeof(out), errstr, sizeof(errstr)),
+                         SS_OK);
+        assert_string_equal(out, cases[i][1]);
+    }
+}
+
+/* ---- batches ----------------------------------------------------------------------------------
+ */
+
+/* Three items for orders 1..3, the second with a request id and a traceparent. */
+static void items_make(ss_sink_item_t *items)
+{
+    for (int i = 0; i < 3; i++) {
+        items[i] = (ss_sink_item_t){.order_id = i + 1, .record = (size_t)i};
+        ss_sink_idempotency_key(i + 1, items[i].key, sizeof(items[i].key));
+        items[i].order = json_pack("{s:i}", "orderId", i + 1);
+        assert_non_null(items[i].order);
+    }
+    snprintf(items[1].trace.request_id, sizeof(items[1].trace.request_id), "req-2");
+    snprintf(items[1].trace.traceparent, sizeof(items[1].trace.traceparent),
+             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+}
+
+static void items_free(ss_sink_item_t *items)
+{
+    for (int i = 0; i < 3; i++) {
+        json_decref(items[i].order);
+    }
+}
+
+static void test_batch_body_lists_the_items_not_done_with_their_keys(void **state)
+{
+    (void)state;
+    ss_sink_item_t items[3];
+    items_make(items);
+    items[0].done = true;
+    char *body = NULL, errstr[ERRSTR_SIZE];
+    assert_int_equal(ss_sink_batch_body(items, 3, &body, errstr, sizeof(errstr)), SS_OK);
+    assert_string_equal(
+        body, "{\"orders\":[{\"idempotencyKey\":\"order-2\",\"requestId\":\"req-2\","
+              "\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\","
+              "\"order\":{\"orderId\":2}},{\"idempotencyKey\":\"order-3\",\"requestId\":null,"
+              "\"traceparent\":null,\"order\":{\"orderId\":3}}]}");
+    free(body);
+    items_free(items);
+}
+
+static void test_batch_results_give_each_item_its_own_outcome(void **state)
+{
+    (void)state;
+    ss_sink_item_t items[3];
+    items_make(items);
+    items[1].done = true;
+    const char answer[] =
+        "{\"results\":[{\"idempotencyKey\":\"order-1\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-3\",\"status\":422,\"error\":\"bad\\\"x\"}]}";
+    char errstr[ERRSTR_SIZE];
+    assert_int_equal(
+        ss_sink_batch_results(answer, strlen(answer), items, 3, errstr, sizeof(errstr)), SS_OK);
+    assert_int_equal(items[0].outcome, SS_SINK_DELIVERED);
+    assert_int_equal(items[0].status, 201);
+    assert_int_equal(items[2].outcome, SS_SINK_PERMANENT);
+    assert_int_equal(items[2].status, 422);
+    assert_string_equal(items[2].detail, "bad'x");
+    assert_int_equal(items[1].status, 0); /* done before: not in the batch, untouched */
+    items_free(items);
+}
+
+static void test_batch_results_that_do_not_match_are_refused_whole(void **state)
+{
+    (void)state;
+    const char *const bad[] = {
+        "{\"results\":[{\"idempotencyKey\":\"order-1\",\"status\":201}]}",
+        "{\"results\":[{\"idempotencyKey\":\"order-1\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-2\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-4\",\"status\":201}]}",
+        "{\"results\":[{\"idempotencyKey\":\"order-2\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-1\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-3\",\"status\":201}]}",
+        "{\"results\":[{\"idempotencyKey\":\"order-1\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-2\",\"status\":\"ok\"},"
+        "{\"idempotencyKey\":\"order-3\",\"status\":201}]}",
+        "{\"results\":[{\"idempotencyKey\":\"order-1\",\"status\":201},"
+        "{\"idempotencyKey\":\"order-2\",\"status\":7},"
+        "{\"idempotencyKey\":\"order-3\",\"status\":201}]}",
+        "{\"said\":\"so\"}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ss_sink_item_t items[3];
+        items_make(items);
+        char errstr[ERRSTR_SIZE];
+        assert_int_equal(
+            ss_sink_batch_results(bad[i], strlen(bad[i]), items, 3, errstr, sizeof(errstr)),
+            SS_ERR_INVALID);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(items[k].status, 0); /* nothing taken from a partial read */
+        }
+        items_free(items);
+    }
+}
+
 static void test_url_that_is_not_http_is_refused(void **state)
 {
     (void)state;
@@ -367,8 +479,26 @@ static void orders_handler(ss_http_request_t *req, void *context)
     (void)ss_http_respond_json(req, fixture->status, "{\"said\":\"so\"}");
 }
 
+/* The batch endpoint of the fixture: answers 200 with a body longer than an excerpt. */
+#define BIG_ANSWER_BYTES 5000
+static void batch_handler(ss_http_request_t *req, void *context)
+{
+    platform_fixture_t *fixture = context;
+    const char *key = ss_http_request_header(req, "Idempotency-Key");
+    snprintf(fixture->key_seen, sizeof(fixture->key_seen), "%s", key ? key : "");
+    size_t length = 0;
+    snprintf(fixture->body_seen, sizeof(fixture->body_seen), "%s",
+             ss_http_request_body(req, &length));
+    static char answer[BIG_ANSWER_BYTES + 1];
+    memset(answer, 'a', BIG_ANSWER_BYTES);
+    answer[0] = '"';
+    answer[BIG_ANSWER_BYTES - 1] = '"';
+    (void)ss_http_respond_json(req, 200, answer);
+}
+
 static const ss_http_route_t platform_routes[] = {
     {SS_HTTP_METHOD_POST, "/orders", orders_handler},
+    {SS_HTTP_METHOD_POST, "/orders/batch", batch_handler},
 };
 
 static int platform_setup(void **state)
@@ -377,7 +507,7 @@ static int platform_setup(void **state)
     assert_non_null(fixture);
     char errstr[ERRSTR_SIZE];
     ss_http_server_config_t config = {
-        .port = 0, .threads = 1, .routes = platform_routes, .routes_count = 1, .context = fixture};
+        .port = 0, .threads = 1, .routes = platform_routes, .routes_count = 2, .context = fixture};
     assert_int_equal(ss_http_server_start(&config, &fixture->server, errstr, sizeof(errstr)),
                      SS_OK);
     snprintf(fixture->url, sizeof(fixture->url), "http://127.0.0.1:%u/orders",
@@ -426,6 +556,39 @@ static void test_client_posts_json_with_the_idempotency_key(void **state)
     assert_true(response.answered);
     assert_int_equal(response.status, 503);
     assert_string_equal(fixture->key_seen, "order-43");
+    ss_sink_client_destroy(client);
+}
+
+static void test_client_posts_a_batch_without_a_key_and_keeps_the_whole_answer(void **state)
+{
+    platform_fixture_t *fixture = *state;
+    char errstr[ERRSTR_SIZE], batch_url[SS_SINK_URL_SIZE];
+    ss_sink_client_t *client = NULL;
+    assert_int_equal(
+        ss_sink_client_new(fixture->url, "", 1000, 2000, NULL, &client, errstr, sizeof(errstr)),
+        SS_OK);
+    assert_int_equal(
+        ss_sink_batch_url(fixture->url, batch_url, sizeof(batch_url), errstr, sizeof(errstr)),
+        SS_OK);
+    ss_sink_response_t response;
+    const char body[] = "{\"orders\":[]}";
+    assert_int_equal(ss_sink_client_post_batch(client, batch_url, body, strlen(body), &response,
+                                               errstr, sizeof(errstr)),
+                     SS_OK);
+    assert_true(response.answered);
+    assert_int_equal(response.status, 200);
+    assert_string_equal(fixture->key_seen, "");
+    assert_string_equal(fixture->body_seen, body);
+    /* Longer than an excerpt: the answer is kept whole, the excerpt is its start. */
+    assert_int_equal(response.body_length, BIG_ANSWER_BYTES);
+    assert_int_equal(strlen(response.body), BIG_ANSWER_BYTES);
+    assert_int_equal(strlen(response.excerpt), SS_SINK_EXCERPT_SIZE - 1);
+    /* The orders endpoint is still the one ss_sink_client_post goes to. */
+    assert_int_equal(
+        ss_sink_client_post(client, "order-9", NULL, "{}", 2, &response, errstr, sizeof(errstr)),
+        SS_OK);
+    assert_int_equal(response.status, 201);
+    assert_string_equal(fixture->key_seen, "order-9");
     ss_sink_client_destroy(client);
 }
 
@@ -506,8 +669,15 @@ int main(void)
         cmocka_unit_test(test_excerpt_is_safe_for_a_log_line_and_bounded),
         cmocka_unit_test(test_url_without_a_path_gets_the_orders_path),
         cmocka_unit_test(test_url_that_is_not_http_is_refused),
+        cmocka_unit_test(test_batch_url_appends_batch_to_the_orders_path),
+        cmocka_unit_test(test_batch_body_lists_the_items_not_done_with_their_keys),
+        cmocka_unit_test(test_batch_results_give_each_item_its_own_outcome),
+        cmocka_unit_test(test_batch_results_that_do_not_match_are_refused_whole),
         cmocka_unit_test(test_config_defaults_are_valid),
         cmocka_unit_test(test_config_that_cannot_work_is_refused),
+        cmocka_unit_test_setup_teardown(
+            test_client_posts_a_batch_without_a_key_and_keeps_the_whole_answer, platform_setup,
+            platform_teardown),
         cmocka_unit_test_setup_teardown(test_client_posts_json_with_the_idempotency_key,
                                         platform_setup, platform_teardown),
         cmocka_unit_test_setup_teardown(

@@ -42,6 +42,9 @@ void ss_sink_config_options(ss_config_option_t *options, ss_sink_config_t *confi
          &config->backoff_base_ms},
         {"--backoff-max-ms", "SS_PLATFORM_BACKOFF_MAX_MS", SS_CONFIG_INT, "10000", 1, 600000,
          "the longest wait between two attempts", &config->backoff_max_ms},
+        {"--batch-max", "SS_PLATFORM_BATCH_MAX", SS_CONFIG_INT, "100", 1, SS_SINK_BATCH_MAX,
+         "orders per POST to the batch endpoint (<url>/batch); 1 posts each order alone",
+         &config->batch_max},
         SS_CONFIG_FETCH_OPTIONS(&config->fetch_min_bytes, &config->fetch_wait_max_ms),
         {"--schema-dir", "SS_SCHEMA_DIR", SS_CONFIG_STRING, SS_AVRO_SCHEMA_DIR_DEFAULT, 1, 4096,
          "directory of the .avsc schemas", &config->schema_dir},
@@ -95,11 +98,31 @@ static bool url_part(CURLU *handle, CURLUPart what, char *out, size_t out_size)
     return true;
 }
 
+/* The URL handle holds, into out; SS_ERR_INVALID when it does not fit (out is "" then). */
+static ss_err_t url_write(CURLU *handle, char *out, size_t out_size, char *errstr,
+                          size_t errstr_size)
+{
+    char *full = NULL;
+    ss_err_t err = SS_OK;
+    CURLUcode code = curl_url_get(handle, CURLUPART_URL, &full, 0);
+    if (code != CURLUE_OK || full == NULL) {
+        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "could not rebuild the url: %s",
+                         curl_url_strerror(code));
+    } else if ((size_t)snprintf(out, out_size, "%s", full) >= out_size) {
+        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "the url is longer than %zu bytes",
+                         out_size - 1);
+    }
+    if (err != SS_OK && out_size > 0) {
+        out[0] = '\0';
+    }
+    curl_free(full);
+    return err;
+}
+
 ss_err_t ss_sink_url_resolve(const char *url, char *out, size_t out_size, char *errstr,
                              size_t errstr_size)
 {
     ss_err_t err = SS_OK;
-    char *full = NULL;
     if (out_size > 0) {
         out[0] = '\0';
     }
@@ -134,21 +157,40 @@ ss_err_t ss_sink_url_resolve(const char *url, char *out, size_t out_size, char *
             goto cleanup;
         }
     }
-    code = curl_url_get(handle, CURLUPART_URL, &full, 0);
-    if (code != CURLUE_OK || full == NULL) {
-        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "could not rebuild the url: %s",
-                         curl_url_strerror(code));
-        goto cleanup;
-    }
-    if ((size_t)snprintf(out, out_size, "%s", full) >= out_size) {
-        if (out_size > 0) {
-            out[0] = '\0';
-        }
-        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "the url is longer than %zu bytes",
-                         out_size - 1);
-    }
+    err = url_write(handle, out, out_size, errstr, errstr_size);
 cleanup:
-    curl_free(full);
+    curl_url_cleanup(handle);
+    return err;
+}
+
+ss_err_t ss_sink_batch_url(const char *url, char *out, size_t out_size, char *errstr,
+                           size_t errstr_size)
+{
+    CURLU *handle = curl_url();
+    if (handle == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory parsing a url");
+    }
+    char path[SS_SINK_URL_SIZE];
+    ss_err_t err = SS_OK;
+    CURLUcode code = curl_url_set(handle, CURLUPART_URL, url, 0);
+    if (code == CURLUE_OK) {
+        url_part(handle, CURLUPART_PATH, path, sizeof(path));
+        size_t length = strlen(path);
+        length -= length > 0 && path[length - 1] == '/' ? 1 : 0;
+        if (length + sizeof(SS_SINK_BATCH_SUFFIX) > sizeof(path)) {
+            err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "the url path is too long");
+        } else {
+            memcpy(path + length, SS_SINK_BATCH_SUFFIX, sizeof(SS_SINK_BATCH_SUFFIX));
+            code = curl_url_set(handle, CURLUPART_PATH, path, 0);
+        }
+    }
+    if (err == SS_OK && code != CURLUE_OK) {
+        err = ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "not a url: %s",
+                         curl_url_strerror(code));
+    }
+    if (err == SS_OK) {
+        err = url_write(handle, out, out_size, errstr, errstr_size);
+    }
     curl_url_cleanup(handle);
     return err;
 }

@@ -54,7 +54,7 @@ static ss_err_t line_read(const json_t *lines, size_t index, json_t **line_out, 
     return SS_OK;
 }
 
-ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, char **body_out,
+ss_err_t ss_sink_order_json(const json_t *order_paid, int64_t *order_id_out, json_t **order_out,
                             char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_OK;
@@ -63,7 +63,7 @@ ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, cha
               paid_amount = 0, paid_at = 0;
     json_t *lines = NULL;
     char paid_at_text[SS_CLOCK_ISO8601_MS_SIZE];
-    *body_out = NULL;
+    *order_out = NULL;
     *order_id_out = 0;
 
     if (!json_is_object(order_paid)) {
@@ -136,14 +136,30 @@ ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, cha
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory building the body");
         goto cleanup;
     }
-    *body_out = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (*body_out == NULL) {
-        err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory writing the body");
-        goto cleanup;
-    }
+    *order_out = body;
+    body = NULL;
     *order_id_out = (int64_t)order_id;
 cleanup:
     json_decref(body);
     json_decref(lines_out);
+    return err;
+}
+
+ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, char **body_out,
+                            char *errstr, size_t errstr_size)
+{
+    json_t *order = NULL;
+    *body_out = NULL;
+    ss_err_t err = ss_sink_order_json(order_paid, order_id_out, &order, errstr, errstr_size);
+    if (err == SS_OK) {
+        *body_out = json_dumps(order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        err = *body_out != NULL
+                  ? SS_OK
+                  : ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory writing the body");
+    }
+    if (err != SS_OK) {
+        *order_id_out = 0;
+    }
+    json_decref(order);
     return err;
 }

@@ -28,6 +28,12 @@
 #define SS_SINK_COMPONENT "platform-sink"
 /* Where the platform's orders endpoint is when PLATFORM_URL names no path (see url_resolve). */
 #define SS_SINK_ORDERS_PATH "/orders"
+/* The batch endpoint: the orders endpoint's path with this appended (/orders/batch). */
+#define SS_SINK_BATCH_SUFFIX "/batch"
+/* Orders one batch POST carries at most (SS_PLATFORM_BATCH_MAX's range is 1..this). */
+#define SS_SINK_BATCH_MAX 500
+/* The part of a batch answer the client keeps (the results of SS_SINK_BATCH_MAX orders fit). */
+#define SS_SINK_ANSWER_BYTES_MAX (1024 * 1024)
 
 /* Buffer sizes, NUL included. */
 #define SS_SINK_URL_SIZE 2048
@@ -48,6 +54,7 @@ typedef struct ss_sink_config {
     long long attempts_max;       /* failed POSTs of one order before it is parked */
     long long backoff_base_ms;    /* the first retry waits up to this long */
     long long backoff_max_ms;     /* the doubling stops here; at least backoff_base_ms */
+    long long batch_max;          /* orders per POST /orders/batch; 1: one POST /orders each */
     long long fetch_min_bytes;    /* SS_FETCH_MIN_BYTES */
     long long fetch_wait_max_ms;  /* SS_FETCH_WAIT_MAX_MS */
     char *schema_dir;
@@ -56,7 +63,7 @@ typedef struct ss_sink_config {
     long long metrics_port; /* SS_METRICS_PORT: /health, /ready, /metrics (ss/ops_http.h); 0 off */
 } ss_sink_config_t;
 
-enum { SS_SINK_CONFIG_OPTION_COUNT = 16 };
+enum { SS_SINK_CONFIG_OPTION_COUNT = 17 };
 
 /*
  * Fills options[0..SS_SINK_CONFIG_OPTION_COUNT) with the sink's table, targeting config. The
@@ -79,6 +86,13 @@ ss_err_t ss_sink_config_validate(const ss_sink_config_t *config, char *errstr, s
 ss_err_t ss_sink_url_resolve(const char *url, char *out, size_t out_size, char *errstr,
                              size_t errstr_size);
 
+/*
+ * The batch endpoint of the orders URL url (as ss_sink_url_resolve gives it): its path with
+ * SS_SINK_BATCH_SUFFIX appended, query kept. SS_ERR_INVALID when it does not fit out_size.
+ */
+ss_err_t ss_sink_batch_url(const char *url, char *out, size_t out_size, char *errstr,
+                           size_t errstr_size);
+
 /* ---- the order body (order.c) --------------------------------------------------------------- */
 
 /*
@@ -91,6 +105,10 @@ ss_err_t ss_sink_url_resolve(const char *url, char *out, size_t out_size, char *
  * with free(); SS_ERR_NOMEM when jansson runs out of memory.
  */
 ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, char **body_out,
+                            char *errstr, size_t errstr_size);
+
+/* As ss_sink_order_body, but the body as a new JSON object the caller releases. */
+ss_err_t ss_sink_order_json(const json_t *order_paid, int64_t *order_id_out, json_t **order_out,
                             char *errstr, size_t errstr_size);
 
 /* Writes "order-<order_id>" into out (at least SS_SINK_IDEMPOTENCY_KEY_SIZE bytes). */
@@ -128,6 +146,39 @@ uint64_t ss_sink_random_next(uint64_t *state);
  */
 void ss_sink_excerpt(const char *text, size_t length, char *out, size_t out_size);
 
+/* ---- batches (batch.c) ---------------------------------------------------------------------- */
+
+/* One OrderPaid of a round on its way to the platform (sink.c fills it, batch.c reads it). */
+typedef struct ss_sink_item {
+    int64_t order_id;
+    char key[SS_SINK_IDEMPOTENCY_KEY_SIZE]; /* its Idempotency-Key, order-<id> */
+    ss_trace_t trace;                       /* the record's request id and traceparent */
+    json_t *order;                          /* its body (ss_sink_order_json), owned */
+    size_t record;                          /* its record's index among the round's */
+    bool done;                              /* delivered or parked */
+    /* What the last attempt said for it. */
+    ss_sink_outcome_t outcome;
+    long status; /* the item's status, 0 when the batch got no per-item answer */
+    char detail[SS_SINK_EXCERPT_SIZE];
+} ss_sink_item_t;
+
+/*
+ * The POST /orders/batch body of the items not done yet, in their order:
+ * {"orders":[{"idempotencyKey","requestId"(null when none),"traceparent"(likewise),"order"}]}.
+ * *body_out is a NUL-terminated text the caller frees with free(); SS_ERR_NOMEM otherwise.
+ */
+ss_err_t ss_sink_batch_body(const ss_sink_item_t *items, size_t count, char **body_out,
+                            char *errstr, size_t errstr_size);
+
+/*
+ * Reads a 2xx answer of the batch endpoint, {"results":[{"idempotencyKey","status","error"?}]},
+ * into the outcome, status and detail of each item not done yet: one result per such item, in
+ * the same order with the same key (a platform answering otherwise is not trusted with any of
+ * them). SS_ERR_INVALID names what is wrong; the items are then left as they were.
+ */
+ss_err_t ss_sink_batch_results(const char *answer, size_t length, ss_sink_item_t *items,
+                               size_t count, char *errstr, size_t errstr_size);
+
 /* ---- the HTTP client (client.c) ------------------------------------------------------------- */
 
 typedef struct ss_sink_client ss_sink_client_t;
@@ -137,6 +188,8 @@ typedef struct ss_sink_response {
     bool answered;                      /* an HTTP status arrived */
     long status;                        /* when answered */
     char excerpt[SS_SINK_EXCERPT_SIZE]; /* the start of the answer's body, made printable */
+    const char *body;                   /* the answer's first SS_SINK_ANSWER_BYTES_MAX bytes, */
+    size_t body_length;                 /* as sent; the client's, until its next POST */
     char error[SS_SINK_EXCERPT_SIZE];   /* when not answered: why (libcurl's words) */
 } ss_sink_response_t;
 
@@ -160,6 +213,15 @@ ss_err_t ss_sink_client_new(const char *url, const char *token, long connect_tim
 ss_err_t ss_sink_client_post(ss_sink_client_t *client, const char *idempotency_key,
                              const ss_trace_t *trace, const char *body, size_t body_length,
                              ss_sink_response_t *response, char *errstr, size_t errstr_size);
+
+/*
+ * POSTs a batch body (ss_sink_batch_body) to url, the batch endpoint, with neither
+ * Idempotency-Key nor trace headers (each item carries its own); otherwise as
+ * ss_sink_client_post, on the same connection.
+ */
+ss_err_t ss_sink_client_post_batch(ss_sink_client_t *client, const char *url, const char *body,
+                                   size_t body_length, ss_sink_response_t *response, char *errstr,
+                                   size_t errstr_size);
 
 /* NULL is a no-op. */
 void ss_sink_client_destroy(ss_sink_client_t *client);

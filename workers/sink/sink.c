@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Records one poll hands over at most. */
-#define SINK_BATCH_RECORDS_MAX 100
+/* Records one poll hands over at most (so a partition's batch can be SS_SINK_BATCH_MAX). */
+#define SINK_BATCH_RECORDS_MAX SS_SINK_BATCH_MAX
 /* One poll waits this long for records before the stop flag is looked at again. */
 #define SINK_POLL_MS 200
 /* Waits (backoff, after a consumer error) are cut into slices this long to notice a stop. */
@@ -64,12 +64,18 @@ struct ss_sink {
     const ss_sink_config_t *config;
     volatile sig_atomic_t *stop;
     char url[SS_SINK_URL_SIZE];
+    char batch_url[SS_SINK_URL_SIZE];
+    bool batch_refused; /* the batch endpoint answered 404 or 405: one POST per order from now on */
     ss_avro_registry_t *registry;
     ss_kafka_consumer_t *consumer;
     ss_kafka_producer_t *producer;
     ss_sink_client_t *client;
     sink_pending_t pending[SINK_PENDING_MAX];
     size_t pending_count;
+    /* The records of the partition in hand: which are done, and the OrderPaid items to send. */
+    bool record_done[SINK_BATCH_RECORDS_MAX];
+    ss_sink_item_t items[SINK_BATCH_RECORDS_MAX];
+    size_t item_count;
     uint64_t random_state;
     /* The dead letter in flight: its sequence number and what the delivery callback said. */
     uint64_t park_sequence;
@@ -208,26 +214,59 @@ static ss_err_t record_park(ss_sink_t *sink, const ss_kafka_message_t *message, 
 
 /* ---- delivery ------------------------------------------------------------------------------ */
 
+/* The dead-letter reason of an order refused for good, or out of attempts. */
+static void reason_write(char *reason, size_t size, int64_t order_id, ss_sink_outcome_t outcome,
+                         unsigned attempt, bool answered, long status, const char *detail)
+{
+    if (outcome == SS_SINK_PERMANENT) {
+        snprintf(reason, size, "the data platform refused order_id=%" PRId64 " with status %ld: %s",
+                 order_id, status, detail);
+    } else {
+        snprintf(reason, size,
+                 "no delivery of order_id=%" PRId64 " after %u attempts, the last: %s%ld %s",
+                 order_id, attempt, answered ? "status " : "no answer ", answered ? status : 0L,
+                 detail);
+    }
+}
+
+static void failure_log(int64_t order_id, unsigned attempt, long status, ss_sink_outcome_t outcome,
+                        const char *detail)
+{
+    SS_LOG_WARN(SS_SINK_COMPONENT,
+                "delivery failed order_id=%" PRId64 " attempt=%u status=%ld outcome=%s"
+                " error=\"%s\"",
+                order_id, attempt, status, ss_sink_outcome_name(outcome), detail);
+}
+
+/* Waits before attempt + 1; the first wait commits what is done first (it may be long). */
+static void retry_wait(ss_sink_t *sink, unsigned attempt, size_t orders)
+{
+    ss_metrics_add(sink->retries, (double)orders);
+    if (attempt == 1) {
+        pending_commit(sink);
+    }
+    sink_sleep(sink, ss_sink_backoff_ms(attempt, sink->config->backoff_base_ms,
+                                        sink->config->backoff_max_ms,
+                                        ss_sink_random_next(&sink->random_state)));
+}
+
 /*
- * POSTs one order until the platform has it, refuses it for good, or the attempts run out
- * (both: parked). *done as for record_park().
+ * POSTs one order alone until the platform has it, refuses it for good, or the attempts run
+ * out (both: parked). *done as for record_park().
  */
-static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message, int64_t order_id,
-                              const char *body, bool *done, char *errstr, size_t errstr_size)
+static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message,
+                              const ss_sink_item_t *item, const char *body, bool *done,
+                              char *errstr, size_t errstr_size)
 {
     const ss_sink_config_t *config = sink->config;
-    char key[SS_SINK_IDEMPOTENCY_KEY_SIZE];
     char reason[SS_SINK_REASON_SIZE];
-    ss_sink_idempotency_key(order_id, key, sizeof(key));
-    ss_trace_t trace;
-    ss_trace_from_kafka(message, &trace);
     size_t body_length = strlen(body);
     *done = false;
     for (unsigned attempt = 1; attempt <= (unsigned)config->attempts_max && !*sink->stop;
          attempt++) {
         ss_sink_response_t response;
-        ss_err_t err = ss_sink_client_post(sink->client, key, &trace, body, body_length, &response,
-                                           errstr, errstr_size);
+        ss_err_t err = ss_sink_client_post(sink->client, item->key, &item->trace, body, body_length,
+                                           &response, errstr, errstr_size);
         if (err != SS_OK) {
             return err;
         }
@@ -237,112 +276,297 @@ static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message
         ss_sink_outcome_t outcome = ss_sink_classify(response.answered, response.status);
         if (outcome == SS_SINK_DELIVERED) {
             SS_LOG_DEBUG(SS_SINK_COMPONENT, "delivered order_id=%" PRId64 " status=%ld attempt=%u",
-                         order_id, response.status, attempt);
+                         item->order_id, response.status, attempt);
             ss_metrics_add(sink->deliveries, 1);
             *done = true;
             return SS_OK;
         }
         const char *detail = response.answered ? response.excerpt : response.error;
-        SS_LOG_WARN(SS_SINK_COMPONENT,
-                    "delivery failed order_id=%" PRId64 " attempt=%u status=%ld outcome=%s"
-                    " error=\"%s\"",
-                    order_id, attempt, response.answered ? response.status : 0L,
-                    ss_sink_outcome_name(outcome), detail);
-        if (outcome == SS_SINK_PERMANENT) {
-            snprintf(reason, sizeof(reason),
-                     "the data platform refused order_id=%" PRId64 " with status %ld: %s", order_id,
-                     response.status, detail);
+        long status = response.answered ? response.status : 0L;
+        failure_log(item->order_id, attempt, status, outcome, detail);
+        if (outcome == SS_SINK_PERMANENT || attempt == (unsigned)config->attempts_max) {
+            reason_write(reason, sizeof(reason), item->order_id, outcome, attempt,
+                         response.answered, status, detail);
             return record_park(sink, message, reason, done, errstr, errstr_size);
         }
-        if (attempt == (unsigned)config->attempts_max) {
-            snprintf(reason, sizeof(reason),
-                     "no delivery of order_id=%" PRId64 " after %u attempts, the last: %s%ld %s",
-                     order_id, attempt, response.answered ? "status " : "no answer ",
-                     response.answered ? response.status : 0L, detail);
-            return record_park(sink, message, reason, done, errstr, errstr_size);
-        }
-        ss_metrics_add(sink->retries, 1);
-        if (attempt == 1) {
-            /* The wait may be long: do not hold back what this batch already delivered. */
-            pending_commit(sink);
-        }
-        sink_sleep(sink,
-                   ss_sink_backoff_ms(attempt, config->backoff_base_ms, config->backoff_max_ms,
-                                      ss_sink_random_next(&sink->random_state)));
+        retry_wait(sink, attempt, 1);
     }
     return SS_OK;
 }
 
-/* Handles one record: *done says whether its offset may be committed. */
-static ss_err_t record_handle(ss_sink_t *sink, const ss_kafka_message_t *message, bool *done,
-                              char *errstr, size_t errstr_size)
+static void item_done(ss_sink_t *sink, ss_sink_item_t *item)
+{
+    item->done = true;
+    sink->record_done[item->record] = true;
+}
+
+/* Sends the item alone (POST /orders), as every order was before batches. */
+static ss_err_t item_deliver_alone(ss_sink_t *sink, ss_kafka_message_t **messages,
+                                   ss_sink_item_t *item, char *errstr, size_t errstr_size)
+{
+    char *body = json_dumps(item->order, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (body == NULL) {
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory writing the body");
+    }
+    bool done = false;
+    ss_trace_log_enter(&item->trace);
+    ss_err_t err =
+        order_deliver(sink, messages[item->record], item, body, &done, errstr, errstr_size);
+    ss_trace_log_leave();
+    free(body);
+    if (err == SS_OK && done) {
+        item_done(sink, item);
+    }
+    return err;
+}
+
+/* Every item still to send gets the outcome of an answer (or its absence) for the whole batch. */
+static void items_outcome_set(ss_sink_t *sink, const ss_sink_response_t *response)
+{
+    for (size_t i = 0; i < sink->item_count; i++) {
+        ss_sink_item_t *item = &sink->items[i];
+        item->outcome = SS_SINK_RETRY;
+        item->status = response->answered ? response->status : 0L;
+        snprintf(item->detail, sizeof(item->detail), "%s",
+                 response->answered ? response->excerpt : response->error);
+    }
+}
+
+/*
+ * One POST /orders/batch of the items not done, their outcomes read into them. *fall_back:
+ * send them alone instead (the platform has no batch endpoint, refused the batch as a whole,
+ * or answered results that do not match it). *abandoned: a stop cut the POST short.
+ */
+static ss_err_t batch_attempt(ss_sink_t *sink, bool *fall_back, bool *abandoned, char *errstr,
+                              size_t errstr_size)
+{
+    char *body = NULL;
+    char cause[SINK_CAUSE_SIZE] = "";
+    ss_sink_response_t response;
+    *fall_back = false;
+    *abandoned = false;
+    ss_err_t err = ss_sink_batch_body(sink->items, sink->item_count, &body, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_sink_client_post_batch(sink->client, sink->batch_url, body, strlen(body),
+                                        &response, errstr, errstr_size);
+    }
+    free(body);
+    if (err != SS_OK || (*abandoned = *sink->stop && !response.answered)) {
+        return err;
+    }
+    ss_sink_outcome_t outcome = ss_sink_classify(response.answered, response.status);
+    if (outcome == SS_SINK_RETRY) {
+        items_outcome_set(sink, &response);
+        return SS_OK;
+    }
+    if (outcome == SS_SINK_DELIVERED &&
+        ss_sink_batch_results(response.body, response.body_length, sink->items, sink->item_count,
+                              cause, sizeof(cause)) == SS_OK) {
+        return SS_OK;
+    }
+    *fall_back = true;
+    sink->batch_refused = response.status == 404 || response.status == 405;
+    SS_LOG_WARN(SS_SINK_COMPONENT,
+                "the batch endpoint answered status=%ld error=\"%s\": sending its orders one by"
+                " one%s",
+                response.status, cause[0] != '\0' ? cause : response.excerpt,
+                sink->batch_refused ? " from now on" : "");
+    return SS_OK;
+}
+
+/*
+ * Applies what attempt said of each item: delivered, parked (refused for good, or the attempts
+ * ran out), or to send again (*left counts those).
+ */
+static ss_err_t batch_settle(ss_sink_t *sink, ss_kafka_message_t **messages, unsigned attempt,
+                             size_t *left, char *errstr, size_t errstr_size)
+{
+    char reason[SS_SINK_REASON_SIZE];
+    size_t delivered = 0;
+    bool last = attempt == (unsigned)sink->config->attempts_max;
+    ss_err_t err = SS_OK;
+    *left = 0;
+    for (size_t i = 0; i < sink->item_count && err == SS_OK; i++) {
+        ss_sink_item_t *item = &sink->items[i];
+        if (item->done || item->outcome == SS_SINK_DELIVERED) {
+            delivered += item->done ? 0 : 1;
+            item_done(sink, item);
+            continue;
+        }
+        ss_trace_log_enter(&item->trace);
+        failure_log(item->order_id, attempt, item->status, item->outcome, item->detail);
+        if (item->outcome == SS_SINK_PERMANENT || last) {
+            bool done = false;
+            reason_write(reason, sizeof(reason), item->order_id, item->outcome, attempt,
+                         item->status != 0, item->status, item->detail);
+            err = record_park(sink, messages[item->record], reason, &done, errstr, errstr_size);
+            if (done) {
+                item_done(sink, item);
+            }
+        } else {
+            (*left)++;
+        }
+        ss_trace_log_leave();
+    }
+    ss_metrics_add(sink->deliveries, (double)delivered);
+    return err;
+}
+
+/* Sends the items in batches until each is delivered or parked, or it is better sent alone. */
+static ss_err_t batch_deliver(ss_sink_t *sink, ss_kafka_message_t **messages, char *errstr,
+                              size_t errstr_size)
+{
+    unsigned attempts_max = (unsigned)sink->config->attempts_max;
+    for (unsigned attempt = 1; attempt <= attempts_max && !*sink->stop; attempt++) {
+        bool fall_back = false, abandoned = false;
+        size_t left = 0;
+        ss_err_t err = batch_attempt(sink, &fall_back, &abandoned, errstr, errstr_size);
+        if (err == SS_OK && !fall_back && !abandoned) {
+            err = batch_settle(sink, messages, attempt, &left, errstr, errstr_size);
+        }
+        if (err != SS_OK || fall_back || abandoned || left == 0) {
+            return err;
+        }
+        retry_wait(sink, attempt, left);
+    }
+    return SS_OK;
+}
+
+/* Delivers the round's items: in batches when there are several, else (or as told) alone. */
+static ss_err_t items_deliver(ss_sink_t *sink, ss_kafka_message_t **messages, char *errstr,
+                              size_t errstr_size)
 {
     ss_err_t err = SS_OK;
+    if (sink->item_count > 1 && sink->config->batch_max > 1 && !sink->batch_refused) {
+        err = batch_deliver(sink, messages, errstr, errstr_size);
+    }
+    for (size_t i = 0; i < sink->item_count && err == SS_OK && !*sink->stop; i++) {
+        if (!sink->items[i].done) {
+            err = item_deliver_alone(sink, messages, &sink->items[i], errstr, errstr_size);
+        }
+    }
+    for (size_t i = 0; i < sink->item_count; i++) {
+        json_decref(sink->items[i].order);
+    }
+    sink->item_count = 0;
+    return err;
+}
+
+/* ---- records ------------------------------------------------------------------------------- */
+
+/* What became of a record looked at. */
+typedef enum record_fate {
+    RECORD_DONE,    /* skipped (OrderFailed) or parked */
+    RECORD_ITEM,    /* an OrderPaid: the round's next item */
+    RECORD_STOPPED, /* a stop interrupted its parking */
+} record_fate_t;
+
+/* Parks the record; RECORD_STOPPED when a stop came first. */
+static ss_err_t record_refuse(ss_sink_t *sink, const ss_kafka_message_t *message,
+                              const char *reason, record_fate_t *fate, char *errstr,
+                              size_t errstr_size)
+{
+    bool done = false;
+    ss_err_t err = record_park(sink, message, reason, &done, errstr, errstr_size);
+    *fate = done ? RECORD_DONE : RECORD_STOPPED;
+    return err;
+}
+
+/* Makes record number index an item, or skips or parks it. */
+static ss_err_t record_prepare(ss_sink_t *sink, ss_kafka_message_t **messages, size_t index,
+                               record_fate_t *fate, char *errstr, size_t errstr_size)
+{
+    const ss_kafka_message_t *message = messages[index];
     json_t *record = NULL;
-    char *body = NULL;
     const char *schema_name = NULL;
     char cause[SINK_CAUSE_SIZE];
     char reason[SS_SINK_REASON_SIZE];
-    *done = false;
-
+    ss_sink_item_t *item = &sink->items[sink->item_count];
+    *fate = RECORD_DONE;
     if (message->value == NULL || message->value_length == 0) {
-        err = record_park(sink, message, "the record has no value", done, errstr, errstr_size);
-        goto cleanup;
+        return record_refuse(sink, message, "the record has no value", fate, errstr, errstr_size);
     }
     if (ss_avro_decode(sink->registry, message->value, message->value_length, &schema_name, &record,
                        cause, sizeof(cause)) != SS_OK) {
         snprintf(reason, sizeof(reason), "could not decode the record: %s", cause);
-        err = record_park(sink, message, reason, done, errstr, errstr_size);
-        goto cleanup;
+        return record_refuse(sink, message, reason, fate, errstr, errstr_size);
     }
+    ss_err_t err = SS_OK;
     if (strcmp(schema_name, SS_SCHEMA_ORDER_FAILED) == 0) {
-        *done = true; /* the platform wants paid orders only */
-        goto cleanup;
-    }
-    if (strcmp(schema_name, SS_SCHEMA_ORDER_PAID) != 0) {
+        /* done: the platform wants paid orders only */
+    } else if (strcmp(schema_name, SS_SCHEMA_ORDER_PAID) != 0) {
         snprintf(reason, sizeof(reason), "a %s record has no place on %s", schema_name,
                  SS_TOPIC_EVENTS_ORDER);
-        err = record_park(sink, message, reason, done, errstr, errstr_size);
-        goto cleanup;
+        err = record_refuse(sink, message, reason, fate, errstr, errstr_size);
+    } else {
+        *item = (ss_sink_item_t){.record = index};
+        err = ss_sink_order_json(record, &item->order_id, &item->order, cause, sizeof(cause));
+        if (err == SS_OK) {
+            ss_sink_idempotency_key(item->order_id, item->key, sizeof(item->key));
+            ss_trace_from_kafka(message, &item->trace);
+            sink->item_count++;
+            *fate = RECORD_ITEM;
+        } else if (err == SS_ERR_NOMEM) {
+            err = ss_err_set(err, errstr, errstr_size, "%s", cause);
+        } else {
+            snprintf(reason, sizeof(reason), "not a valid OrderPaid: %s", cause);
+            err = record_refuse(sink, message, reason, fate, errstr, errstr_size);
+        }
     }
-    int64_t order_id = 0;
-    ss_err_t body_err = ss_sink_order_body(record, &order_id, &body, cause, sizeof(cause));
-    if (body_err == SS_ERR_NOMEM) {
-        err = ss_err_set(body_err, errstr, errstr_size, "%s", cause);
-        goto cleanup;
-    }
-    if (body_err != SS_OK) {
-        snprintf(reason, sizeof(reason), "not a valid OrderPaid: %s", cause);
-        err = record_park(sink, message, reason, done, errstr, errstr_size);
-        goto cleanup;
-    }
-    err = order_deliver(sink, message, order_id, body, done, errstr, errstr_size);
-cleanup:
-    free(body);
     json_decref(record);
     return err;
 }
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-/* loop.h's records hook: one partition's records in order, each until it is done. */
+/* Notes that the partition's records before the first one not done are done. */
+static void progress_note(ss_sink_t *sink, int32_t partition, ss_kafka_message_t **messages,
+                          size_t count)
+{
+    size_t prefix = 0;
+    while (prefix < count && sink->record_done[prefix]) {
+        prefix++;
+    }
+    if (prefix > 0) {
+        pending_set(sink, partition, messages[prefix - 1]->offset + 1);
+    }
+}
+
+/*
+ * loop.h's records hook: one partition's records in order; OrderPaid ones are sent in batches
+ * of SS_PLATFORM_BATCH_MAX, the offset moving past each record once it and all before it are
+ * done. A stop leaves the rest for after a restart.
+ */
 static ss_err_t sink_records(void *opaque, int32_t partition, ss_kafka_message_t **messages,
                              size_t count, char *errstr, size_t errstr_size)
 {
     ss_sink_t *sink = opaque;
-    for (size_t i = 0; i < count && !*sink->stop; i++) {
-        bool done = false;
+    size_t batch_max = (size_t)sink->config->batch_max;
+    ss_err_t err = SS_OK;
+    record_fate_t fate = RECORD_DONE;
+    memset(sink->record_done, 0, count * sizeof(sink->record_done[0]));
+    for (size_t i = 0; i < count && err == SS_OK && fate != RECORD_STOPPED && !*sink->stop; i++) {
         ss_trace_t trace;
         ss_trace_from_kafka(messages[i], &trace);
-        ss_trace_log_enter(&trace); /* every line about the order names its request */
-        ss_err_t err = record_handle(sink, messages[i], &done, errstr, errstr_size);
+        ss_trace_log_enter(&trace); /* every line about the record names its request */
+        err = record_prepare(sink, messages, i, &fate, errstr, errstr_size);
         ss_trace_log_leave();
-        if (err != SS_OK || !done) {
-            return err; /* not done: stopped; the rest comes again after a restart */
+        sink->record_done[i] = err == SS_OK && fate == RECORD_DONE;
+        if (err == SS_OK && sink->item_count == batch_max) {
+            progress_note(sink, partition, messages, count);
+            err = items_deliver(sink, messages, errstr, errstr_size);
         }
-        pending_set(sink, partition, messages[i]->offset + 1);
     }
-    return SS_OK;
+    if (err == SS_OK && !*sink->stop) {
+        progress_note(sink, partition, messages, count);
+        err = items_deliver(sink, messages, errstr, errstr_size);
+    }
+    progress_note(sink, partition, messages, count);
+    for (size_t i = 0; i < sink->item_count; i++) {
+        json_decref(sink->items[i].order);
+    }
+    sink->item_count = 0;
+    return err;
 }
 
 /* loop.h's round_end: what the round delivered is committed to the group, failed or not. */
@@ -510,6 +734,10 @@ ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop
                                   errstr_size);
     }
     if (err == SS_OK) {
+        err = ss_sink_batch_url(sink->url, sink->batch_url, sizeof(sink->batch_url), errstr,
+                                errstr_size);
+    }
+    if (err == SS_OK) {
         err = sink_clients_create(sink, errstr, errstr_size);
     }
     if (err != SS_OK) {
@@ -517,9 +745,10 @@ ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop
         return err;
     }
     /* A URL with user:password@ is not logged: ss/config.h never echoes strings either. */
-    SS_LOG_INFO(SS_SINK_COMPONENT, "ready group=%s topic=%s url=%s attempts_max=%lld",
-                config->group_id, SS_TOPIC_EVENTS_ORDER,
-                strchr(sink->url, '@') ? "(hidden)" : sink->url, config->attempts_max);
+    SS_LOG_INFO(SS_SINK_COMPONENT,
+                "ready group=%s topic=%s url=%s attempts_max=%lld batch_max=%lld", config->group_id,
+                SS_TOPIC_EVENTS_ORDER, strchr(sink->url, '@') ? "(hidden)" : sink->url,
+                config->attempts_max, config->batch_max);
     *out = sink;
     return SS_OK;
 }

@@ -19,7 +19,8 @@
     "UPDATE users u SET balance = v.balance, held = v.held"                                        \
     " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])"           \
     " AS v(id, balance, held, loaded_balance, loaded_held)"                                        \
-    " WHERE u.id = v.id AND u.balance = v.loaded_balance AND u.held = v.loaded_held RETURNING u.id"
+    " WHERE u.id = v.id AND u.balance = v.loaded_balance AND u.held = v.loaded_held"               \
+    " RETURNING u.id"
 #define SQL_HISTORY_INSERT                                                                         \
     "INSERT INTO balance_history (user_id, type, amount, balance_after, request_id, order_id)"     \
     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],"      \
