@@ -23,7 +23,9 @@
 # A 202 is a request answered at the ingress deadline without its outcome (not completed). The
 # success ratio is vegeta's (2xx and 3xx answers), so it counts 202s as successes: look at
 # count_202. bench/plot.sh draws the results. Needs API_URL (ADMIN_TOKEN for issue), bench.env,
-# jq, curl, and vegeta (scripts/install-deps.sh puts it in <cache>/bin).
+# jq, curl, and vegeta (scripts/install-deps.sh puts it in <cache>/bin). BENCH_API_URLS="URL
+# URL...": send the requests round-robin to these ingress instances instead (e.g. the two that
+# `SS_RUN_INGRESS=2 scripts/run.sh` starts); API_URL still serves the set-up calls.
 set -euo pipefail
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
@@ -91,13 +93,17 @@ request_lines() {
         }'
 }
 
+bases=${BENCH_API_URLS:-$API_URL}
 ss_say "$scenario: writing $count targets"
-request_lines | jq -R -c --arg base "$API_URL" '
-    split(" ") as [$method, $path, $body]
-    | {method: $method, url: ($base + $path), header: {"Content-Type": ["application/json"]}}
+# Target n goes to base n modulo the number of bases: vegeta takes the targets in turn.
+request_lines | jq -R -c --arg bases "$bases" '
+    ($bases | split(" ") | map(select(. != ""))) as $base
+    | split(" ") as [$method, $path, $body]
+    | {method: $method, url: ($base[(input_line_number - 1) % ($base | length)] + $path),
+       header: {"Content-Type": ["application/json"]}}
       + (if $body == "-" then {} else {body: ($body | @base64)} end)' >"$results/targets.json"
 
-ss_say "$scenario: $rate requests/s for ${seconds}s against $API_URL (results in $results)"
+ss_say "$scenario: $rate requests/s for ${seconds}s against $bases (results in $results)"
 started=$(date +%s)
 # The ingress accepts at most SS_INGRESS_CONNECTIONS_PER_ADDRESS_MAX (512) connections from one
 # address and resets the rest, and vegeta sends from one: past 480 requests in flight, new ones

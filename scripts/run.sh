@@ -13,6 +13,10 @@ jobs=${SS_BUILD_JOBS:-2}
 # the second one adds (docs/performance.md, "Scale-out").
 workers_per_role=${SS_RUN_WORKERS_PER_ROLE:-2}
 [[ "$workers_per_role" =~ ^[12]$ ]] || ss_die "SS_RUN_WORKERS_PER_ROLE='$workers_per_role' must be 1 or 2"
+# Ingress processes: 1 by default; 2 starts a second one (instance 1) on the next port, for the
+# ingress scale-out measurement (bench/openloop.sh's BENCH_API_URLS sends to both).
+ingress_count=${SS_RUN_INGRESS:-1}
+[[ "$ingress_count" =~ ^[12]$ ]] || ss_die "SS_RUN_INGRESS='$ingress_count' must be 1 or 2"
 scripts/install-deps.sh
 ss_say "building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -79,19 +83,28 @@ done
 start_service platform-sink platform-sink 18104 ss-platform-sink SS_METRICS_PORT=18104
 start_service rank-worker rank-worker 18105 ss-rank-worker SS_METRICS_PORT=18105
 start_service ingress ingress "$SS_INGRESS_PORT" ss-ingress SS_INGRESS_INSTANCE=0
+api_urls=$API_URL
+if ((ingress_count == 2)); then
+    second_port=$((SS_INGRESS_PORT + 1))
+    start_service ingress-2 ingress "$second_port" ss-ingress SS_INGRESS_INSTANCE=1 \
+        "SS_INGRESS_PORT=$second_port"
+    api_urls="$API_URL http://127.0.0.1:$second_port"
+fi
 
-ss_wait_for "ingress /health" 30 curl -fsS "$API_URL/health"
+for url in $api_urls; do
+    ss_wait_for "ingress $url/health" 30 curl -fsS "$url/health"
+done
 if [ -x scripts/seed.sh ]; then
     scripts/seed.sh
 fi
 
 cat <<EOT
 
-shopstream is running. Send requests to $API_URL (admin token: $ADMIN_TOKEN)
+shopstream is running. Send requests to $api_urls (admin token: $ADMIN_TOKEN)
   curl -s $API_URL/health
   curl -s $API_URL/ready
 Metrics (Prometheus text format; /health and /ready on the same ports):
-  ingress        $API_URL/metrics
+  ingress        $(for url in $api_urls; do printf '%s/metrics ' "$url"; done)
   mock platform  http://127.0.0.1:18090/metrics
   user worker   $(worker_metrics_urls 1)
   stock worker  $(worker_metrics_urls 2)
