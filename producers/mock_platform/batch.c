@@ -145,26 +145,9 @@ void mock_batch_post(ss_http_request_t *req, void *context)
     bool full = false;
     pthread_mutex_lock(&mock->mutex);
     bool counted = batch_count(mock, items, &full);
-    mock_mode_t mode = mock->mode;
-    int fail_status = mock->fail_status;
-    int stall_ms = mock->stall_ms;
     pthread_mutex_unlock(&mock->mutex);
-    SS_LOG_DEBUG(SS_MOCK_PLATFORM_COMPONENT, "batch orders=%zu mode=%s", json_array_size(items),
-                 mock_mode_names[mode]);
-    if (!counted) {
-        mock_respond(
-            req, full ? 507 : 500,
-            mock_error_body(full ? "the mock platform stores no more orders" : "out of memory"));
-    } else if (mode == MOCK_MODE_FAIL) {
-        mock_respond(req, fail_status, mock_error_body("failing on purpose (mode fail)"));
-    } else if (mode == MOCK_MODE_STALL && stall_ms > 0) {
-        ss_http_request_suspend(req);
-        if (!mock_stall_enqueue(mock, req, stall_ms, true)) {
-            (void)ss_http_request_complete(req, 503, "{\"error\":\"too many stalled requests\"}",
-                                           NULL, 0);
-            ss_http_request_release(req);
-        }
-    } else {
+    SS_LOG_DEBUG(SS_MOCK_PLATFORM_COMPONENT, "batch orders=%zu", json_array_size(items));
+    if (mock_mode_answer(mock, req, counted, full, true)) {
         mock_respond(req, 200, batch_accept(mock, items));
     }
     json_decref(batch);

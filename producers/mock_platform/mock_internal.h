@@ -78,6 +78,14 @@ bool mock_attempt_count(ss_mock_platform_t *mock, const char *key, bool *full);
 int mock_item_accept(ss_mock_platform_t *mock, const char *key, json_t *body,
                      const char *request_id, const char *traceparent);
 
+/*
+ * Answers a request counted on arrival as the mode says (507/500 when it could not be counted,
+ * fail: the fail status, stall: suspended and queued, batch saying which kind); true in mode ok,
+ * when the caller accepts it now. Takes mock->mutex.
+ */
+bool mock_mode_answer(ss_mock_platform_t *mock, ss_http_request_t *req, bool counted, bool full,
+                      bool batch);
+
 /* Takes over the request's reference; false when the queue is full or stopping (not taken). */
 bool mock_stall_enqueue(ss_mock_platform_t *mock, ss_http_request_t *req, int stall_ms, bool batch);
 

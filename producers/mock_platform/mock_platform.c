@@ -255,6 +255,36 @@ static void *stall_timer_main(void *opaque)
 /* ---- handlers ----------------------------------------------------------------------------------
  */
 
+bool mock_mode_answer(ss_mock_platform_t *mock, ss_http_request_t *req, bool counted, bool full,
+                      bool batch)
+{
+    pthread_mutex_lock(&mock->mutex);
+    mock_mode_t mode = mock->mode;
+    int fail_status = mock->fail_status;
+    int stall_ms = mock->stall_ms;
+    pthread_mutex_unlock(&mock->mutex);
+    if (!counted) {
+        mock_respond(
+            req, full ? 507 : 500,
+            mock_error_body(full ? "the mock platform stores no more orders" : "out of memory"));
+        return false;
+    }
+    if (mode == MOCK_MODE_FAIL) {
+        mock_respond(req, fail_status, mock_error_body("failing on purpose (mode fail)"));
+        return false;
+    }
+    if (mode == MOCK_MODE_STALL && stall_ms > 0) {
+        ss_http_request_suspend(req);
+        if (!mock_stall_enqueue(mock, req, stall_ms, batch)) {
+            (void)ss_http_request_complete(req, 503, "{\"error\":\"too many stalled requests\"}",
+                                           NULL, 0);
+            ss_http_request_release(req);
+        }
+        return false;
+    }
+    return true;
+}
+
 static void orders_post(ss_http_request_t *req, void *context)
 {
     ss_mock_platform_t *mock = context;
@@ -267,29 +297,9 @@ static void orders_post(ss_http_request_t *req, void *context)
     bool full = false;
     pthread_mutex_lock(&mock->mutex);
     bool counted = mock_attempt_count(mock, key, &full);
-    mock_mode_t mode = mock->mode;
-    int fail_status = mock->fail_status;
-    int stall_ms = mock->stall_ms;
     pthread_mutex_unlock(&mock->mutex);
-
-    SS_LOG_DEBUG(SS_MOCK_PLATFORM_COMPONENT, "order key=%s mode=%s", key, mock_mode_names[mode]);
-    if (!counted) {
-        mock_respond(
-            req, full ? 507 : 500,
-            mock_error_body(full ? "the mock platform stores no more orders" : "out of memory"));
-        return;
-    }
-    if (mode == MOCK_MODE_FAIL) {
-        mock_respond(req, fail_status, mock_error_body("failing on purpose (mode fail)"));
-        return;
-    }
-    if (mode == MOCK_MODE_STALL && stall_ms > 0) {
-        ss_http_request_suspend(req);
-        if (!mock_stall_enqueue(mock, req, stall_ms, false)) {
-            (void)ss_http_request_complete(req, 503, "{\"error\":\"too many stalled requests\"}",
-                                           NULL, 0);
-            ss_http_request_release(req);
-        }
+    SS_LOG_DEBUG(SS_MOCK_PLATFORM_COMPONENT, "order key=%s", key);
+    if (!mock_mode_answer(mock, req, counted, full, false)) {
         return;
     }
     char *body = NULL;
