@@ -1,6 +1,7 @@
 /*
  * The data-platform sink (ss-platform-sink): consumes OrderPaid events from ss.events.order and
- * POSTs each order as JSON to the external data platform, with `Idempotency-Key: order-<id>`.
+ * POSTs the orders as JSON to the external data platform, in batches to its batch endpoint or
+ * one by one, each with its own idempotency key `order-<id>`.
  * Offsets live in Kafka (group ss-platform-sink) and are committed only after a record was
  * delivered, skipped (OrderFailed) or parked in ss.dlq, so the wire sees every order at least
  * once and the platform, deduplicating by the key, exactly once. docs/data-platform.md is the
@@ -242,7 +243,8 @@ ss_err_t ss_sink_new(const ss_sink_config_t *config, volatile sig_atomic_t *stop
 /*
  * Consumes and delivers until *stop is set (then commits what was delivered and leaves the
  * group) or a fatal error (a failed consumer, a dead-letter topic that stays unreachable).
- * Records of one partition are handled in order, one at a time: a retried order holds its
+ * Records of one partition are handled in order, their OrderPaid ones sent in batches of
+ * config->batch_max (docs/data-platform.md, "Batches"): a retried batch or order holds its
  * partition back. SS_OK after a requested stop.
  */
 ss_err_t ss_sink_run(ss_sink_t *sink, char *errstr, size_t errstr_size);

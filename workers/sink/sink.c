@@ -1,9 +1,12 @@
 /*
  * The sink's hooks on the shared consumer loop (ss/loop.h): poll a batch of ss.events.order,
- * handle each record in partition order (OrderPaid: POST until delivered, refused for good, or
- * out of attempts; OrderFailed: skip; anything undecodable: park), then commit each partition's
- * next offset to Kafka. A record is committed only once it is delivered, skipped or parked, so a
- * crash re-sends (the platform dedupes by Idempotency-Key) and never loses an order.
+ * go through each partition's records in order (OrderFailed: skip; anything undecodable: park;
+ * OrderPaid: an item of the partition's next batch), send the items in batches to the
+ * platform's batch endpoint (or one by one, when it has none) until each is delivered, refused
+ * for good or out of attempts (both: parked), then commit each partition's next offset to
+ * Kafka. A record is committed only once it and every record before it are delivered, skipped
+ * or parked, so a crash re-sends (the platform dedupes by idempotency key) and never loses an
+ * order. The item and done-record arrays are this file's, reset for each partition's records.
  *
  * Parking sends the record's raw bytes to ss.dlq with the ss-dlq-reason and ss-dlq-source
  * (topic/partition/offset) headers, and waits for the broker's acknowledgement before the
@@ -432,9 +435,22 @@ static ss_err_t batch_deliver(ss_sink_t *sink, ss_kafka_message_t **messages, ch
     return SS_OK;
 }
 
+/* Notes that the partition's records before the first one not done are done. */
+static void progress_note(ss_sink_t *sink, int32_t partition, ss_kafka_message_t **messages,
+                          size_t count)
+{
+    size_t prefix = 0;
+    while (prefix < count && sink->record_done[prefix]) {
+        prefix++;
+    }
+    if (prefix > 0) {
+        pending_set(sink, partition, messages[prefix - 1]->offset + 1);
+    }
+}
+
 /* Delivers the round's items: in batches when there are several, else (or as told) alone. */
-static ss_err_t items_deliver(ss_sink_t *sink, ss_kafka_message_t **messages, char *errstr,
-                              size_t errstr_size)
+static ss_err_t items_deliver(ss_sink_t *sink, int32_t partition, ss_kafka_message_t **messages,
+                              size_t count, char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     if (sink->item_count > 1 && sink->config->batch_max > 1 && !sink->batch_refused) {
@@ -442,6 +458,7 @@ static ss_err_t items_deliver(ss_sink_t *sink, ss_kafka_message_t **messages, ch
     }
     for (size_t i = 0; i < sink->item_count && err == SS_OK && !*sink->stop; i++) {
         if (!sink->items[i].done) {
+            progress_note(sink, partition, messages, count); /* what a retry's wait commits */
             err = item_deliver_alone(sink, messages, &sink->items[i], errstr, errstr_size);
         }
     }
@@ -519,19 +536,6 @@ static ss_err_t record_prepare(ss_sink_t *sink, ss_kafka_message_t **messages, s
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-/* Notes that the partition's records before the first one not done are done. */
-static void progress_note(ss_sink_t *sink, int32_t partition, ss_kafka_message_t **messages,
-                          size_t count)
-{
-    size_t prefix = 0;
-    while (prefix < count && sink->record_done[prefix]) {
-        prefix++;
-    }
-    if (prefix > 0) {
-        pending_set(sink, partition, messages[prefix - 1]->offset + 1);
-    }
-}
-
 /*
  * loop.h's records hook: one partition's records in order; OrderPaid ones are sent in batches
  * of SS_PLATFORM_BATCH_MAX, the offset moving past each record once it and all before it are
@@ -554,12 +558,12 @@ static ss_err_t sink_records(void *opaque, int32_t partition, ss_kafka_message_t
         sink->record_done[i] = err == SS_OK && fate == RECORD_DONE;
         if (err == SS_OK && sink->item_count == batch_max) {
             progress_note(sink, partition, messages, count);
-            err = items_deliver(sink, messages, errstr, errstr_size);
+            err = items_deliver(sink, partition, messages, count, errstr, errstr_size);
         }
     }
     if (err == SS_OK && !*sink->stop) {
         progress_note(sink, partition, messages, count);
-        err = items_deliver(sink, messages, errstr, errstr_size);
+        err = items_deliver(sink, partition, messages, count, errstr, errstr_size);
     }
     progress_note(sink, partition, messages, count);
     for (size_t i = 0; i < sink->item_count; i++) {
