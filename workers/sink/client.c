@@ -37,6 +37,8 @@ static size_t client_on_data(char *data, size_t size, size_t count, void *opaque
     if (wanted > client->received_capacity && !client->received_short) {
         size_t capacity =
             client->received_capacity * 2 > wanted ? client->received_capacity * 2 : wanted;
+        capacity =
+            capacity < SS_SINK_ANSWER_BYTES_MAX + 1 ? capacity : SS_SINK_ANSWER_BYTES_MAX + 1;
         char *grown = realloc(client->received, capacity);
         client->received_short = grown == NULL;
         if (grown != NULL) {

@@ -195,11 +195,11 @@ typedef struct ss_sink_response {
 } ss_sink_response_t;
 
 /*
- * A libcurl client for one URL (already resolved), reused across POSTs so the connection is
- * kept alive. token (borrowed; NULL or "" for none) is sent as `Authorization: Bearer <token>`.
- * stop (may be NULL) is looked at during a transfer: once set, the transfer is abandoned (answered
- * false). The caller has called curl_global_init(). Caller frees with ss_sink_client_destroy().
- * SS_ERR_NOMEM, or SS_ERR_INVALID when libcurl refuses an option.
+ * A libcurl client for one URL (already resolved; borrowed, it must outlive the client), reused
+ * across POSTs so the connection is kept alive. token (borrowed; NULL or "" for none) is sent as
+ * `Authorization: Bearer <token>`. stop (may be NULL) is looked at during a transfer: once set, the
+ * transfer is abandoned (answered false). The caller has called curl_global_init(). Caller frees
+ * with ss_sink_client_destroy(). SS_ERR_NOMEM, or SS_ERR_INVALID when libcurl refuses an option.
  */
 ss_err_t ss_sink_client_new(const char *url, const char *token, long connect_timeout_ms,
                             long timeout_ms, volatile sig_atomic_t *stop, ss_sink_client_t **out,
