@@ -17,6 +17,10 @@
 #                      just measured (bench/openloop.sh, vegeta), p50/p99/max and 202s, and its
 #                      plots (bench/plot.sh run)
 #   --settle S         seconds to wait after starting scripts/run.sh (default 15)
+#   --first-warmup S   before shopstream's first measured run, every scenario once for S
+#                      seconds, discarded (default 10; 0: none): the broker's JVM spends its
+#                      first minute of load compiling (2-3 times its steady CPU per request),
+#                      which would otherwise land on whichever scenario comes first
 #   --port P           the row-lock cluster's port (default 15442)
 #   --results DIR      where the outputs go (default bench/results/<UTC time>-compare)
 #   --keep             keep the row-lock cluster's folder (it is deleted by default)
@@ -56,6 +60,7 @@ usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 
 scenarios=charge,issue,order_spread,order_hot10,order_hot1
 duration=15 warmup=3 clients=32 threads=$(nproc) shopstream=0 openloop=0 connections=256 settle=15
+first_warmup=10
 port=${SS_ROWLOCK_PG_PORT:-15442} results="" keep=0
 while (($# > 0)); do
     case "$1" in
@@ -68,6 +73,7 @@ while (($# > 0)); do
     --openloop) openloop=1 ;;
     --connections) connections=$2 && shift ;;
     --settle) settle=$2 && shift ;;
+    --first-warmup) first_warmup=$2 && shift ;;
     --port) port=$2 && shift ;;
     --results) results=$2 && shift ;;
     --keep) keep=1 ;;
@@ -76,7 +82,7 @@ while (($# > 0)); do
     esac
     shift
 done
-for value in "$duration" "$warmup" "$clients" "$threads" "$connections" "$settle" "$port"; do
+for value in "$duration" "$warmup" "$clients" "$threads" "$connections" "$settle" "$first_warmup" "$port"; do
     [[ "$value" =~ ^[0-9]{1,5}$ ]] || ss_die "not a number: '$value' (--help)"
 done
 ((duration > 0 && clients > 0 && threads > 0 && connections > 0)) || ss_die "duration, clients, threads and connections must be positive"
@@ -326,6 +332,17 @@ shopstream_prepare() {
     fi
 }
 
+# Every scenario once, discarded: the broker (and the services) warm, whatever comes first.
+shopstream_warm() {
+    local scenario
+    ((first_warmup > 0)) || return 0
+    ss_say "warming up: every scenario for ${first_warmup}s, discarded"
+    for scenario in "${scenario_list[@]}"; do
+        "$bench/run.sh" "$scenario" "${first_warmup}s" "$connections" \
+            >"$results/shopstream-$scenario-first-warmup.txt" 2>&1
+    done
+}
+
 shopstream_scenario() {
     local scenario=$1 out="$results/shopstream-$1.txt" result cpu started
     if ((warmup > 0)); then
@@ -428,6 +445,7 @@ cluster_stop
 if ((shopstream)); then
     shopstream_start
     shopstream_prepare
+    shopstream_warm
     for scenario in "${scenario_list[@]}"; do
         shopstream_scenario "$scenario"
     done
