@@ -584,6 +584,14 @@ static void sink_resume(void)
     sink_pid = ss_test_process_start("workers/sink/ss-platform-sink", sink_environment);
 }
 
+/* The sink at debug level: one "delivered" line per order, batched or not. */
+static void sink_resume_debug(void)
+{
+    static const char *const debug_environment[] = {
+        SINK_ENVIRONMENT_COMMON, "SS_PLATFORM_ATTEMPTS_MAX=1000", "SS_LOG_LEVEL=debug", NULL};
+    sink_pid = ss_test_process_start("workers/sink/ss-platform-sink", debug_environment);
+}
+
 #define BATCHED 40
 
 static void test_a_batch_delivers_each_order_and_parks_only_the_refused_one(void **state)
@@ -603,7 +611,8 @@ static void test_a_batch_delivers_each_order_and_parks_only_the_refused_one(void
     json_t *before = received_fetch();
     long long batches_before = json_integer_value(json_object_get(before, "batches"));
     json_decref(before);
-    sink_resume();
+    long log_from = ss_test_log_size("ss-platform-sink");
+    sink_resume_debug();
 
     assert_true(dlq_wait(dlq, key, reason, sizeof(reason), source, sizeof(source)));
     assert_non_null(strstr(reason, "status 422"));
@@ -624,6 +633,13 @@ static void test_a_batch_delivers_each_order_and_parks_only_the_refused_one(void
     /* Forty orders over the topic's partitions: some partition had several, sent as a batch. */
     assert_true(json_integer_value(json_object_get(received, "batches")) > batches_before);
     json_decref(received);
+    /* Every order delivered in a batch still gets its own log line (with its request's ids). */
+    for (size_t i = 0; i < BATCHED - 1; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "delivered order_id=%" PRId64 " ", others[i]);
+        assert_true(ss_test_log_contains("ss-platform-sink", log_from, line));
+    }
+    assert_true(ss_test_log_contains("ss-platform-sink", log_from, "batch=true"));
     mock_control("{\"mode\":\"ok\"}");
     ss_kafka_consumer_destroy(dlq);
 }

@@ -391,8 +391,17 @@ static ss_err_t batch_settle(ss_sink_t *sink, ss_kafka_message_t **messages, uns
     *left = 0;
     for (size_t i = 0; i < sink->item_count && err == SS_OK; i++) {
         ss_sink_item_t *item = &sink->items[i];
-        if (item->done || item->outcome == SS_SINK_DELIVERED) {
-            delivered += item->done ? 0 : 1;
+        if (item->done) {
+            continue;
+        }
+        if (item->outcome == SS_SINK_DELIVERED) {
+            /* As for an order sent alone: the line names the order's request. */
+            ss_trace_log_enter(&item->trace);
+            SS_LOG_DEBUG(SS_SINK_COMPONENT,
+                         "delivered order_id=%" PRId64 " status=%ld attempt=%u batch=true",
+                         item->order_id, item->status, attempt);
+            ss_trace_log_leave();
+            delivered++;
             item_done(sink, item);
             continue;
         }
