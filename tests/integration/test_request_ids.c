@@ -151,16 +151,6 @@ static bool wanted_keep(void *opaque, const ss_kafka_message_t *message)
     return kept;
 }
 
-static int32_t partition_of(const char *topic, const char *key)
-{
-    int32_t count = 0;
-    char errstr[256];
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), topic, &count, 10000,
-                                                    errstr, sizeof(errstr)),
-                     SS_OK);
-    return ss_kafka_partition_for_key(key, strlen(key), count);
-}
-
 /*
  * The first record of schema with request_id on topic's partition (key's, or partition when
  * key is NULL); fails unless it carries a traceparent of trace_id (NULL: any valid one).
@@ -171,7 +161,7 @@ static json_t *record_find(const char *topic, const char *key, int32_t partition
                            char *traceparent_out)
 {
     wanted_t wanted = {.schema_name = schema_name, .request_id = request_id};
-    int32_t where = key != NULL ? partition_of(topic, key) : partition;
+    int32_t where = key != NULL ? ss_test_partition_of(topic, key) : partition;
     if (ss_test_topic_read(topic, where, wanted_keep, &wanted, 1, 0, WAIT_MS) < 1) {
         fail_msg("no %s with ss-request-id %s on %s/%d", schema_name ? schema_name : "record",
                  request_id, topic, where);

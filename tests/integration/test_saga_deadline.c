@@ -336,13 +336,9 @@ static bool reply_keep(void *opaque, const ss_kafka_message_t *message)
 /* The buyer's partition of ss.cmd.user. */
 static int32_t user_partition(const scene_t *scene)
 {
-    int32_t count = 0;
-    char errstr[256], key[32];
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SS_TOPIC_CMD_USER,
-                                                    &count, 10000, errstr, sizeof(errstr)),
-                     SS_OK);
+    char key[32];
     snprintf(key, sizeof(key), "%" PRId64, scene->user_id);
-    return ss_kafka_partition_for_key(key, strlen(key), count);
+    return ss_test_partition_of(SS_TOPIC_CMD_USER, key);
 }
 
 /* Waits for the stock replies (schema_name) about the scene's order; returns the last offset. */

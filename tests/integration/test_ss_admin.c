@@ -95,17 +95,6 @@ static size_t output_lines(void)
     return count;
 }
 
-/* ss.cmd.user's partition of a user id key, by the topic's live partition count. */
-static int32_t user_partition_of(const char *key)
-{
-    char errstr[512];
-    int32_t count = 0;
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SS_TOPIC_CMD_USER,
-                                                    &count, 10000, errstr, sizeof(errstr)),
-                     SS_OK);
-    return ss_kafka_partition_for_key(key, strlen(key), count);
-}
-
 static json_t *charge_record(const char *request_id, int64_t user_id, int64_t amount)
 {
     return json_pack("{s:s, s:i, s:I, s:I, s:I}", "request_id", request_id, "reply_partition", -1,
@@ -154,7 +143,7 @@ static void test_tail_prints_the_records_decoded_and_the_undecodable_as_such(voi
     snprintf(key, sizeof(key), "%" PRId64, (int64_t)900000000 + (int64_t)(getpid() % 100000));
     snprintf(request_a, sizeof(request_a), "tail-a-%s", ss_test_run_id());
     snprintf(request_b, sizeof(request_b), "tail-b-%s", ss_test_run_id());
-    int32_t partition = user_partition_of(key);
+    int32_t partition = ss_test_partition_of(SS_TOPIC_CMD_USER, key);
     json_t *a = charge_record(request_a, atoll(key), 10);
     json_t *b = charge_record(request_b, atoll(key), 20);
     ss_test_produce(SS_TOPIC_CMD_USER, key, "ChargeBalance", a);
@@ -214,7 +203,8 @@ static void dead_letter_produce(const char *request_id, int64_t user_id, int64_t
                                     sizeof(errstr)),
                      SS_OK);
     snprintf(key, sizeof(key), "%" PRId64, user_id);
-    snprintf(source, sizeof(source), "ss.cmd.user/%" PRId32 "/123456", user_partition_of(key));
+    snprintf(source, sizeof(source), "ss.cmd.user/%" PRId32 "/123456",
+             ss_test_partition_of(SS_TOPIC_CMD_USER, key));
     const ss_kafka_header_t headers[] = {
         {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", 55},
         {SS_HEADER_DLQ_REASON, reason, strlen(reason)},
@@ -307,8 +297,9 @@ static void test_a_replayed_dead_letter_applies_once_and_a_second_replay_is_refu
     /* What went back: the original key, headers without ss-dlq-*, the original request id. */
     char key[32];
     snprintf(key, sizeof(key), "%" PRId64, user_id);
-    assert_int_equal(
-        admin_run("tail ss.cmd.user --partition %" PRId32 " --last 1", user_partition_of(key)), 0);
+    assert_int_equal(admin_run("tail ss.cmd.user --partition %" PRId32 " --last 1",
+                               ss_test_partition_of(SS_TOPIC_CMD_USER, key)),
+                     0);
     assert_non_null(strstr(output, request_id));
     assert_non_null(strstr(output, "\"traceparent\""));
     assert_null(strstr(output, "ss-dlq-"));

@@ -33,6 +33,16 @@ const char *ss_test_kafka_bootstrap(void)
     return ss_test_env("KAFKA_BOOTSTRAP", "127.0.0.1:19092");
 }
 
+int32_t ss_test_partition_of(const char *topic, const char *key)
+{
+    int32_t count = 0;
+    char errstr[256];
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), topic, &count, 10000,
+                                                    errstr, sizeof(errstr)),
+                     SS_OK);
+    return ss_kafka_partition_for_key(key, strlen(key), count);
+}
+
 const char *ss_test_pg_dsn(void)
 {
     return ss_test_env("PG_DSN", "postgresql://shopstream:shopstream@127.0.0.1:15432/shopstream");

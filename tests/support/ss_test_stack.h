@@ -20,6 +20,8 @@ const char *ss_test_env(const char *name, const char *fallback);
 const char *ss_test_kafka_bootstrap(void);
 const char *ss_test_pg_dsn(void);
 const char *ss_test_redis_url(void);
+/* The partition of topic that key goes to, by the topic's live partition count on the stack. */
+int32_t ss_test_partition_of(const char *topic, const char *key);
 
 /* A connection to the stack's PostgreSQL; the test frees it with ss_pg_destroy(). */
 ss_pg_t *ss_test_pg_connect(void);
