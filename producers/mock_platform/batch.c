@@ -80,19 +80,6 @@ static bool batch_count(ss_mock_platform_t *mock, const json_t *items, bool *ful
     return counted;
 }
 
-/* Why an item was not taken (mock_item_accept's statuses past 2xx). */
-static const char *item_error(int status)
-{
-    switch (status) {
-    case 422:
-        return "refused on purpose (control refuse)";
-    case 507:
-        return "the mock platform stores no more orders";
-    default:
-        return "out of memory";
-    }
-}
-
 /* The results of a checked batch, item by item; NULL when out of memory. */
 static char *batch_accept(ss_mock_platform_t *mock, const json_t *items)
 {
@@ -106,7 +93,7 @@ static char *batch_accept(ss_mock_platform_t *mock, const json_t *items)
                                       json_string_value(json_object_get(item, "traceparent")));
         json_t *result = json_pack("{s:s, s:i}", "idempotencyKey", key, "status", status);
         if (result != NULL && status >= 300) {
-            (void)json_object_set_new(result, "error", json_string(item_error(status)));
+            (void)json_object_set_new(result, "error", json_string(mock_item_error(status)));
         }
         if (result == NULL || json_array_append_new(results, result) != 0) {
             json_decref(results);

@@ -86,6 +86,9 @@ int mock_item_accept(ss_mock_platform_t *mock, const char *key, json_t *body,
 bool mock_mode_answer(ss_mock_platform_t *mock, ss_http_request_t *req, bool counted, bool full,
                       bool batch);
 
+/* Why mock_item_accept did not take an order: the error text of its statuses past 2xx. */
+const char *mock_item_error(int status);
+
 /* Takes over the request's reference; false when the queue is full or stopping (not taken). */
 bool mock_stall_enqueue(ss_mock_platform_t *mock, ss_http_request_t *req, int stall_ms, bool batch);
 

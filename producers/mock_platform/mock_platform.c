@@ -148,6 +148,18 @@ int mock_item_accept(ss_mock_platform_t *mock, const char *key, json_t *body,
     return status;
 }
 
+const char *mock_item_error(int status)
+{
+    switch (status) {
+    case 422:
+        return "refused on purpose (control refuse)";
+    case 507:
+        return "the mock platform stores no more orders";
+    default:
+        return "out of memory";
+    }
+}
+
 /*
  * Accepts the body of a POST /orders whose key was counted on arrival. Returns the status and
  * sets *body_out to a malloc'd answer.
@@ -165,23 +177,9 @@ static int orders_accept(ss_mock_platform_t *mock, ss_http_request_t *req, char 
     int status = mock_item_accept(mock, ss_http_request_header(req, "Idempotency-Key"), body,
                                   ss_http_request_header(req, "X-Request-Id"),
                                   ss_http_request_header(req, "traceparent"));
-    switch (status) {
-    case 201:
-        *body_out = strdup("{\"duplicate\":false}");
-        break;
-    case 200:
-        *body_out = strdup("{\"duplicate\":true}");
-        break;
-    case 422:
-        *body_out = mock_error_body("refused on purpose (control refuse)");
-        break;
-    case 507:
-        *body_out = mock_error_body("the mock platform stores no more orders");
-        break;
-    default:
-        *body_out = mock_error_body("out of memory");
-        break;
-    }
+    *body_out = status == 201   ? strdup("{\"duplicate\":false}")
+                : status == 200 ? strdup("{\"duplicate\":true}")
+                                : mock_error_body(mock_item_error(status));
     return status;
 }
 
