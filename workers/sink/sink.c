@@ -232,6 +232,13 @@ static void reason_write(char *reason, size_t size, int64_t order_id, ss_sink_ou
     }
 }
 
+/* The debug line of a delivered order (the caller has entered the order's request context). */
+static void delivered_log(int64_t order_id, long status, unsigned attempt, bool batch)
+{
+    SS_LOG_DEBUG(SS_SINK_COMPONENT, "delivered order_id=%" PRId64 " status=%ld attempt=%u%s",
+                 order_id, status, attempt, batch ? " batch=true" : "");
+}
+
 static void failure_log(int64_t order_id, unsigned attempt, long status, ss_sink_outcome_t outcome,
                         const char *detail)
 {
@@ -278,8 +285,7 @@ static ss_err_t order_deliver(ss_sink_t *sink, const ss_kafka_message_t *message
         }
         ss_sink_outcome_t outcome = ss_sink_classify(response.answered, response.status);
         if (outcome == SS_SINK_DELIVERED) {
-            SS_LOG_DEBUG(SS_SINK_COMPONENT, "delivered order_id=%" PRId64 " status=%ld attempt=%u",
-                         item->order_id, response.status, attempt);
+            delivered_log(item->order_id, response.status, attempt, false);
             ss_metrics_add(sink->deliveries, 1);
             *done = true;
             return SS_OK;
@@ -397,9 +403,7 @@ static ss_err_t batch_settle(ss_sink_t *sink, ss_kafka_message_t **messages, uns
         if (item->outcome == SS_SINK_DELIVERED) {
             /* As for an order sent alone: the line names the order's request. */
             ss_trace_log_enter(&item->trace);
-            SS_LOG_DEBUG(SS_SINK_COMPONENT,
-                         "delivered order_id=%" PRId64 " status=%ld attempt=%u batch=true",
-                         item->order_id, item->status, attempt);
+            delivered_log(item->order_id, item->status, attempt, true);
             ss_trace_log_leave();
             delivered++;
             item_done(sink, item);
@@ -457,24 +461,34 @@ static void progress_note(ss_sink_t *sink, int32_t partition, ss_kafka_message_t
     }
 }
 
-/* Delivers the round's items: in batches when there are several, else (or as told) alone. */
+/* Releases the items' bodies: the partition's records in hand are done with. */
+static void items_clear(ss_sink_t *sink)
+{
+    for (size_t i = 0; i < sink->item_count; i++) {
+        json_decref(sink->items[i].order);
+    }
+    sink->item_count = 0;
+}
+
+/*
+ * Delivers the round's items: in batches when there are several, else (or as told) alone.
+ * What is done before each send is noted first: a retry's wait commits it.
+ */
 static ss_err_t items_deliver(ss_sink_t *sink, int32_t partition, ss_kafka_message_t **messages,
                               size_t count, char *errstr, size_t errstr_size)
 {
     ss_err_t err = SS_OK;
     if (sink->item_count > 1 && sink->config->batch_max > 1 && !sink->batch_refused) {
+        progress_note(sink, partition, messages, count);
         err = batch_deliver(sink, messages, errstr, errstr_size);
     }
     for (size_t i = 0; i < sink->item_count && err == SS_OK && !*sink->stop; i++) {
         if (!sink->items[i].done) {
-            progress_note(sink, partition, messages, count); /* what a retry's wait commits */
+            progress_note(sink, partition, messages, count);
             err = item_deliver_alone(sink, messages, &sink->items[i], errstr, errstr_size);
         }
     }
-    for (size_t i = 0; i < sink->item_count; i++) {
-        json_decref(sink->items[i].order);
-    }
-    sink->item_count = 0;
+    items_clear(sink);
     return err;
 }
 
@@ -498,9 +512,10 @@ static ss_err_t record_refuse(ss_sink_t *sink, const ss_kafka_message_t *message
     return err;
 }
 
-/* Makes record number index an item, or skips or parks it. */
+/* Makes record number index (its trace headers read already) an item, or skips or parks it. */
 static ss_err_t record_prepare(ss_sink_t *sink, ss_kafka_message_t **messages, size_t index,
-                               record_fate_t *fate, char *errstr, size_t errstr_size)
+                               const ss_trace_t *trace, record_fate_t *fate, char *errstr,
+                               size_t errstr_size)
 {
     const ss_kafka_message_t *message = messages[index];
     json_t *record = NULL;
@@ -529,7 +544,7 @@ static ss_err_t record_prepare(ss_sink_t *sink, ss_kafka_message_t **messages, s
         err = ss_sink_order_json(record, &item->order_id, &item->order, cause, sizeof(cause));
         if (err == SS_OK) {
             ss_sink_idempotency_key(item->order_id, item->key, sizeof(item->key));
-            ss_trace_from_kafka(message, &item->trace);
+            item->trace = *trace;
             sink->item_count++;
             *fate = RECORD_ITEM;
         } else if (err == SS_ERR_NOMEM) {
@@ -562,23 +577,18 @@ static ss_err_t sink_records(void *opaque, int32_t partition, ss_kafka_message_t
         ss_trace_t trace;
         ss_trace_from_kafka(messages[i], &trace);
         ss_trace_log_enter(&trace); /* every line about the record names its request */
-        err = record_prepare(sink, messages, i, &fate, errstr, errstr_size);
+        err = record_prepare(sink, messages, i, &trace, &fate, errstr, errstr_size);
         ss_trace_log_leave();
         sink->record_done[i] = err == SS_OK && fate == RECORD_DONE;
         if (err == SS_OK && sink->item_count == batch_max) {
-            progress_note(sink, partition, messages, count);
             err = items_deliver(sink, partition, messages, count, errstr, errstr_size);
         }
     }
     if (err == SS_OK && !*sink->stop) {
-        progress_note(sink, partition, messages, count);
         err = items_deliver(sink, partition, messages, count, errstr, errstr_size);
     }
     progress_note(sink, partition, messages, count);
-    for (size_t i = 0; i < sink->item_count; i++) {
-        json_decref(sink->items[i].order);
-    }
-    sink->item_count = 0;
+    items_clear(sink); /* left by an error or a stop */
     return err;
 }
 
