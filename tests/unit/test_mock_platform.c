@@ -92,6 +92,21 @@ static int order_post(fixture_t *fixture, const char *key, const char *body)
     return request(fixture, "POST", "/orders", key, body, NULL, 0);
 }
 
+/* POST /control with text; it must be accepted. */
+static void control(fixture_t *fixture, const char *text)
+{
+    assert_int_equal(request(fixture, "POST", "/control", NULL, text, NULL, 0), 200);
+}
+
+/* Waits (bounded) until a stalled request is answered; fails when it is not. */
+static void stall_wait(ss_http_request_t *req)
+{
+    for (int i = 0; i < STALL_WAIT_PAUSES_MAX && ss_http_request_is_suspended(req); i++) {
+        usleep(10000);
+    }
+    assert_false(ss_http_request_is_suspended(req));
+}
+
 static json_t *received(fixture_t *fixture)
 {
     ss_http_request_t *req = request_open(fixture, "GET", "/received", NULL, NULL);
@@ -199,7 +214,7 @@ static void test_fail_mode_answers_the_status_and_stores_nothing(void **state)
     assert_int_equal(json_integer_value(json_object_get(entry, "deliveries")), 0);
     json_decref(got);
 
-    assert_int_equal(request(fixture, "POST", "/control", NULL, "{\"mode\":\"ok\"}", NULL, 0), 200);
+    control(fixture, "{\"mode\":\"ok\"}");
     assert_int_equal(order_post(fixture, "order-1", "{\"orderId\":1}"), 201);
     got = received(fixture);
     assert_int_equal(received_int(got, "unique"), 1);
@@ -210,16 +225,11 @@ static void test_fail_mode_answers_the_status_and_stores_nothing(void **state)
 static void test_stall_mode_answers_later_without_holding_the_thread(void **state)
 {
     fixture_t *fixture = *state;
-    assert_int_equal(
-        request(fixture, "POST", "/control", NULL, "{\"mode\":\"stall\",\"stallMs\":50}", NULL, 0),
-        200);
+    control(fixture, "{\"mode\":\"stall\",\"stallMs\":50}");
     ss_http_request_t *req = request_open(fixture, "POST", "/orders", "order-1", "{\"orderId\":1}");
     /* dispatch returned: the handler suspended the request instead of sleeping. */
     assert_true(ss_http_request_is_suspended(req));
-    for (int i = 0; i < STALL_WAIT_PAUSES_MAX && ss_http_request_is_suspended(req); i++) {
-        usleep(10000);
-    }
-    assert_false(ss_http_request_is_suspended(req));
+    stall_wait(req);
     assert_int_equal(ss_http_request_response_status(req), 201);
     ss_http_request_finish(req);
     json_t *got = received(fixture);
@@ -230,9 +240,7 @@ static void test_stall_mode_answers_later_without_holding_the_thread(void **stat
 static void test_a_request_still_stalled_at_destroy_is_answered_503(void **state)
 {
     fixture_t *fixture = *state;
-    assert_int_equal(request(fixture, "POST", "/control", NULL,
-                             "{\"mode\":\"stall\",\"stallMs\":60000}", NULL, 0),
-                     200);
+    control(fixture, "{\"mode\":\"stall\",\"stallMs\":60000}");
     ss_http_request_t *req = request_open(fixture, "POST", "/orders", "order-1", "{\"orderId\":1}");
     assert_true(ss_http_request_is_suspended(req));
     ss_mock_platform_destroy(fixture->mock);
@@ -289,9 +297,7 @@ static void test_batch_items_are_stored_and_answered_one_by_one(void **state)
     fixture_t *fixture = *state;
     char answer[1024];
     assert_int_equal(order_post(fixture, "order-2", "{\"orderId\":2}"), 201);
-    assert_int_equal(request(fixture, "POST", "/control", NULL,
-                             "{\"mode\":\"ok\",\"refuse\":[\"order-3\"]}", NULL, 0),
-                     200);
+    control(fixture, "{\"mode\":\"ok\",\"refuse\":[\"order-3\"]}");
     assert_int_equal(
         request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, answer, sizeof(answer)), 200);
     assert_int_equal(batch_status(answer, 0), 201); /* new */
@@ -310,7 +316,7 @@ static void test_batch_items_are_stored_and_answered_one_by_one(void **state)
     assert_true(json_is_null(json_object_get(received_entry(got, 2), "body")));
     json_decref(got);
     /* The refusal lasts until the next control. */
-    assert_int_equal(request(fixture, "POST", "/control", NULL, "{\"mode\":\"ok\"}", NULL, 0), 200);
+    control(fixture, "{\"mode\":\"ok\"}");
     assert_int_equal(
         request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, answer, sizeof(answer)), 200);
     assert_int_equal(batch_status(answer, 0), 200);
@@ -345,18 +351,12 @@ static void test_a_malformed_batch_is_refused_whole(void **state)
 static void test_batch_modes_apply_to_the_whole_batch(void **state)
 {
     fixture_t *fixture = *state;
-    assert_int_equal(
-        request(fixture, "POST", "/control", NULL, "{\"mode\":\"fail\",\"status\":500}", NULL, 0),
-        200);
+    control(fixture, "{\"mode\":\"fail\",\"status\":500}");
     assert_int_equal(request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, NULL, 0), 500);
-    assert_int_equal(
-        request(fixture, "POST", "/control", NULL, "{\"mode\":\"stall\",\"stallMs\":50}", NULL, 0),
-        200);
+    control(fixture, "{\"mode\":\"stall\",\"stallMs\":50}");
     ss_http_request_t *req = request_open(fixture, "POST", "/orders/batch", NULL, BATCH_THREE);
     assert_true(ss_http_request_is_suspended(req));
-    for (int i = 0; i < STALL_WAIT_PAUSES_MAX && ss_http_request_is_suspended(req); i++) {
-        usleep(10000);
-    }
+    stall_wait(req);
     assert_int_equal(ss_http_request_response_status(req), 200);
     assert_int_equal(batch_status(ss_http_request_response_body(req), 2), 201);
     ss_http_request_finish(req);
@@ -369,9 +369,7 @@ static void test_batch_modes_apply_to_the_whole_batch(void **state)
 static void test_batch_off_answers_404_like_a_platform_without_it(void **state)
 {
     fixture_t *fixture = *state;
-    assert_int_equal(
-        request(fixture, "POST", "/control", NULL, "{\"mode\":\"ok\",\"batch\":false}", NULL, 0),
-        200);
+    control(fixture, "{\"mode\":\"ok\",\"batch\":false}");
     assert_int_equal(request(fixture, "POST", "/orders/batch", NULL, BATCH_THREE, NULL, 0), 404);
     assert_int_equal(order_post(fixture, "order-1", "{\"orderId\":1}"), 201);
 }
