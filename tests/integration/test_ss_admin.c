@@ -114,7 +114,7 @@ static void test_topics_match_the_declarations_and_a_difference_fails(void **sta
     assert_int_equal(admin_run("topics"), 0);
     char line[512];
     assert_true(output_line("ss.cmd.user ", line, sizeof(line)));
-    assert_non_null(strstr(line, " 4 ")); /* as schemas/topics.tsv declares it */
+    assert_non_null(strstr(line, " 8 ")); /* as schemas/topics.tsv declares it */
     assert_non_null(strstr(line, "ok"));
     assert_true(output_line("ss.dlq ", line, sizeof(line)));
     assert_non_null(strstr(line, "ok"));
@@ -122,7 +122,7 @@ static void test_topics_match_the_declarations_and_a_difference_fails(void **sta
     const char *path = "/tmp/ss-test-admin-topics.tsv";
     FILE *file = fopen(path, "w");
     assert_non_null(file);
-    fputs("# name\tpartitions\nss.results\t5\t1\tgrown by mistake\nss.cmd.user\t4\t1\tx\n"
+    fputs("# name\tpartitions\nss.results\t5\t1\tgrown by mistake\nss.cmd.user\t8\t1\tx\n"
           "ss.nowhere\t1\t1\tnever created\n",
           file);
     fclose(file);
