@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Replayed as itself, or as a copy of it (the same source record at another offset). */
 #define DLQ_SQL_REPLAY_STATE                                                                       \
-    "SELECT status FROM dlq_replays WHERE dlq_partition = $1 AND dlq_offset = $2"
+    "SELECT status FROM dlq_replays WHERE (dlq_partition = $1 AND dlq_offset = $2)"                \
+    " OR source = $3 LIMIT 1"
 #define DLQ_SQLSTATE_UNDEFINED_TABLE "42P01"
 
 typedef struct dlq_list {
@@ -45,13 +47,15 @@ static bool request_answered(dlq_list_t *list, const char *request_id)
 }
 
 /*
- * "replayable", "replayed" / "replay-unknown" (from dlq_replays), "answered" (replayable as a
- * record, but its request already has an answer: a replay is refused), or "no".
+ * "replayable", "replayed" / "replay-unknown" (from dlq_replays: this dead letter or a copy of it
+ * with the same source record was replayed), "answered" (replayable as a record, but its request
+ * already has an answer: a replay is refused), or "no".
  */
 static const char *replay_state(dlq_list_t *list, const ss_kafka_message_t *message,
-                                bool replayable, const char *request_id, char *state,
+                                const ss_admin_dead_letter_t *letter, char *state,
                                 size_t state_size)
 {
+    bool replayable = letter->replayable;
     snprintf(state, state_size, "%s", replayable ? "replayable" : "no");
     if (list->no_table) {
         return state;
@@ -59,9 +63,9 @@ static const char *replay_state(dlq_list_t *list, const ss_kafka_message_t *mess
     char partition[16], offset[24];
     snprintf(partition, sizeof(partition), "%" PRId32, message->partition);
     snprintf(offset, sizeof(offset), "%" PRId64, message->offset);
-    const char *params[] = {partition, offset};
+    const char *params[] = {partition, offset, letter->source};
     PGresult *result = NULL;
-    ss_err_t err = ss_pg_query(list->admin->pg, NULL, DLQ_SQL_REPLAY_STATE, 2, params, &result,
+    ss_err_t err = ss_pg_query(list->admin->pg, NULL, DLQ_SQL_REPLAY_STATE, 3, params, &result,
                                list->errstr, sizeof(list->errstr));
     if (err != SS_OK) {
         if (strcmp(ss_pg_last_sqlstate(list->admin->pg), DLQ_SQLSTATE_UNDEFINED_TABLE) == 0) {
@@ -75,7 +79,8 @@ static const char *replay_state(dlq_list_t *list, const ss_kafka_message_t *mess
         const char *status = PQgetvalue(result, 0, 0);
         snprintf(state, state_size, "%s",
                  strcmp(status, "produced") == 0 ? "replayed" : "replay-unknown");
-    } else if (replayable && request_id[0] != '\0' && request_answered(list, request_id)) {
+    } else if (replayable && letter->request_id[0] != '\0' &&
+               request_answered(list, letter->request_id)) {
         snprintf(state, state_size, "answered");
     }
     PQclear(result);
@@ -91,7 +96,7 @@ static bool dlq_list_one(void *opaque, const ss_kafka_message_t *message)
     char state[32], where[48];
     ss_admin_record_view(message, headers, &record);
     ss_admin_dead_letter_read(list->admin->registry, &record, &letter);
-    replay_state(list, message, letter.replayable, letter.request_id, state, sizeof(state));
+    replay_state(list, message, &letter, state, sizeof(state));
     snprintf(where, sizeof(where), "%" PRId32 "/%" PRId64, message->partition, message->offset);
     printf("%-10s %-24s %-18s %-28s %-14s %s\n", where,
            letter.source[0] != '\0' ? letter.source : "-",

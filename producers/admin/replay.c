@@ -6,8 +6,10 @@
  * The workers do not deduplicate commands by request id (only by Idempotency-Key and by their
  * stored partition offsets, and a replay is a new record at a new offset), so the safety is
  * here, in one PostgreSQL transaction committed BEFORE anything is produced:
- * - a dlq_replays row per dead letter (migration 010): a second replay of the same offset finds
- *   it and is refused, whatever became of the first;
+ * - a dlq_replays row per dead letter (migration 010), unique per source record (migration 013):
+ *   a second replay of the same offset, or of a copy of it at another offset (the outbox that
+ *   sends dead letters delivers at least once), finds it and is refused, whatever became of the
+ *   first;
  * - the request's stored answer: none, or the dead-letter answer (500 "set aside") means the
  *   command was never applied; any other answer means it was applied (or refused) once, and the
  *   replay is refused. The dead-letter answer is removed (kept in the dlq_replays row), so the
@@ -31,9 +33,11 @@
 #define REPLAY_SQL_CLAIM                                                                           \
     "INSERT INTO dlq_replays (dlq_partition, dlq_offset, source, destination_topic, request_id,"   \
     " status) VALUES ($1, $2, $3, $4, NULLIF($5, ''), 'sending') ON CONFLICT DO NOTHING"
+/* This dead letter's row, or that of a copy of it (another offset, the same source record). */
 #define REPLAY_SQL_EARLIER                                                                         \
-    "SELECT status, to_char(replayed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"     \
-    " FROM dlq_replays WHERE dlq_partition = $1 AND dlq_offset = $2"
+    "SELECT status, to_char(replayed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"    \
+    " dlq_partition || '/' || dlq_offset FROM dlq_replays WHERE (dlq_partition = $1 AND"           \
+    " dlq_offset = $2) OR source = $3 LIMIT 1"
 /* Two replays of one request id (from two dead letters) run one after the other. */
 #define REPLAY_SQL_REQUEST_LOCK "SELECT pg_advisory_xact_lock(hashtext($1))"
 #define REPLAY_SQL_ANSWER                                                                          \
@@ -210,19 +214,25 @@ static ss_err_t replay_answer_check(replay_t *replay, const replay_item_t *item)
     return err;
 }
 
-/* SS_ERR_CONFLICT when this dead letter was replayed before (errstr says when). */
+/*
+ * SS_ERR_CONFLICT when this dead letter, or a copy of it (the outbox delivers at least once, so
+ * one source record can be in ss.dlq twice; migration 013), was replayed before (errstr says
+ * which and when).
+ */
 static ss_err_t replay_earlier(replay_t *replay, const replay_item_t *item)
 {
-    const char *keys[] = {item->partition_text, item->offset_text};
+    const char *keys[] = {item->partition_text, item->offset_text, item->letter.source};
     PGresult *result = NULL;
-    ss_err_t err = replay_query(replay, REPLAY_SQL_EARLIER, 2, keys, &result);
+    ss_err_t err = replay_query(replay, REPLAY_SQL_EARLIER, 3, keys, &result);
     if (err == SS_OK) {
+        bool found = PQntuples(result) == 1;
         err = ss_err_set(SS_ERR_CONFLICT, replay->errstr, sizeof(replay->errstr),
-                         "dead letter %s/%s was already replayed (%s at %s): a dead letter is"
-                         " replayed at most once",
+                         "dead letter %s/%s was already replayed (%s at %s, as dead letter %s of"
+                         " source record %s): a source record is replayed at most once",
                          item->partition_text, item->offset_text,
-                         PQntuples(result) == 1 ? PQgetvalue(result, 0, 0) : "?",
-                         PQntuples(result) == 1 ? PQgetvalue(result, 0, 1) : "?");
+                         found ? PQgetvalue(result, 0, 0) : "?",
+                         found ? PQgetvalue(result, 0, 1) : "?",
+                         found ? PQgetvalue(result, 0, 2) : "?", item->letter.source);
     }
     PQclear(result);
     return err;

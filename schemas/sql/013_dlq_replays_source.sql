@@ -1,0 +1,16 @@
+-- A dead letter is replayed at most once per source record, not per ss.dlq offset.
+--
+-- Dead letters go to ss.dlq through the outbox, whose delivery is at least once: a worker killed
+-- between producing a batch's row and deleting it leaves the row to the partition's next owner,
+-- which produces it again, so one source record (ss-dlq-source, <topic>/<partition>/<offset>) can
+-- have two copies in ss.dlq at two offsets. Replaying both would apply a command without a
+-- request id twice (one with a request id was already refused by its stored answer). The claim's
+-- INSERT .. ON CONFLICT DO NOTHING now also conflicts on the source, so the copy's replay is
+-- refused as "already replayed".
+--
+-- The index cannot be built if two rows already name one source (both copies were replayed by an
+-- earlier release); list them with
+--   SELECT source, array_agg(dlq_partition || '/' || dlq_offset) FROM dlq_replays
+--    GROUP BY source HAVING count(*) > 1;
+-- and delete all but one row of each before running this migration again.
+CREATE UNIQUE INDEX IF NOT EXISTS dlq_replays_source_key ON dlq_replays (source);
