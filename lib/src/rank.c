@@ -1,6 +1,6 @@
 /*
  * The pure half of the ranking (ss/rank.h): Redis key names, event ids, the popular window,
- * the daily batch schedule, the top-N merge and the validation of a decoded ProductSold. No
+ * the daily batch schedule, the top-N merge and the sales of a decoded OrderPaid. No
  * I/O and no allocation, so the ingress and the rank worker share exactly these rules and the
  * unit tests reach every branch. The Redis and PostgreSQL halves are rank_redis.c and
  * rank_batch.c.
@@ -65,7 +65,7 @@ ss_err_t ss_rank_offset_key(int32_t partition, char *out, size_t out_size, char 
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "partition %" PRId32 " is negative",
                           partition);
     }
-    snprintf(out, out_size, "ss:rank:offset:%" PRId32, partition);
+    snprintf(out, out_size, "ss:rank:order-offset:%" PRId32, partition);
     return SS_OK;
 }
 
@@ -83,7 +83,7 @@ ss_err_t ss_rank_event_id(int64_t order_id, int64_t product_id, char *out, size_
                           "order id %" PRId64 " and product id %" PRId64 " must be positive",
                           order_id, product_id);
     }
-    snprintf(out, out_size, SS_EVENT_ID_PRODUCT_SOLD, order_id, product_id);
+    snprintf(out, out_size, SS_EVENT_ID_SALE, order_id, product_id);
     return SS_OK;
 }
 
@@ -204,62 +204,84 @@ size_t ss_rank_top(ss_rank_score_t *scores, size_t count, ss_rank_score_t *top, 
 
 /* ---- sales ------------------------------------------------------------------------------- */
 
-static ss_err_t rank_field_integer(const json_t *record, const char *name, int64_t min, int64_t max,
-                                   int64_t *out, char *errstr, size_t errstr_size)
+/* record.name (of a record the error calls what) as an integer in min..max. */
+static ss_err_t rank_field_integer(const json_t *record, const char *what, const char *name,
+                                   int64_t min, int64_t max, int64_t *out, char *errstr,
+                                   size_t errstr_size)
 {
     const json_t *value = json_object_get(record, name);
     if (!json_is_integer(value)) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "ProductSold.%s: missing or not an integer", name);
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "%s.%s: missing or not an integer",
+                          what, name);
     }
     int64_t number = (int64_t)json_integer_value(value);
     if (number < min || number > max) {
         return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "ProductSold.%s: %" PRId64 " is outside %" PRId64 "..%" PRId64, name,
-                          number, min, max);
+                          "%s.%s: %" PRId64 " is outside %" PRId64 "..%" PRId64, what, name, number,
+                          min, max);
     }
     *out = number;
     return SS_OK;
 }
 
-ss_err_t ss_rank_sale_from_record(const json_t *record, ss_rank_sale_t *sale, char *errstr,
-                                  size_t errstr_size)
+/* Line i of an OrderPaid as sale i of day, its event id written to event_id. */
+static ss_err_t rank_line_sale(const json_t *line, int64_t order_id, int64_t day,
+                               ss_rank_sale_t *sale, char *event_id, char *errstr,
+                               size_t errstr_size)
 {
-    memset(sale, 0, sizeof(*sale));
+    if (!json_is_object(line)) {
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "OrderPaid.lines: not a record");
+    }
+    int64_t product_id = 0, quantity = 0;
+    ss_err_t err = rank_field_integer(line, "OrderPaid.lines[]", "product_id", 1, INT64_MAX,
+                                      &product_id, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = rank_field_integer(line, "OrderPaid.lines[]", "quantity", 1, SS_RANK_QUANTITY_MAX,
+                                 &quantity, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_rank_event_id(order_id, product_id, event_id, SS_RANK_EVENT_ID_SIZE, errstr,
+                               errstr_size);
+    }
+    if (err == SS_OK) {
+        *sale = (ss_rank_sale_t){
+            .event_id = event_id, .product_id = product_id, .quantity = quantity, .day = day};
+    }
+    return err;
+}
+
+ss_err_t ss_rank_sales_from_order_paid(const json_t *record, ss_rank_sale_t *sales,
+                                       ss_rank_event_id_t *event_ids, size_t capacity,
+                                       size_t *count_out, char *errstr, size_t errstr_size)
+{
+    *count_out = 0;
     if (!json_is_object(record)) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "ProductSold: not a record");
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size, "OrderPaid: not a record");
     }
-    const json_t *event_id = json_object_get(record, "event_id");
-    if (!json_is_string(event_id)) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "ProductSold.event_id: missing or not a string");
-    }
-    size_t length = json_string_length(event_id);
-    const char *text = json_string_value(event_id);
-    if (length < 1 || length > SS_RANK_EVENT_ID_MAX || strlen(text) != length) {
-        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
-                          "ProductSold.event_id: %zu bytes is outside 1..%d or holds NUL", length,
-                          SS_RANK_EVENT_ID_MAX);
-    }
-    int64_t product_id = 0, quantity = 0, sold_at = 0;
-    ss_err_t err =
-        rank_field_integer(record, "product_id", 1, INT64_MAX, &product_id, errstr, errstr_size);
+    int64_t order_id = 0, paid_at = 0;
+    ss_err_t err = rank_field_integer(record, "OrderPaid", "order_id", 1, INT64_MAX, &order_id,
+                                      errstr, errstr_size);
     if (err == SS_OK) {
-        err = rank_field_integer(record, "quantity", 1, SS_RANK_QUANTITY_MAX, &quantity, errstr,
-                                 errstr_size);
-    }
-    if (err == SS_OK) {
-        err = rank_field_integer(record, "sold_at", SS_CLOCK_MS_MIN, SS_CLOCK_MS_MAX, &sold_at,
-                                 errstr, errstr_size);
+        err = rank_field_integer(record, "OrderPaid", "paid_at", SS_CLOCK_MS_MIN, SS_CLOCK_MS_MAX,
+                                 &paid_at, errstr, errstr_size);
     }
     if (err != SS_OK) {
         return err;
     }
-    *sale = (ss_rank_sale_t){.event_id = text,
-                             .product_id = product_id,
-                             .quantity = quantity,
-                             .day = ss_clock_day_from_ms(sold_at)};
-    return SS_OK;
+    const json_t *lines = json_object_get(record, "lines");
+    size_t count = json_array_size(lines);
+    if (!json_is_array(lines) || count == 0 || count > capacity) {
+        return ss_err_set(SS_ERR_INVALID, errstr, errstr_size,
+                          "OrderPaid.lines: %zu lines is outside 1..%zu (or not an array)", count,
+                          capacity);
+    }
+    int64_t day = ss_clock_day_from_ms(paid_at);
+    for (size_t i = 0; i < count && err == SS_OK; i++) {
+        err = rank_line_sale(json_array_get(lines, i), order_id, day, &sales[i], event_ids[i],
+                             errstr, errstr_size);
+    }
+    *count_out = err == SS_OK ? count : 0;
+    return err;
 }
 
 size_t ss_rank_sales_chunk(const ss_rank_sale_t *sales, size_t count)

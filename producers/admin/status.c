@@ -3,9 +3,9 @@
  * - outbox: rows per source (consumer_group/topic/partition) and the age of the oldest, i.e.
  *   events and results committed but not yet acknowledged by the broker;
  * - lag: per worker group and partition the next offset stored in partition_state (or, for the
- *   rank worker, in Redis ss:rank:offset:<partition>), the log end offset and their difference.
- *   A stored offset past the log end is flagged (ss_topology_offset_check): the worker halts on
- *   it.
+ *   rank worker, in Redis ss:rank:order-offset:<partition>), the log end offset and their
+ * difference. A stored offset past the log end is flagged (ss_topology_offset_check): the worker
+ * halts on it.
  */
 #include "admin.h"
 
@@ -93,7 +93,7 @@ static ss_err_t lag_rank(ss_admin_t *admin, bool *all_fit, bool *failed, char *e
     int32_t partitions = 0;
     ss_err_t err = ss_admin_redis(admin, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_kafka_topic_partition_count(admin->config.kafka_bootstrap, SS_TOPIC_EVENTS_SALES,
+        err = ss_kafka_topic_partition_count(admin->config.kafka_bootstrap, SS_TOPIC_EVENTS_ORDER,
                                              &partitions, (int)admin->config.timeout_ms, errstr,
                                              errstr_size);
     }
@@ -101,7 +101,7 @@ static ss_err_t lag_rank(ss_admin_t *admin, bool *all_fit, bool *failed, char *e
         int64_t offset = SS_RANK_OFFSET_NONE;
         err = ss_rank_offset_read(admin->redis, p, &offset, errstr, errstr_size);
         if (err == SS_OK) {
-            *all_fit = lag_line(admin, admin->config.rank_group, SS_TOPIC_EVENTS_SALES, p,
+            *all_fit = lag_line(admin, admin->config.rank_group, SS_TOPIC_EVENTS_ORDER, p,
                                 offset == SS_RANK_OFFSET_NONE ? -1 : offset, failed) &&
                        *all_fit;
         }

@@ -1,8 +1,10 @@
 /*
  * The rank worker against the real broker, PostgreSQL and Redis. Paid and failed orders with
  * their lines are inserted directly in PostgreSQL over three days (products made for this run),
- * and the ProductSold events of the paid lines are produced to ss.events.sales. Covers: scores
- * per UTC day, failed orders never counted, a replay from offset 0, events re-sent with new
+ * and their OrderPaid and OrderFailed events are produced to a topic of this test (RANK_TOPIC,
+ * read by the worker under test through SS_TOPIC, so that no sink sees these made-up orders).
+ * Covers: scores per UTC day and per line, failed orders never counted, a replay from offset 0,
+ * events re-sent with new
  * offsets, kill -9 in mid-stream, the offset compare-and-set (fencing), the daily batch run
  * twice and against a direct aggregation, the catch-up of a missed day at start, the rebuild of
  * Redis from PostgreSQL (command line and at start), and the popular top 5.
@@ -38,7 +40,12 @@
 #define RANK_TEST_DB 13
 #define RANK_TEST_GROUP "ss-rank-worker-test"
 #define WORKER_PATH "workers/rank/ss-rank-worker"
-#define SALES_TOPIC "ss.events.sales"
+/* As ss.events.order, but only this test's: its records are made up. */
+#define RANK_TOPIC "ss.test.rank-orders"
+#define RANK_TOPIC_PARTITIONS 4
+/* Order ids of the barrier and burst orders, which exist only as events. */
+#define BARRIER_ORDER_BASE INT64_C(9000000000000000)
+#define BURST_ORDER_BASE INT64_C(8000000000000000)
 #define ERRSTR_SIZE 512
 #define PRODUCTS 5
 #define BURST_EVENTS 200
@@ -55,13 +62,14 @@ static struct {
     int64_t now_ms;
     int64_t day[7]; /* day[k] = today - k */
     int64_t barriers[PRODUCTS];
-    json_t *events; /* every ProductSold of the paid fixture orders */
+    json_t *events; /* the OrderPaid and OrderFailed of every fixture order */
 } fixture;
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static const char *worker_environment[] = {fixture.env_redis, "SS_GROUP_ID=" RANK_TEST_GROUP,
-                                           "SS_LOG_LEVEL=info", "SS_RANK_BATCH_AT=00:00", NULL};
+static const char *worker_environment[] = {fixture.env_redis,        "SS_GROUP_ID=" RANK_TEST_GROUP,
+                                           "SS_TOPIC=" RANK_TOPIC,   "SS_LOG_LEVEL=info",
+                                           "SS_RANK_BATCH_AT=00:00", NULL};
 
 static void worker_start(void)
 {
@@ -149,20 +157,58 @@ static void day_keys_delete(int64_t day)
     freeReplyObject(redis_command(3, argv));
 }
 
-static json_t *product_sold(const char *event_id, int64_t order_id, int64_t product_id,
-                            int64_t quantity, int64_t sold_at_ms)
+/* A line of an OrderPaid: product, quantity, at 1000 won each. */
+static json_t *paid_line(int64_t product_id, int64_t quantity)
 {
-    return json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
-                     (json_int_t)order_id, "product_id", (json_int_t)product_id, "quantity",
-                     (json_int_t)quantity, "sold_at", (json_int_t)sold_at_ms);
+    return json_pack("{s:I, s:I, s:I}", "product_id", (json_int_t)product_id, "quantity",
+                     (json_int_t)quantity, "unit_price", (json_int_t)1000);
 }
 
-static void produce_sold(const json_t *event)
+/* The OrderPaid of order_id with lines (taken), paid at paid_at_ms. */
+static json_t *order_paid(int64_t order_id, json_t *lines, int64_t paid_at_ms)
+{
+    char event_id[64];
+    snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-paid", order_id);
+    json_int_t total = 0;
+    size_t index;
+    json_t *line;
+    json_array_foreach(lines, index, line)
+    {
+        total += json_integer_value(json_object_get(line, "quantity")) * 1000;
+    }
+    return json_pack("{s:s, s:I, s:I, s:n, s:I, s:I, s:I, s:o, s:I}", "event_id", event_id,
+                     "order_id", (json_int_t)order_id, "user_id", (json_int_t)fixture.user_id,
+                     "coupon_id", "total_price", total, "discount_price", (json_int_t)0,
+                     "paid_amount", total, "lines", lines, "paid_at", (json_int_t)paid_at_ms);
+}
+
+static json_t *order_failed(int64_t order_id)
+{
+    char event_id[64];
+    snprintf(event_id, sizeof(event_id), "order-%" PRId64 "-failed", order_id);
+    return json_pack("{s:s, s:I, s:I, s:s, s:I}", "event_id", event_id, "order_id",
+                     (json_int_t)order_id, "user_id", (json_int_t)fixture.user_id, "reason",
+                     "INSUFFICIENT_STOCK", "failed_at", (json_int_t)fixture.now_ms);
+}
+
+/*
+ * Produces an OrderPaid or OrderFailed keyed by the product of its first line (`key_product`),
+ * so that a barrier of that product (same partition) comes after it; the rank worker reads no
+ * keys.
+ */
+static void produce_event(const json_t *event, int64_t key_product)
 {
     char key[32];
-    snprintf(key, sizeof(key), "%" PRId64,
-             (int64_t)json_integer_value(json_object_get(event, "product_id")));
-    ss_test_produce(SALES_TOPIC, key, "ProductSold", event);
+    snprintf(key, sizeof(key), "%" PRId64, key_product);
+    bool paid = json_object_get(event, "lines") != NULL;
+    ss_test_produce(RANK_TOPIC, key, paid ? "OrderPaid" : "OrderFailed", event);
+}
+
+/* A fixture event and the product it is keyed by. */
+static void event_add(json_t *event, int64_t key_product)
+{
+    json_array_append_new(fixture.events,
+                          json_pack("{s:o, s:I}", "event", event, "key", (json_int_t)key_product));
 }
 
 /*
@@ -171,13 +217,12 @@ static void produce_sold(const json_t *event)
  */
 static void barrier(size_t i)
 {
-    char event_id[128];
     fixture.barriers[i]++;
-    snprintf(event_id, sizeof(event_id), "barrier-%s-%zu-%" PRId64, ss_test_run_id(), i,
-             fixture.barriers[i]);
-    json_t *event = product_sold(event_id, 1, fixture.products[i], 1,
-                                 ss_clock_day_start_ms(fixture.day[6]) + 1000);
-    produce_sold(event);
+    json_t *lines = json_array();
+    json_array_append_new(lines, paid_line(fixture.products[i], 1));
+    json_t *event = order_paid(BARRIER_ORDER_BASE + fixture.barriers[i], lines,
+                               ss_clock_day_start_ms(fixture.day[6]) + 1000);
+    produce_event(event, fixture.products[i]);
     json_decref(event);
     assert_int_equal(wait_zscore(fixture.day[6], fixture.products[i], fixture.barriers[i]),
                      fixture.barriers[i]);
@@ -226,11 +271,10 @@ static int64_t order_create(const char *status, int64_t paid_at_ms)
                              3, params);
 }
 
-/* Adds a line; for a paid order also records its ProductSold in fixture.events. */
-static void order_line(int64_t order_id, size_t product, int quantity, int64_t paid_at_ms)
+/* Adds a line to the order in PostgreSQL, and to lines (its event's) when that is not NULL. */
+static void order_line(int64_t order_id, size_t product, int quantity, json_t *lines)
 {
-    char order[32], product_id[32], amount[16], event_id[SS_RANK_EVENT_ID_SIZE];
-    char errstr[ERRSTR_SIZE];
+    char order[32], product_id[32], amount[16];
     snprintf(order, sizeof(order), "%" PRId64, order_id);
     snprintf(product_id, sizeof(product_id), "%" PRId64, fixture.products[product]);
     snprintf(amount, sizeof(amount), "%d", quantity);
@@ -239,14 +283,30 @@ static void order_line(int64_t order_id, size_t product, int quantity, int64_t p
                     "INSERT INTO order_items (order_id, product_id, quantity, unit_price)"
                     " VALUES ($1, $2, $3, 1000)",
                     3, params);
-    if (paid_at_ms >= 0) {
-        assert_int_equal(ss_rank_event_id(order_id, fixture.products[product], event_id,
-                                          sizeof(event_id), errstr, sizeof(errstr)),
-                         SS_OK);
-        json_array_append_new(
-            fixture.events,
-            product_sold(event_id, order_id, fixture.products[product], quantity, paid_at_ms));
+    if (lines != NULL) {
+        json_array_append_new(lines, paid_line(fixture.products[product], quantity));
     }
+}
+
+/* A paid fixture order with one or two lines (quantity 0: no second line), and its OrderPaid. */
+static void paid_order_create(int64_t paid_at_ms, size_t product_a, int quantity_a,
+                              size_t product_b, int quantity_b)
+{
+    int64_t id = order_create("PAID", paid_at_ms);
+    json_t *lines = json_array();
+    order_line(id, product_a, quantity_a, lines);
+    if (quantity_b > 0) {
+        order_line(id, product_b, quantity_b, lines);
+    }
+    event_add(order_paid(id, lines, paid_at_ms), fixture.products[product_a]);
+}
+
+/* A failed fixture order of one line, and its OrderFailed. */
+static void failed_order_create(size_t product, int quantity)
+{
+    int64_t id = order_create("FAILED", -1);
+    order_line(id, product, quantity, NULL);
+    event_add(order_failed(id), fixture.products[product]);
 }
 
 /*
@@ -260,21 +320,13 @@ static void orders_create(void)
     int64_t day1_last_ms = ss_clock_day_start_ms(fixture.day[0]) - 1; /* 23:59:59.999 */
     int64_t day0_ms = fixture.now_ms;
 
-    int64_t a = order_create("PAID", day2_ms);
-    order_line(a, 0, 3, day2_ms);
-    order_line(a, 1, 1, day2_ms);
-    int64_t b = order_create("PAID", day1_ms);
-    order_line(b, 0, 2, day1_ms);
-    order_line(b, 2, 5, day1_ms);
-    int64_t c = order_create("FAILED", -1);
-    order_line(c, 0, 100, -1);
-    int64_t d = order_create("PAID", day1_last_ms);
-    order_line(d, 2, 1, day1_last_ms);
-    int64_t e = order_create("PAID", day0_ms);
-    order_line(e, 1, 4, day0_ms);
+    paid_order_create(day2_ms, 0, 3, 1, 1);
+    paid_order_create(day1_ms, 0, 2, 2, 5);
+    failed_order_create(0, 100);
+    paid_order_create(day1_last_ms, 2, 1, 0, 0);
+    paid_order_create(day0_ms, 1, 4, 0, 0);
     /* Another failed order, of p3: nothing of it may show anywhere. */
-    int64_t f = order_create("FAILED", -1);
-    order_line(f, 2, 50, -1);
+    failed_order_create(2, 50);
 }
 
 static void expect_fixture_scores(void)
@@ -294,10 +346,11 @@ static void expect_fixture_scores(void)
 static void events_produce_all(void)
 {
     size_t index;
-    json_t *event;
-    json_array_foreach(fixture.events, index, event)
+    json_t *entry;
+    json_array_foreach(fixture.events, index, entry)
     {
-        produce_sold(event);
+        produce_event(json_object_get(entry, "event"),
+                      (int64_t)json_integer_value(json_object_get(entry, "key")));
     }
 }
 
@@ -330,6 +383,9 @@ static int setup(void **state)
     for (size_t i = 0; i < PRODUCTS; i++) {
         fixture.products[i] = product_create(suffixes[i]);
     }
+    assert_int_equal(ss_kafka_topic_create(ss_test_kafka_bootstrap(), RANK_TOPIC,
+                                           RANK_TOPIC_PARTITIONS, 10000, errstr, sizeof(errstr)),
+                     SS_OK);
     fixture.events = json_array();
     orders_create();
     worker_start();
@@ -363,7 +419,7 @@ static void offsets_reset(void)
 {
     char errstr[ERRSTR_SIZE];
     int32_t partitions = 0;
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SALES_TOPIC,
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), RANK_TOPIC,
                                                     &partitions, 10000, errstr, sizeof(errstr)),
                      SS_OK);
     for (int32_t p = 0; p < partitions; p++) {
@@ -381,7 +437,7 @@ static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **s
     barriers_all(); /* the worker holds its partitions and has applied everything */
     char errstr[ERRSTR_SIZE];
     int32_t partitions = 0;
-    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), SALES_TOPIC,
+    assert_int_equal(ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), RANK_TOPIC,
                                                     &partitions, 10000, errstr, sizeof(errstr)),
                      SS_OK);
     for (int32_t p = 0; p < partitions; p++) {
@@ -393,7 +449,7 @@ static void test_offsets_are_published_to_the_kafka_group_for_lag_tools(void **s
         }
         int64_t committed = -1;
         for (int i = 0; i < 100 && committed != stored; i++) {
-            committed = ss_test_group_committed(RANK_TEST_GROUP, SALES_TOPIC, p);
+            committed = ss_test_group_committed(RANK_TEST_GROUP, RANK_TOPIC, p);
             if (committed != stored) {
                 usleep(100 * 1000);
             }
@@ -460,14 +516,14 @@ static void test_resent_event_ids_with_new_offsets_add_nothing(void **state)
 static void test_kill_9_in_mid_stream_counts_every_event_once(void **state)
 {
     (void)state;
-    char event_id[128];
-    int64_t sold_at = fixture.now_ms;
+    int64_t paid_at = fixture.now_ms;
     for (int i = 1; i <= BURST_EVENTS; i++) {
-        snprintf(event_id, sizeof(event_id), "burst-%s-%d", ss_test_run_id(), i);
-        json_t *event = product_sold(event_id, i, fixture.products[3], 1, sold_at);
-        produce_sold(event);
+        json_t *lines = json_array();
+        json_array_append_new(lines, paid_line(fixture.products[3], 1));
+        json_t *event = order_paid(BURST_ORDER_BASE + i, lines, paid_at);
+        produce_event(event, fixture.products[3]);
         if (i % 3 == 0) {
-            produce_sold(event); /* and duplicates on the way */
+            produce_event(event, fixture.products[3]); /* and duplicates on the way */
         }
         json_decref(event);
         if (i == BURST_EVENTS / 2) {

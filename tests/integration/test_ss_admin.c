@@ -407,7 +407,7 @@ static void test_outbox_and_lag_show_depth_age_and_offsets(void **state)
     assert_true(output_line("ss-user-worker", line, sizeof(line)));
     assert_non_null(strstr(line, "ss.cmd.user"));
     assert_true(output_line("ss-rank-worker", line, sizeof(line)));
-    assert_non_null(strstr(line, "ss.events.sales"));
+    assert_non_null(strstr(line, "ss.events.order"));
     /* Every user partition drains to lag 0 once the worker has applied what was produced. */
     int64_t lag = -1;
     for (int attempt = 0; attempt < 100 && lag != 0; attempt++) {

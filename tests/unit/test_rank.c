@@ -1,7 +1,7 @@
 /*
  * The pure half of ss/rank.h: key names and event ids, the popular window and key expiry, the
- * daily batch schedule, the top-N merge, the validation of a decoded ProductSold and the
- * chunking of sales into script calls.
+ * daily batch schedule, the top-N merge, the sales of a decoded OrderPaid and the chunking of
+ * sales into script calls.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,10 +66,10 @@ static void test_offset_key_names_the_partition(void **state)
     (void)state;
     char key[SS_RANK_KEY_SIZE], errstr[ERRSTR_SIZE];
     assert_int_equal(ss_rank_offset_key(3, key, sizeof(key), errstr, sizeof(errstr)), SS_OK);
-    assert_string_equal(key, "ss:rank:offset:3");
+    assert_string_equal(key, "ss:rank:order-offset:3");
     assert_int_equal(ss_rank_offset_key(INT32_MAX, key, sizeof(key), errstr, sizeof(errstr)),
                      SS_OK);
-    assert_string_equal(key, "ss:rank:offset:2147483647");
+    assert_string_equal(key, "ss:rank:order-offset:2147483647");
     assert_int_equal(ss_rank_offset_key(-1, key, sizeof(key), errstr, sizeof(errstr)),
                      SS_ERR_INVALID);
 }
@@ -225,63 +225,92 @@ static void test_top_sum_saturates_instead_of_overflowing(void **state)
     assert_true(top[0].score == INT64_MAX);
 }
 
-/* ---- ProductSold ------------------------------------------------------------------------- */
+/* ---- OrderPaid ------------------------------------------------------------------------- */
 
-static json_t *product_sold(const char *event_id, json_int_t product_id, json_int_t quantity,
-                            json_int_t sold_at)
+/* An OrderPaid of order 41 with the lines [product, quantity, ...] (count pairs), as decoded. */
+static json_t *order_paid(json_int_t paid_at, const json_int_t *lines, size_t count)
 {
-    return json_pack("{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id", (json_int_t)41,
-                     "product_id", product_id, "quantity", quantity, "sold_at", sold_at);
+    json_t *array = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_array_append_new(array,
+                              json_pack("{s:I, s:I, s:I}", "product_id", lines[2 * i], "quantity",
+                                        lines[2 * i + 1], "unit_price", (json_int_t)1000));
+    }
+    return json_pack("{s:s, s:I, s:I, s:n, s:I, s:I, s:I, s:o, s:I}", "event_id", "order-41-paid",
+                     "order_id", (json_int_t)41, "user_id", (json_int_t)9, "coupon_id",
+                     "total_price", (json_int_t)1000, "discount_price", (json_int_t)0,
+                     "paid_amount", (json_int_t)1000, "lines", array, "paid_at", paid_at);
 }
 
-static void test_product_sold_counts_for_the_utc_day_of_sold_at(void **state)
+static void test_order_paid_counts_each_line_for_the_utc_day_of_paid_at(void **state)
 {
     (void)state;
     char errstr[ERRSTR_SIZE];
-    ss_rank_sale_t sale;
-    json_t *late = product_sold("order-41-sold-7", 7, 3, ms_of("2026-11-23T23:59:59.999Z"));
-    assert_int_equal(ss_rank_sale_from_record(late, &sale, errstr, sizeof(errstr)), SS_OK);
-    assert_string_equal(sale.event_id, "order-41-sold-7");
-    assert_int_equal(sale.product_id, 7);
-    assert_int_equal(sale.quantity, 3);
-    assert_int_equal(sale.day, day_of("2026-11-23"));
-    json_t *midnight = product_sold("order-41-sold-7", 7, 1000, ms_of("2026-11-24T00:00:00Z"));
-    assert_int_equal(ss_rank_sale_from_record(midnight, &sale, errstr, sizeof(errstr)), SS_OK);
-    assert_int_equal(sale.day, day_of("2026-11-24"));
+    ss_rank_sale_t sales[3];
+    ss_rank_event_id_t ids[3];
+    size_t count = 99;
+    const json_int_t lines[] = {7, 3, 8, 1000};
+    json_t *late = order_paid(ms_of("2026-11-23T23:59:59.999Z"), lines, 2);
+    assert_int_equal(
+        ss_rank_sales_from_order_paid(late, sales, ids, 3, &count, errstr, sizeof(errstr)), SS_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(sales[0].event_id, "order-41-sold-7");
+    assert_ptr_equal(sales[0].event_id, ids[0]);
+    assert_int_equal(sales[0].product_id, 7);
+    assert_int_equal(sales[0].quantity, 3);
+    assert_int_equal(sales[0].day, day_of("2026-11-23"));
+    assert_string_equal(sales[1].event_id, "order-41-sold-8");
+    assert_int_equal(sales[1].quantity, 1000);
+    assert_int_equal(sales[1].day, day_of("2026-11-23"));
+    json_t *midnight = order_paid(ms_of("2026-11-24T00:00:00Z"), lines, 1);
+    assert_int_equal(
+        ss_rank_sales_from_order_paid(midnight, sales, ids, 3, &count, errstr, sizeof(errstr)),
+        SS_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(sales[0].day, day_of("2026-11-24"));
     json_decref(late);
     json_decref(midnight);
 }
 
-static void test_invalid_product_sold_is_refused_naming_the_field(void **state)
+/* record with field (of the record, or of its first line when line) replaced by value. */
+static json_t *order_paid_with(const char *field, bool line, json_t *value)
+{
+    const json_int_t lines[] = {7, 1};
+    json_t *record = order_paid(0, lines, 1);
+    json_t *target = line ? json_array_get(json_object_get(record, "lines"), 0) : record;
+    json_object_set_new(target, field, value);
+    return record;
+}
+
+static void test_invalid_order_paid_is_refused_naming_the_field(void **state)
 {
     (void)state;
     char errstr[ERRSTR_SIZE];
-    ss_rank_sale_t sale;
-    char long_id[SS_RANK_EVENT_ID_MAX + 2];
-    memset(long_id, 'x', sizeof(long_id) - 1);
-    long_id[sizeof(long_id) - 1] = '\0';
+    ss_rank_sale_t sales[2];
+    ss_rank_event_id_t ids[2];
+    const json_int_t three[] = {1, 1, 2, 1, 3, 1};
     struct {
         json_t *record;
         const char *field;
     } cases[] = {
-        {product_sold("e", 7, 0, 0), "quantity"},
-        {product_sold("e", 7, 1001, 0), "quantity"},
-        {product_sold("e", 0, 1, 0), "product_id"},
-        {product_sold("e", 7, 1, -1), "sold_at"},
-        {product_sold("", 7, 1, 0), "event_id"},
-        {product_sold(long_id, 7, 1, 0), "event_id"},
-        {json_pack("{s:I, s:I, s:I}", "product_id", (json_int_t)7, "quantity", (json_int_t)1,
-                   "sold_at", (json_int_t)0),
-         "event_id"},
-        {json_pack("{s:s, s:s, s:I, s:I}", "event_id", "e", "product_id", "7", "quantity",
-                   (json_int_t)1, "sold_at", (json_int_t)0),
-         "product_id"},
+        {order_paid_with("quantity", true, json_integer(0)), "quantity"},
+        {order_paid_with("quantity", true, json_integer(1001)), "quantity"},
+        {order_paid_with("product_id", true, json_integer(0)), "product_id"},
+        {order_paid_with("product_id", true, json_string("7")), "product_id"},
+        {order_paid_with("order_id", false, json_integer(0)), "order_id"},
+        {order_paid_with("paid_at", false, json_integer(-1)), "paid_at"},
+        {order_paid_with("lines", false, json_array()), "lines"},
+        {order_paid_with("lines", false, json_string("x")), "lines"},
+        {order_paid(0, three, 3), "lines"}, /* more lines than the capacity of 2 */
         {json_string("not a record"), "record"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        assert_int_equal(ss_rank_sale_from_record(cases[i].record, &sale, errstr, sizeof(errstr)),
+        size_t count = 99;
+        assert_int_equal(ss_rank_sales_from_order_paid(cases[i].record, sales, ids, 2, &count,
+                                                       errstr, sizeof(errstr)),
                          SS_ERR_INVALID);
         assert_non_null(strstr(errstr, cases[i].field));
+        assert_int_equal(count, 0);
         json_decref(cases[i].record);
     }
 }
@@ -333,8 +362,8 @@ int main(void)
         cmocka_unit_test(test_top_with_fewer_products_than_places_returns_them_all),
         cmocka_unit_test(test_top_keeps_the_best_when_a_better_one_comes_last),
         cmocka_unit_test(test_top_sum_saturates_instead_of_overflowing),
-        cmocka_unit_test(test_product_sold_counts_for_the_utc_day_of_sold_at),
-        cmocka_unit_test(test_invalid_product_sold_is_refused_naming_the_field),
+        cmocka_unit_test(test_order_paid_counts_each_line_for_the_utc_day_of_paid_at),
+        cmocka_unit_test(test_invalid_order_paid_is_refused_naming_the_field),
         cmocka_unit_test(test_chunk_takes_at_most_the_sales_one_script_may_hold),
         cmocka_unit_test(test_chunk_stops_before_one_day_too_many),
     };

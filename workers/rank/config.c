@@ -28,8 +28,9 @@ void ss_rank_worker_options(ss_config_option_t *options, ss_rank_worker_config_t
          "Redis URL, redis://[[user]:password@]host[:port][/db]", &config->redis_url},
         {"--group-id", "SS_GROUP_ID", SS_CONFIG_STRING, "ss-rank-worker", 1, 200,
          "consumer group (offsets are kept in Redis, not in the group)", &config->group_id},
-        {"--topic", "SS_TOPIC", SS_CONFIG_STRING, SS_TOPIC_EVENTS_SALES, 1, 200,
-         "topic of the ProductSold events", &config->topic},
+        {"--topic", "SS_TOPIC", SS_CONFIG_STRING, SS_TOPIC_EVENTS_ORDER, 1, 200,
+         "topic of the OrderPaid events (OrderFailed and others there are passed over)",
+         &config->topic},
         {"--schema-dir", "SS_SCHEMA_DIR", SS_CONFIG_STRING, SS_AVRO_SCHEMA_DIR_DEFAULT, 1, 4096,
          "folder of the Avro schemas (*.avsc)", &config->schema_dir},
         {"--client-id", "SS_CLIENT_ID", SS_CONFIG_STRING, "", 0, 200,
@@ -107,10 +108,13 @@ ss_err_t ss_rank_worker_new(const ss_rank_worker_config_t *config, ss_rank_worke
         snprintf(worker->client_id, sizeof(worker->client_id), "%s", config->client_id);
     }
     size_t max = (size_t)config->batch_records_max;
+    size_t sales_max = max * SS_RANK_WORKER_ORDER_LINES_MAX;
     worker->records = calloc(max, sizeof(*worker->records));
-    worker->sales = calloc(max, sizeof(*worker->sales));
-    worker->sale_offsets = calloc(max, sizeof(*worker->sale_offsets));
-    if (worker->records == NULL || worker->sales == NULL || worker->sale_offsets == NULL) {
+    worker->sales = calloc(sales_max, sizeof(*worker->sales));
+    worker->sale_event_ids = calloc(sales_max, sizeof(*worker->sale_event_ids));
+    worker->sale_offsets = calloc(sales_max, sizeof(*worker->sale_offsets));
+    if (worker->records == NULL || worker->sales == NULL || worker->sale_event_ids == NULL ||
+        worker->sale_offsets == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not allocate batch buffers");
         ss_rank_worker_destroy(worker);
         return err;
@@ -131,6 +135,7 @@ void ss_rank_worker_destroy(ss_rank_worker_t *worker)
     ss_loop_destroy(worker->loop);
     free(worker->records);
     free(worker->sales);
+    free(worker->sale_event_ids);
     free(worker->sale_offsets);
     free(worker);
 }

@@ -1,9 +1,11 @@
 /*
  * The live ranking: group membership with offsets read from Redis on assignment, the poll loop,
  * and the application of one partition's records as ss_rank_sales_apply() calls that each move
- * the stored offset with a compare-and-set. A record that cannot be decoded or is not a valid
- * ProductSold is skipped with a log line; its offset still moves with the batch, so it never
- * stops the partition.
+ * the stored offset with a compare-and-set. Each OrderPaid counts its lines, one sale each; an
+ * OrderFailed counts nothing. A record that cannot be decoded or is not a valid OrderPaid is
+ * skipped with a log line; its offset still moves with the batch, so it never stops the
+ * partition. A chunk of sales that ends inside an order's lines stores that order's offset, so
+ * after a crash the order is read again and its counted lines are passed over by event id.
  */
 #include "rank_worker.h"
 #include "ss/topics.h"
@@ -168,27 +170,35 @@ void ss_rank_worker_resync_due(ss_rank_worker_t *worker)
     }
 }
 
-/* Decodes message into a sale; false (logged) when it is to be skipped. */
-static bool rank_decode(ss_rank_worker_t *worker, const ss_kafka_message_t *message,
-                        json_t **record_out, ss_rank_sale_t *sale)
+/*
+ * Decodes message into its sales at sales[0..) (the lines of an OrderPaid); 0 when there are none
+ * to count: an OrderFailed quietly, anything else that is not a valid OrderPaid with a log line.
+ */
+static size_t rank_decode(ss_rank_worker_t *worker, const ss_kafka_message_t *message,
+                          json_t **record_out, ss_rank_sale_t *sales, ss_rank_event_id_t *event_ids)
 {
     char errstr[RANK_ERRSTR_SIZE];
     const char *schema_name = NULL;
+    size_t count = 0;
     *record_out = NULL;
     if (message->value == NULL) {
         snprintf(errstr, sizeof(errstr), "record has no value");
     } else if (ss_avro_decode(worker->registry, message->value, message->value_length, &schema_name,
                               record_out, errstr, sizeof(errstr)) != SS_OK) {
         *record_out = NULL;
-    } else if (strcmp(schema_name, SS_SCHEMA_PRODUCT_SOLD) != 0) {
-        snprintf(errstr, sizeof(errstr), "a %s is not a ProductSold", schema_name);
-    } else if (ss_rank_sale_from_record(*record_out, sale, errstr, sizeof(errstr)) == SS_OK) {
-        return true;
+    } else if (strcmp(schema_name, SS_SCHEMA_ORDER_FAILED) == 0) {
+        return 0; /* nothing was sold */
+    } else if (strcmp(schema_name, SS_SCHEMA_ORDER_PAID) != 0) {
+        snprintf(errstr, sizeof(errstr), "a %s is not an OrderPaid", schema_name);
+    } else if (ss_rank_sales_from_order_paid(*record_out, sales, event_ids,
+                                             SS_RANK_WORKER_ORDER_LINES_MAX, &count, errstr,
+                                             sizeof(errstr)) == SS_OK) {
+        return count;
     }
     SS_LOG_WARN(SS_RANK_COMPONENT,
                 "record skipped topic=%s partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
                 message->topic, message->partition, message->offset, errstr);
-    return false;
+    return 0;
 }
 
 /*
@@ -250,7 +260,9 @@ ss_err_t ss_rank_worker_apply(ss_rank_worker_t *worker, int32_t partition,
         }
         last_offset = message->offset;
         json_t *record = NULL;
-        if (rank_decode(worker, message, &record, &worker->sales[sale_count])) {
+        size_t sold = rank_decode(worker, message, &record, &worker->sales[sale_count],
+                                  &worker->sale_event_ids[sale_count]);
+        for (size_t k = 0; k < sold; k++) {
             worker->sale_offsets[sale_count++] = message->offset;
         }
         if (record != NULL) {

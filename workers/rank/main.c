@@ -1,6 +1,7 @@
 /*
- * ss-rank-worker: counts ProductSold events into per-day Redis sorted sets exactly once and runs
- * the daily batch into product_rank. `--batch-date=YYYY-MM-DD` runs one day's batch and exits;
+ * ss-rank-worker: counts the lines of OrderPaid events into per-day Redis sorted sets exactly once
+ * and runs the daily batch into product_rank. `--batch-date=YYYY-MM-DD` runs one day's batch and
+ * exits;
  * `--rebuild-redis` recomputes the window's sorted sets from PostgreSQL and exits. main wires
  * configuration, signals and the loop.
  */
@@ -55,10 +56,11 @@ int main(int argc, char **argv)
     ss_err_t err =
         ss_config_load(options, SS_RANK_WORKER_OPTION_COUNT, argc, argv, errstr, sizeof(errstr));
     if (err == SS_ERR_HELP) {
-        ss_config_usage(stdout, argv[0],
-                        "counts ProductSold events into per-day Redis sorted sets and runs the "
-                        "daily product_rank batch",
-                        options, SS_RANK_WORKER_OPTION_COUNT);
+        ss_config_usage(
+            stdout, argv[0],
+            "counts the lines of OrderPaid events into per-day Redis sorted sets and runs the "
+            "daily product_rank batch",
+            options, SS_RANK_WORKER_OPTION_COUNT);
         return EXIT_SUCCESS;
     }
     if (err != SS_OK) {

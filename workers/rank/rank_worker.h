@@ -1,8 +1,8 @@
 /*
- * The rank worker (ss-rank-worker): counts ProductSold events of ss.events.sales into per-day
- * Redis sorted sets, exactly once, and runs the daily batch into product_rank. It does not use
- * the PostgreSQL batch loop of ss/worker.h: its effects live in Redis, so its consumed offsets
- * live there too (ss/rank.h), moved by the same Lua script as the scores.
+ * The rank worker (ss-rank-worker): counts the lines of the OrderPaid events of ss.events.order
+ * into per-day Redis sorted sets, exactly once, and runs the daily batch into product_rank. It does
+ * not use the PostgreSQL batch loop of ss/worker.h: its effects live in Redis, so its consumed
+ * offsets live there too (ss/rank.h), moved by the same Lua script as the scores.
  *
  * Per assigned partition it keeps the offset it believes is stored in Redis (`expected`). A
  * batch of a partition is applied with a compare-and-set on that offset; when the stored offset
@@ -29,6 +29,7 @@
 #include "ss/pg.h"
 #include "ss/rank.h"
 #include "ss/redis.h"
+#include "ss/rules.h"
 #include "ss/topics.h"
 
 #include <signal.h>
@@ -37,8 +38,10 @@
 #include <stdint.h>
 
 #define SS_RANK_COMPONENT "rank-worker"
-/* Partitions of ss.events.sales one worker can hold. */
+/* Partitions of ss.events.order one worker can hold. */
 #define SS_RANK_WORKER_PARTITIONS_MAX 256
+/* Lines of one OrderPaid (an order's lines, ss/rules.h), so sales per record. */
+#define SS_RANK_WORKER_ORDER_LINES_MAX SS_RULES_ORDER_LINES_MAX
 /* Upper bound of batch_records_max. */
 #define SS_RANK_WORKER_BATCH_RECORDS_LIMIT 10000
 
@@ -89,8 +92,10 @@ typedef struct ss_rank_worker {
     ss_kafka_consumer_t *consumer;
     ss_loop_t *loop;  /* the poll rounds (ss/loop.h), which also publish offsets for lag */
     json_t **records; /* decoded values of one partition's records */
+    /* The sales of one partition's records: up to ORDER_LINES_MAX per record. */
     ss_rank_sale_t *sales;
-    int64_t *sale_offsets; /* the record offset of each sale */
+    ss_rank_event_id_t *sale_event_ids; /* sales[i].event_id points into sale_event_ids[i] */
+    int64_t *sale_offsets;              /* the record offset of each sale */
     ss_rank_partition_t partitions[SS_RANK_WORKER_PARTITIONS_MAX];
     int64_t next_batch_ms; /* wall clock of the next catch-up */
     int batch_failures;    /* consecutive failed catch-ups, for the backoff */

@@ -55,7 +55,7 @@ static ss_err_t records_apply(ss_user_worker_t *user_worker, ss_worker_batch_t *
     }
     for (size_t i = 0; i < record_count && err == SS_OK; i++) {
         if (!records[i].handled) {
-            /* Its ids go on what it causes: ReserveStock, OrderPaid, ProductSold, answers. */
+            /* Its ids go on what it causes: ReserveStock, OrderPaid, answers. */
             ss_worker_batch_record_enter(worker_batch, &records[i]);
             err = record_apply(user_worker, worker_batch, &records[i], i, errstr, errstr_size);
         }

@@ -2,7 +2,7 @@
  * The order saga's second half: the stock worker's StockReserved and StockRejected replies,
  * keyed by the buyer, so they arrive on the partition that owns the order. Each reply goes
  * through ss_rules_order_stock_reply(); its effect is carried out here:
- *   PAY     the order is PAID: OrderPaid, one ProductSold per line, the deferred request
+ *   PAY     the order is PAID: OrderPaid (the ranking counts its lines), the deferred request
  *           answered 200;
  *   FAIL    the order is FAILED with the stock worker's reason: the balance refunded (REFUND
  *           row), the coupon back to UNUSED, every RESERVED line released (ReleaseStock),
@@ -156,18 +156,6 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
     ss_err_t err =
         event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, SS_SCHEMA_ORDER_PAID,
                    order_paid_event(batch, order), errstr, errstr_size);
-    for (size_t i = 0; i < order->item_count && err == SS_OK; i++) {
-        const ss_user_order_item_t *item = &batch->items[order->item_first + i];
-        char event_id[SAGA_EVENT_ID_MAX];
-        snprintf(event_id, sizeof(event_id), SS_EVENT_ID_PRODUCT_SOLD, order->order_id,
-                 item->product_id);
-        json_t *sold = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I}", "event_id", event_id, "order_id",
-            (json_int_t)order->order_id, "product_id", (json_int_t)item->product_id, "quantity",
-            (json_int_t)item->quantity, "sold_at", (json_int_t)order->paid_at_ms);
-        err = event_emit(worker_batch, SS_TOPIC_EVENTS_SALES, item->product_id,
-                         SS_SCHEMA_PRODUCT_SOLD, sold, errstr, errstr_size);
-    }
     if (err != SS_OK) {
         return err;
     }

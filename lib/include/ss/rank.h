@@ -5,8 +5,13 @@
  *
  * Redis keys (one Redis, database from REDIS_URL):
  *   ss:rank:sell:<YYYY-MM-DD>   sorted set: member product id (decimal), score units sold
- *   ss:rank:seen:<YYYY-MM-DD>   set of the ProductSold event ids already counted for that day
- *   ss:rank:offset:<partition>  the next ss.events.sales offset the rank worker will read
+ *   ss:rank:seen:<YYYY-MM-DD>   set of the sale event ids already counted for that day, one per
+ *                               paid order line: "order-<order_id>-sold-<product_id>"
+ *   ss:rank:order-offset:<partition>  the next ss.events.order offset the rank worker will read
+ * (Before stop 20 the rank worker read ProductSold events from ss.events.sales, with offsets under
+ * ss:rank:offset:<partition>; those keys are no longer read and may be deleted. The sale event
+ * ids are the same, so an upgraded worker reading ss.events.order from its start counts nothing
+ * twice that the old one counted.)
  * A day's two keys are always written together, by one Lua script, and expire together at the
  * day's start plus SS_RANK_KEY_TTL_DAYS. Invariant: for every product, the sell score equals the
  * sum of the quantities of the events in the seen set. That is what makes every path idempotent:
@@ -14,7 +19,7 @@
  * all count an event id at most once per day.
  *
  * Pure parts (no I/O): key names, event ids, the window, the daily schedule, the top-N merge,
- * validation of a decoded ProductSold. I/O parts: applying sales to Redis with the offset
+ * the sales of a decoded OrderPaid. I/O parts: applying sales to Redis with the offset
  * compare-and-set, reading an offset, rebuilding days from PostgreSQL, reading the popular
  * products, and the daily batch into product_rank (with its record in rank_batch_runs).
  * Nothing here prints. Functions that take an ss_pg_t or ss_redis_t use that connection only
@@ -37,10 +42,10 @@
 #define SS_RANK_POPULAR_MAX 5
 /* A day's keys expire at its first second plus this many days. */
 #define SS_RANK_KEY_TTL_DAYS 8
-/* Buffer sizes, NUL included: "ss:rank:offset:2147483647", "order-<19 digits>-sold-<19>". */
+/* Buffer sizes, NUL included: "ss:rank:order-offset:2147483647", "order-<19 digits>-sold-<19>". */
 #define SS_RANK_KEY_SIZE 40
 #define SS_RANK_EVENT_ID_SIZE 64
-/* A ProductSold's event id is 1..SS_RANK_EVENT_ID_MAX bytes; its quantity 1..QUANTITY_MAX. */
+/* A sale's event id is 1..SS_RANK_EVENT_ID_MAX bytes; its quantity 1..QUANTITY_MAX. */
 #define SS_RANK_EVENT_ID_MAX 200
 #define SS_RANK_QUANTITY_MAX 1000
 /* What ss_rank_offset_read() reports when the partition has no stored offset yet. */
@@ -60,7 +65,7 @@
 
 /*
  * "ss:rank:sell:<YYYY-MM-DD>" and "ss:rank:seen:<YYYY-MM-DD>" for a UTC day number (ss/clock.h),
- * "ss:rank:offset:<partition>" for a partition >= 0. SS_ERR_INVALID when the day is outside
+ * "ss:rank:order-offset:<partition>" for a partition >= 0. SS_ERR_INVALID when the day is outside
  * 1970..9999, the partition is negative, or out_size is below SS_RANK_KEY_SIZE.
  */
 ss_err_t ss_rank_sell_key(int64_t day, char *out, size_t out_size, char *errstr,
@@ -71,8 +76,9 @@ ss_err_t ss_rank_offset_key(int32_t partition, char *out, size_t out_size, char 
                             size_t errstr_size);
 
 /*
- * The ProductSold event id of an order line, "order-<order_id>-sold-<product_id>", as the user
- * worker emits it; the rebuild marks lines with it so a later event is not counted again.
+ * The sale event id of a paid order line, "order-<order_id>-sold-<product_id>": the live worker
+ * counts an OrderPaid's lines under it and the rebuild marks lines with it, so a line is counted
+ * once whichever comes first.
  * SS_ERR_INVALID for ids <= 0 or out_size below SS_RANK_EVENT_ID_SIZE.
  */
 ss_err_t ss_rank_event_id(int64_t order_id, int64_t product_id, char *out, size_t out_size,
@@ -119,7 +125,7 @@ size_t ss_rank_top(ss_rank_score_t *scores, size_t count, ss_rank_score_t *top, 
 
 /* ---- sales ------------------------------------------------------------------------------- */
 
-/* One ProductSold to count. */
+/* One paid order line to count. */
 typedef struct ss_rank_sale {
     const char *event_id; /* borrowed; 1..SS_RANK_EVENT_ID_MAX bytes */
     int64_t product_id;   /* > 0 */
@@ -127,14 +133,20 @@ typedef struct ss_rank_sale {
     int64_t day;          /* UTC day number of sold_at */
 } ss_rank_sale_t;
 
+/* Storage for one sale's event id. */
+typedef char ss_rank_event_id_t[SS_RANK_EVENT_ID_SIZE];
+
 /*
- * Reads a decoded ProductSold (ss/avro.h's JSON mapping) into *sale. SS_ERR_INVALID, with the
- * field named in errstr, when a field is missing, of the wrong type or out of range (event id
- * length, product id <= 0, quantity outside 1..SS_RANK_QUANTITY_MAX, sold_at outside the years
- * 1970..9999). sale->event_id is borrowed from record.
+ * The sales of a decoded OrderPaid (ss/avro.h's JSON mapping): one per line, in line order, with
+ * the event id ss_rank_event_id(order_id, product_id) written to event_ids[i] (which
+ * sales[i].event_id borrows) and the UTC day of paid_at. SS_ERR_INVALID, with the field named in
+ * errstr, when a field is missing, of the wrong type or out of range (order or product id <= 0,
+ * quantity outside 1..SS_RANK_QUANTITY_MAX, paid_at outside the years 1970..9999, no line or more
+ * than capacity); *count_out is 0 then.
  */
-ss_err_t ss_rank_sale_from_record(const json_t *record, ss_rank_sale_t *sale, char *errstr,
-                                  size_t errstr_size);
+ss_err_t ss_rank_sales_from_order_paid(const json_t *record, ss_rank_sale_t *sales,
+                                       ss_rank_event_id_t *event_ids, size_t capacity,
+                                       size_t *count_out, char *errstr, size_t errstr_size);
 
 /*
  * How many of the leading sales[0..count) one ss_rank_sales_apply() call may take: at most
@@ -179,7 +191,7 @@ ss_err_t ss_rank_offset_read(ss_redis_t *redis, int32_t partition, int64_t *offs
  * Recomputes one day's keys from PostgreSQL after Redis lost them: deletes the day's sorted
  * set and seen set, then reads the day's PAID order lines (orders.paid_at in that UTC day) page
  * by page and applies each page with ss_rank_sales_apply() (event ids from ss_rank_event_id),
- * so the result counts every paid line once and a ProductSold that arrives later for one of
+ * so the result counts every paid line once and an OrderPaid that arrives later for one of
  * them adds nothing. Safe while rank workers run: an event applied before the deletion belongs
  * to an order that is PAID in PostgreSQL already, so a page read after the deletion counts it
  * again. Readers may see the day partly rebuilt until it returns. *lines_out (may be NULL) is

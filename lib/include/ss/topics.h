@@ -25,8 +25,6 @@
 #define SS_TOPIC_RESULTS "ss.results"
 /* OrderPaid and OrderFailed keyed by order id. */
 #define SS_TOPIC_EVENTS_ORDER "ss.events.order"
-/* ProductSold keyed by product id. */
-#define SS_TOPIC_EVENTS_SALES "ss.events.sales"
 /* Records that could not be processed or produced. */
 #define SS_TOPIC_DLQ "ss.dlq"
 
@@ -70,7 +68,6 @@
 #define SS_SCHEMA_COMMAND_RESULT "CommandResult"
 #define SS_SCHEMA_ORDER_PAID "OrderPaid"
 #define SS_SCHEMA_ORDER_FAILED "OrderFailed"
-#define SS_SCHEMA_PRODUCT_SOLD "ProductSold"
 
 /* Event ids (consumers dedupe by them); printf formats with their arguments named. */
 #define SS_EVENT_ID_RESULT "result-%s" /* request id */
@@ -80,8 +77,8 @@
 #define SS_EVENT_ID_STOCK_REPLY "order-%" PRId64 "-%s-%" PRId64
 #define SS_EVENT_ID_ORDER_FAILED "order-%" PRId64 "-failed" /* order id */
 #define SS_EVENT_ID_ORDER_PAID "order-%" PRId64 "-paid"     /* order id */
-/* ProductSold: order id, product id (the ranking counts each once). */
-#define SS_EVENT_ID_PRODUCT_SOLD "order-%" PRId64 "-sold-%" PRId64
+/* A paid order line as the ranking counts it, once: order id, product id (ss/rank.h). */
+#define SS_EVENT_ID_SALE "order-%" PRId64 "-sold-%" PRId64
 /* The data platform's Idempotency-Key of a paid order: order id. */
 #define SS_PLATFORM_KEY_ORDER "order-%" PRId64
 #endif
