@@ -303,10 +303,9 @@ static void test_order_saga_and_platform_carry_the_orders_ids(void **state)
     assert_string_equal(reply.x_request_id, request_id);
     ss_test_http_reply_free(&reply);
 
-    char user_key[32], product_key[32], order_key[32], parent[SS_TRACE_PARENT_SIZE];
+    char user_key[32], product_key[32], parent[SS_TRACE_PARENT_SIZE];
     snprintf(user_key, sizeof(user_key), "%" PRId64, user_id);
     snprintf(product_key, sizeof(product_key), "%" PRId64, product_id);
-    snprintf(order_key, sizeof(order_key), "%" PRId64, order_id);
     json_t *found[] = {
         record_find(SS_TOPIC_CMD_USER, user_key, 0, SS_SCHEMA_PLACE_ORDER, request_id,
                     CLIENT_TRACE_ID, parent),
@@ -314,7 +313,7 @@ static void test_order_saga_and_platform_carry_the_orders_ids(void **state)
                     CLIENT_TRACE_ID, NULL),
         record_find(SS_TOPIC_CMD_USER, user_key, 0, SS_SCHEMA_STOCK_RESERVED, request_id,
                     CLIENT_TRACE_ID, NULL),
-        record_find(SS_TOPIC_EVENTS_ORDER, order_key, 0, SS_SCHEMA_ORDER_PAID, request_id,
+        record_find(SS_TOPIC_EVENTS_ORDER, user_key, 0, SS_SCHEMA_ORDER_PAID, request_id,
                     CLIENT_TRACE_ID, NULL),
     };
     assert_int_equal(ss_test_json_int(found[3], "order_id"), order_id);

@@ -68,7 +68,7 @@ ss_err_t ss_user_order_failed_emit(ss_worker_batch_t *worker_batch, const ss_use
         json_pack("{s:s, s:I, s:I, s:s, s:I}", "event_id", event_id, "order_id",
                   (json_int_t)order->order_id, "user_id", (json_int_t)order->user_id, "reason",
                   order->failure_reason, "failed_at", (json_int_t)failed_at_ms);
-    return event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, SS_SCHEMA_ORDER_FAILED,
+    return event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->user_id, SS_SCHEMA_ORDER_FAILED,
                       event, errstr, errstr_size);
 }
 
@@ -154,7 +154,7 @@ static ss_err_t order_pay(ss_user_batch_t *batch, ss_worker_batch_t *worker_batc
     order->paid_at_ms = ss_clock_now_ms();
     order->dirty = true;
     ss_err_t err =
-        event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->order_id, SS_SCHEMA_ORDER_PAID,
+        event_emit(worker_batch, SS_TOPIC_EVENTS_ORDER, order->user_id, SS_SCHEMA_ORDER_PAID,
                    order_paid_event(batch, order), errstr, errstr_size);
     if (err != SS_OK) {
         return err;
