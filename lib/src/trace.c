@@ -145,26 +145,38 @@ void ss_trace_id_of(const char *traceparent, char *out)
     }
 }
 
-void ss_trace_from_kafka(const ss_kafka_message_t *message, ss_trace_t *out)
+void ss_trace_from_text(const char *request_id, size_t request_id_length, const char *traceparent,
+                        size_t traceparent_length, ss_trace_t *out)
 {
     memset(out, 0, sizeof(*out));
-    const void *value = NULL;
-    size_t length = 0;
-    if (ss_kafka_message_header(message, SS_HEADER_REQUEST_ID, &value, &length) == SS_OK &&
-        ss_trace_request_id_valid(value, length)) {
-        memcpy(out->request_id, value, length);
-        out->request_id[length] = '\0';
+    if (request_id != NULL && ss_trace_request_id_valid(request_id, request_id_length)) {
+        memcpy(out->request_id, request_id, request_id_length);
+        out->request_id[request_id_length] = '\0';
     }
     char text[SS_TRACE_PARENT_LENGTH * 4];
     ss_traceparent_t parent;
-    if (ss_kafka_message_header(message, SS_HEADER_TRACEPARENT, &value, &length) == SS_OK &&
-        value != NULL && length < sizeof(text)) {
-        memcpy(text, value, length);
-        text[length] = '\0';
-        if (strlen(text) == length && ss_trace_parent_parse(text, &parent) == SS_OK) {
+    if (traceparent != NULL && traceparent_length < sizeof(text)) {
+        memcpy(text, traceparent, traceparent_length);
+        text[traceparent_length] = '\0';
+        if (strlen(text) == traceparent_length && ss_trace_parent_parse(text, &parent) == SS_OK) {
             ss_trace_parent_format(&parent, out->traceparent);
         }
     }
+}
+
+void ss_trace_from_kafka(const ss_kafka_message_t *message, ss_trace_t *out)
+{
+    const void *request_id = NULL, *traceparent = NULL;
+    size_t request_id_length = 0, traceparent_length = 0;
+    if (ss_kafka_message_header(message, SS_HEADER_REQUEST_ID, &request_id, &request_id_length) !=
+        SS_OK) {
+        request_id = NULL;
+    }
+    if (ss_kafka_message_header(message, SS_HEADER_TRACEPARENT, &traceparent,
+                                &traceparent_length) != SS_OK) {
+        traceparent = NULL;
+    }
+    ss_trace_from_text(request_id, request_id_length, traceparent, traceparent_length, out);
 }
 
 size_t ss_trace_kafka_headers(const ss_trace_t *trace, ss_kafka_header_t *headers)

@@ -95,7 +95,6 @@ static void batch_clear(ss_worker_batch_t *batch)
     batch->outbox_count = 0;
     for (size_t i = 0; i < batch->late_count; i++) {
         free(batch->late[i].request_id);
-        free(batch->late[i].headers_json);
         free(batch->late[i].body);
     }
     batch->late_count = 0;
@@ -157,6 +156,7 @@ static const char *headers_or_null(const char *headers_json)
 void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_record_t *record)
 {
     if (record == NULL) {
+        memset(&batch->current_trace, 0, sizeof(batch->current_trace));
         batch->current_headers[0] = '\0';
         batch->current_source = batch->groups[0].partition;
         ss_trace_log_leave();
@@ -165,6 +165,7 @@ void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_reco
     /* A tick's records are the handler's own: what it emits is the tick partition's. */
     batch->current_source =
         batch->record_count > 0 ? record->partition : batch->groups[0].partition;
+    batch->current_trace = record->trace;
     ss_trace_headers_json(&record->trace, batch->current_headers, sizeof(batch->current_headers));
     ss_trace_log_enter(&record->trace);
 }
@@ -232,14 +233,12 @@ ss_err_t ss_worker_batch_answer(ss_worker_batch_t *batch, const char *request_id
     ss_worker_late_answer_t *late = &batch->late[batch->late_count];
     late->request_id = copy_text(request_id);
     late->body = copy_text(envelope);
-    late->headers_json = copy_text(headers_or_null(batch->current_headers));
+    late->trace = batch->current_trace;
     late->reply_partition = reply_partition;
     late->http_status = http_status;
     late->source = batch->current_source;
-    if (late->request_id == NULL || late->body == NULL ||
-        (batch->current_headers[0] != '\0' && late->headers_json == NULL)) {
+    if (late->request_id == NULL || late->body == NULL) {
         free(late->request_id);
-        free(late->headers_json);
         free(late->body);
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not copy an answer");
     }
@@ -442,99 +441,6 @@ static ss_err_t keys_insert(ss_worker_batch_t *batch, ss_worker_record_t *record
     return err;
 }
 
-/* Queues the CommandResult of a request for the ingress that asked, if it wants one. */
-static ss_err_t result_emit(ss_worker_batch_t *batch, int32_t source, const char *request_id,
-                            json_int_t reply_partition, int http_status, const char *body,
-                            const char *headers_json, char *errstr, size_t errstr_size)
-{
-    if (reply_partition < 0) {
-        return SS_OK;
-    }
-    char event_id[256];
-    snprintf(event_id, sizeof(event_id), SS_EVENT_ID_RESULT, request_id);
-    json_t *result = json_pack("{s:s, s:s, s:i, s:s, s:I}", "event_id", event_id, "request_id",
-                               request_id, "http_status", http_status, "body", body, "completed_at",
-                               (json_int_t)ss_clock_now_ms());
-    if (result == NULL) {
-        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not build a command result");
-    }
-    ss_worker_t *worker = batch->worker;
-    ss_err_t err = ss_avro_encode(worker->registry, SS_SCHEMA_COMMAND_RESULT, result,
-                                  &worker->buffer, errstr, errstr_size);
-    json_decref(result);
-    if (err != SS_OK) {
-        return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
-    }
-    return ss_worker_outbox_add(batch, source, SS_TOPIC_RESULTS, (int32_t)reply_partition,
-                                request_id, worker->buffer.data, worker->buffer.length,
-                                headers_json, errstr, errstr_size);
-}
-
-typedef struct result_columns {
-    ss_pg_array_t ids, statuses, bodies;
-} result_columns_t;
-
-/* Adds one outcome to the request_results rows and queues its CommandResult. */
-static ss_err_t result_add(ss_worker_batch_t *batch, result_columns_t *columns, int32_t source,
-                           const char *request_id, json_int_t reply_partition, int http_status,
-                           const char *body, const char *headers_json, char *errstr,
-                           size_t errstr_size)
-{
-    ss_err_t err = ss_pg_array_append_text(&columns->ids, request_id, errstr, errstr_size);
-    if (err == SS_OK) {
-        err = ss_pg_array_append_int64(&columns->statuses, http_status, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_text(&columns->bodies, body, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = result_emit(batch, source, request_id, reply_partition, http_status, body,
-                          headers_json, errstr, errstr_size);
-    }
-    return err;
-}
-
-static json_int_t record_reply_partition(const ss_worker_record_t *record)
-{
-    json_t *value = json_object_get(record->value, "reply_partition");
-    return json_is_integer(value) ? json_integer_value(value) : -1;
-}
-
-static ss_err_t results_insert(ss_worker_batch_t *batch, ss_worker_record_t *records, char *errstr,
-                               size_t errstr_size)
-{
-    result_columns_t columns;
-    ss_pg_array_init(&columns.ids);
-    ss_pg_array_init(&columns.statuses);
-    ss_pg_array_init(&columns.bodies);
-    ss_err_t err = SS_OK;
-    /* A tick has no records (NULL, record_count 0): only its late answers. */
-    for (size_t i = 0; records != NULL && i < batch->record_count && err == SS_OK; i++) {
-        if (records[i].request_id != NULL && batch->reply_status[i] > 0) {
-            char headers[SS_TRACE_HEADERS_JSON_SIZE];
-            ss_trace_headers_json(&records[i].trace, headers, sizeof(headers));
-            err = result_add(batch, &columns, records[i].partition, records[i].request_id,
-                             record_reply_partition(&records[i]), batch->reply_status[i],
-                             batch->reply_body[i], headers_or_null(headers), errstr, errstr_size);
-        }
-    }
-    for (size_t i = 0; i < batch->late_count && err == SS_OK; i++) {
-        const ss_worker_late_answer_t *late = &batch->late[i];
-        err = result_add(batch, &columns, late->source, late->request_id, late->reply_partition,
-                         late->http_status, late->body, late->headers_json, errstr, errstr_size);
-    }
-    if (err == SS_OK && ss_pg_array_count(&columns.ids) > 0) {
-        const char *params[] = {ss_pg_array_text(&columns.ids), ss_pg_array_text(&columns.statuses),
-                                ss_pg_array_text(&columns.bodies)};
-        err = ss_pg_query(batch->worker->pg, "ss_worker_results_insert", NULL, 3, params, NULL,
-                          errstr, errstr_size);
-    }
-    ss_pg_array_free(&columns.ids);
-    ss_pg_array_free(&columns.statuses);
-    ss_pg_array_free(&columns.bodies);
-    return err;
-}
-
 /* Tells a fenced partition from a batch an earlier attempt already committed. */
 static ss_batch_outcome_t fence_explain(ss_worker_t *worker, int32_t partition, int64_t next_offset,
                                         char *errstr, size_t errstr_size)
@@ -717,7 +623,7 @@ static ss_err_t batch_body(ss_worker_t *worker, ss_worker_batch_t *batch,
         err = keys_insert(batch, records, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        err = results_insert(batch, records, errstr, errstr_size);
+        err = ss_worker_results_insert(batch, records, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_worker_outbox_store(batch, errstr, errstr_size);
@@ -797,7 +703,7 @@ static ss_err_t tick_body(ss_worker_t *worker, ss_worker_batch_t *batch, char *e
     ss_err_t err = worker->handler.tick(worker->handler.opaque, batch, errstr, errstr_size);
     batch_record_leave(batch);
     if (err == SS_OK) {
-        err = results_insert(batch, NULL, errstr, errstr_size);
+        err = ss_worker_results_insert(batch, NULL, errstr, errstr_size);
     }
     if (err == SS_OK) {
         err = ss_worker_outbox_store(batch, errstr, errstr_size);

@@ -2,7 +2,8 @@
  * Private state of the worker framework. The files call one another in one direction only:
  *   worker.c (the round's hooks on ss/loop.h, batch retries and poison isolation, ticks)
  *     -> worker_claim.c (claims, assignment and revocation, the topology check, shared helpers)
- *     -> worker_batch.c (one batch transaction: fence, idempotency, handler, results)
+ *     -> worker_batch.c (one batch transaction: fence, idempotency, handler, dead letters)
+ *       -> worker_results.c (the batch's answers: request_results rows, CommandResults records)
  *       -> worker_outbox.c (the outbox: its rows, producing them, the flight, the watermarks)
  *         -> worker_state.c (the pure per-partition state machine, ss/worker_state.h)
  *   worker.c -> worker_retention.c (the retention job of the framework's tables, on a timer)
@@ -99,7 +100,7 @@ typedef struct ss_worker_idempotency {
 typedef struct ss_worker_late_answer {
     int32_t source; /* the partition of the record it was given on (its outbox source) */
     char *request_id;
-    char *headers_json; /* the trace of the record it answers for, NULL: none */
+    ss_trace_t trace; /* of the record it answers for ("" fields: none) */
     int32_t reply_partition;
     int http_status;
     char *body;
@@ -129,7 +130,9 @@ struct ss_worker_batch {
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
-    /* ss_worker_batch_record_enter(): the headers of what the handler emits now ("": none). */
+    /* ss_worker_batch_record_enter(): the trace of what the handler emits now ("": none), and
+     * the same as the outbox's headers JSON. */
+    ss_trace_t current_trace;
     char current_headers[SS_TRACE_HEADERS_JSON_SIZE];
 };
 
@@ -255,6 +258,15 @@ void ss_worker_metrics_dead_letter(ss_worker_t *worker, const char *reason_class
 void ss_worker_metrics_round(ss_worker_t *worker);
 /* The ops server's readiness callback (ss_ops_ready_fn); opaque is the worker. */
 size_t ss_worker_ready(void *opaque, ss_ops_check_t *checks, size_t checks_max);
+
+/* worker_results.c */
+/*
+ * Inside the batch transaction: the request_results rows of every answer the batch decided
+ * (records' replies, then late answers; records is NULL for a tick) and their CommandResults
+ * records in the outbox.
+ */
+ss_err_t ss_worker_results_insert(ss_worker_batch_t *batch, const ss_worker_record_t *records,
+                                  char *errstr, size_t errstr_size);
 
 /* worker_outbox.c */
 /* Sets ss_outbox_rows and ss_outbox_oldest_age_seconds from the owned sources' stored rows. */

@@ -246,20 +246,11 @@ static void on_delivery(void *opaque, void *message_opaque, const ss_kafka_deliv
     undelivered_note(commands, sequence);
 }
 
-static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_message_t *message)
+/* Answers the waiting request of one outcome (a CommandResult or an item of CommandResults). */
+static void result_answer(ss_ingress_commands_t *commands, const json_t *result,
+                          const ss_trace_t *trace)
 {
-    char errstr[256];
-    json_t *result = NULL;
-    ss_trace_t trace;
-    ss_trace_from_kafka(message, &trace);
-    ss_trace_log_enter(&trace);
-    if (ss_avro_decode(commands->registry, message->value, message->value_length, NULL, &result,
-                       errstr, sizeof(errstr)) != SS_OK) {
-        SS_LOG_WARN(COMMAND_COMPONENT, "undecodable result offset=%" PRId64 " error=\"%s\"",
-                    message->offset, errstr);
-        ss_trace_log_leave();
-        return;
-    }
+    ss_trace_log_enter(trace);
     const char *request_id = json_string_value(json_object_get(result, "request_id"));
     const char *body = json_string_value(json_object_get(result, "body"));
     json_int_t status = json_integer_value(json_object_get(result, "http_status"));
@@ -272,6 +263,42 @@ static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_messag
         }
     }
     ss_trace_log_leave();
+}
+
+/* An outcome's trace from its own fields (a CommandResults item carries it there). */
+static void outcome_trace(const json_t *outcome, ss_trace_t *trace)
+{
+    const json_t *request_id = json_object_get(outcome, "trace_request_id");
+    const json_t *traceparent = json_object_get(outcome, "traceparent");
+    ss_trace_from_text(json_string_value(request_id), json_string_length(request_id),
+                       json_string_value(traceparent), json_string_length(traceparent), trace);
+}
+
+static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_message_t *message)
+{
+    char errstr[256];
+    json_t *result = NULL;
+    const char *schema_name = NULL;
+    ss_trace_t trace;
+    if (ss_avro_decode(commands->registry, message->value, message->value_length, &schema_name,
+                       &result, errstr, sizeof(errstr)) != SS_OK) {
+        SS_LOG_WARN(COMMAND_COMPONENT, "undecodable result offset=%" PRId64 " error=\"%s\"",
+                    message->offset, errstr);
+        return;
+    }
+    if (strcmp(schema_name, SS_SCHEMA_COMMAND_RESULTS) == 0) {
+        const json_t *outcomes = json_object_get(result, "results");
+        for (size_t i = 0; i < json_array_size(outcomes); i++) {
+            outcome_trace(json_array_get(outcomes, i), &trace);
+            result_answer(commands, json_array_get(outcomes, i), &trace);
+        }
+    } else if (strcmp(schema_name, SS_SCHEMA_COMMAND_RESULT) == 0) {
+        ss_trace_from_kafka(message, &trace); /* written by a worker before stop 20 */
+        result_answer(commands, result, &trace);
+    } else {
+        SS_LOG_WARN(COMMAND_COMPONENT, "result skipped offset=%" PRId64 " reason=\"a %s\"",
+                    message->offset, schema_name);
+    }
     json_decref(result);
 }
 

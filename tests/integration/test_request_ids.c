@@ -3,8 +3,9 @@
  * stack: an ss-ingress of this test (instance 3), a user and a stock worker, and a mock data
  * platform (port 18092) with a platform sink of its own group. A charge and an order sent with
  * a client X-Request-Id and a valid traceparent: the answer echoes the id; the command on
- * ss.cmd.user, its CommandResult, the saga's ReserveStock, StockReserved and OrderPaid all
- * carry both headers (the trace-id kept, our hop's parent-id); the ingress's,
+ * ss.cmd.user, the saga's ReserveStock, StockReserved and OrderPaid all carry both headers
+ * (the trace-id kept, our hop's parent-id), its outcome in a CommandResults record both
+ * fields; the ingress's,
  * the workers' and the sink's log lines name them; the platform received them. Without a
  * client id a mutation's X-Request-Id is its command's request id (GET /requests/{id} finds
  * it), a malformed one is replaced, an invalid traceparent starts a new trace, a dead letter
@@ -180,6 +181,45 @@ static json_t *record_find(const char *topic, const char *key, int32_t partition
     return wanted.value;
 }
 
+/* A CommandResults record holding the outcome whose trace_request_id is wanted's. */
+static bool outcome_keep(void *opaque, const ss_kafka_message_t *message)
+{
+    wanted_t *wanted = opaque;
+    const char *schema_name = NULL;
+    json_t *value = NULL;
+    char errstr[256];
+    if (wanted->value != NULL ||
+        ss_avro_decode(ss_test_registry(), message->value, message->value_length, &schema_name,
+                       &value, errstr, sizeof(errstr)) != SS_OK) {
+        return false;
+    }
+    const json_t *outcomes = json_object_get(value, "results");
+    for (size_t i = 0; strcmp(schema_name, SS_SCHEMA_COMMAND_RESULTS) == 0 &&
+                       i < json_array_size(outcomes) && wanted->value == NULL;
+         i++) {
+        json_t *outcome = json_array_get(outcomes, i);
+        if (strcmp(ss_test_json_string(outcome, "trace_request_id"), wanted->request_id) == 0) {
+            snprintf(wanted->traceparent, sizeof(wanted->traceparent), "%s",
+                     ss_test_json_string(outcome, "traceparent"));
+            wanted->value = json_incref(outcome);
+        }
+    }
+    json_decref(value);
+    return wanted->value != NULL;
+}
+
+/* The outcome on ss.results/partition of the command the client's request_id asked for. */
+static json_t *outcome_find(int32_t partition, const char *request_id, char *traceparent_out)
+{
+    wanted_t wanted = {.schema_name = SS_SCHEMA_COMMAND_RESULTS, .request_id = request_id};
+    if (ss_test_topic_read(SS_TOPIC_RESULTS, partition, outcome_keep, &wanted, 1, 0, WAIT_MS) < 1) {
+        fail_msg("no outcome of %s on %s/%d", request_id, SS_TOPIC_RESULTS, partition);
+    }
+    snprintf(traceparent_out, SS_TRACE_PARENT_SIZE, "%.*s", SS_TRACE_PARENT_SIZE - 1,
+             wanted.traceparent);
+    return wanted.value;
+}
+
 /* Waits until /tmp/ss-test-<name>.log holds text past from. */
 static void log_wait(const char *name, long from, const char *text)
 {
@@ -266,9 +306,10 @@ static void test_charge_keeps_the_client_ids_through_command_result_and_logs(voi
     /* The client's id is a correlation id: the command keeps an id of the ingress's own. */
     const char *command_id = ss_test_json_string(command, "request_id");
     assert_string_not_equal(command_id, request_id);
-    json_t *result = record_find(SS_TOPIC_RESULTS, NULL, 3, SS_SCHEMA_COMMAND_RESULT, request_id,
-                                 CLIENT_TRACE_ID, result_parent);
+    /* Its outcome, in a CommandResults record with the outcomes of its batch, carries both. */
+    json_t *result = outcome_find(3, request_id, result_parent);
     assert_string_equal(ss_test_json_string(result, "request_id"), command_id);
+    assert_int_equal(ss_test_json_int(result, "http_status"), 200);
     assert_string_equal(result_parent, command_parent); /* the worker passes it on unchanged */
 
     log_names_request("ss-ingress", ingress_from, request_id);

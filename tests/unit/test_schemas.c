@@ -43,6 +43,13 @@ static const struct {
      "\"http_status\":409,\"body\":\"{\\\"code\\\":409,\\\"message\\\":\\\"\xec\x9e\x94\xec\x95"
      "\xa1 \xeb\xb6\x80\xec\xa1\xb1\\\",\\\"error\\\":\\\"INSUFFICIENT_BALANCE\\\"}\","
      "\"completed_at\":1767225600123}"},
+    {"CommandResults",
+     "{\"results\":[{\"request_id\":\"1-1767225600000-3\",\"http_status\":200,\"body\":"
+     "\"{\\\"code\\\":200}\",\"completed_at\":1767225600123,\"trace_request_id\":"
+     "\"client-\xed\x82\xa4\",\"traceparent\":"
+     "\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"},{\"request_id\":"
+     "\"1-1767225600000-4\",\"http_status\":409,\"body\":\"{}\",\"completed_at\":0,"
+     "\"trace_request_id\":\"\",\"traceparent\":\"\"}]}"},
     {"IssueCoupon", "{\"request_id\":\"2-1767225600000-4\",\"reply_partition\":-1,"
                     "\"idempotency\":null,\"coupon_id\":3,\"user_id\":9223372036854775807,"
                     "\"requested_at\":0}"},

@@ -147,6 +147,33 @@ static void test_headers_json_names_only_what_is_there(void **state)
     assert_int_equal(headers[0].value_length, SS_TRACE_PARENT_LENGTH);
 }
 
+static void test_trace_from_text_keeps_only_valid_fields(void **state)
+{
+    (void)state;
+    static const char parent[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    static const char later[] = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x";
+    ss_trace_t trace;
+    /* Lengths are honoured: the id's text goes on past its length. */
+    ss_trace_from_text("client-7 and more", 8, parent, strlen(parent), &trace);
+    assert_string_equal(trace.request_id, "client-7");
+    assert_string_equal(trace.traceparent, parent);
+    /* A later version is kept in its version-00 form. */
+    ss_trace_from_text(NULL, 0, later, strlen(later), &trace);
+    assert_string_equal(trace.request_id, "");
+    assert_string_equal(trace.traceparent, parent);
+    /* Not valid or absent: "" (a space is not a request id character, "" is not a trace). */
+    ss_trace_from_text("two words", 9, "", 0, &trace);
+    assert_string_equal(trace.request_id, "");
+    assert_string_equal(trace.traceparent, "");
+    ss_trace_from_text("ok", 2, "00-00000000000000000000000000000000-00f067aa0ba902b7-01", 55,
+                       &trace);
+    assert_string_equal(trace.request_id, "ok");
+    assert_string_equal(trace.traceparent, "");
+    ss_trace_from_text(NULL, 0, NULL, 0, &trace);
+    assert_string_equal(trace.request_id, "");
+    assert_string_equal(trace.traceparent, "");
+}
+
 static void test_log_lines_of_the_thread_end_with_the_request_context(void **state)
 {
     (void)state;
@@ -181,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_invalid_traceparent_starts_a_new_trace),
         cmocka_unit_test(test_random_hex_has_the_digits_asked_for),
         cmocka_unit_test(test_headers_json_names_only_what_is_there),
+        cmocka_unit_test(test_trace_from_text_keeps_only_valid_fields),
         cmocka_unit_test(test_log_lines_of_the_thread_end_with_the_request_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,9 +21,15 @@
 #define SS_TOPIC_CMD_USER_KEY_FIELD "user_id"
 #define SS_TOPIC_CMD_STOCK_KEY_FIELD "product_id"
 #define SS_TOPIC_CMD_COUPON_KEY_FIELD "coupon_id"
-/* CommandResult, on the partition of the ingress instance that asked. */
+/*
+ * CommandResults, on the partition of the ingress instance that asked: one record per worker
+ * batch, source partition and ingress partition, of at most about SS_RESULTS_RECORD_BYTES_MAX
+ * (CommandResult, one record per command, is what workers before stop 20 wrote; the ingress
+ * reads both).
+ */
 #define SS_TOPIC_RESULTS "ss.results"
-/* OrderPaid and OrderFailed keyed by order id. */
+#define SS_RESULTS_RECORD_BYTES_MAX (256 * 1024)
+/* OrderPaid and OrderFailed keyed by the buyer's user id. */
 #define SS_TOPIC_EVENTS_ORDER "ss.events.order"
 /* Records that could not be processed or produced. */
 #define SS_TOPIC_DLQ "ss.dlq"
@@ -66,11 +72,11 @@
 #define SS_SCHEMA_ISSUE_COUPON "IssueCoupon"
 #define SS_SCHEMA_CHANGE_COUPON_STATUS "ChangeCouponStatus"
 #define SS_SCHEMA_COMMAND_RESULT "CommandResult"
+#define SS_SCHEMA_COMMAND_RESULTS "CommandResults"
 #define SS_SCHEMA_ORDER_PAID "OrderPaid"
 #define SS_SCHEMA_ORDER_FAILED "OrderFailed"
 
 /* Event ids (consumers dedupe by them); printf formats with their arguments named. */
-#define SS_EVENT_ID_RESULT "result-%s" /* request id */
 /* The saga's stock commands: order id, "reserve" or "release", product id (int64 each). */
 #define SS_EVENT_ID_STOCK_COMMAND "order-%" PRId64 "-%s-%" PRId64
 /* The stock worker's replies: order id, "reserved" or "rejected", product id. */

@@ -81,6 +81,13 @@ ss_err_t ss_trace_parent_continue(const char *incoming, char *out);
 void ss_trace_id_of(const char *traceparent, char *out);
 
 /*
+ * A trace from a request id and a traceparent (either may be NULL; neither needs a NUL), each
+ * checked as ss_trace_from_kafka() checks its header: what is absent or not valid is left "".
+ */
+void ss_trace_from_text(const char *request_id, size_t request_id_length, const char *traceparent,
+                        size_t traceparent_length, ss_trace_t *out);
+
+/*
  * Reads SS_HEADER_REQUEST_ID and SS_HEADER_TRACEPARENT of a consumed record into out; a header
  * that is absent or not valid (a request id as above, a traceparent that parses) is left "".
  * A later-version traceparent is kept in its version-00 form.
