@@ -4,10 +4,10 @@
  * and their OrderPaid and OrderFailed events are produced to a topic of this test (RANK_TOPIC,
  * read by the worker under test through SS_TOPIC, so that no sink sees these made-up orders).
  * Covers: scores per UTC day and per line, failed orders never counted, a replay from offset 0,
- * events re-sent with new
- * offsets, kill -9 in mid-stream, the offset compare-and-set (fencing), the daily batch run
- * twice and against a direct aggregation, the catch-up of a missed day at start, the rebuild of
- * Redis from PostgreSQL (command line and at start), and the popular top 5.
+ * events re-sent with new offsets, kill -9 in mid-stream, the offset compare-and-set (fencing),
+ * the daily batch run twice and against a direct aggregation, the catch-up of a missed day at
+ * start, the rebuild of Redis from PostgreSQL (command line and at start), and the popular
+ * top 5.
  *
  * The worker under test uses its own consumer group and Redis database RANK_TEST_DB, so the
  * stack's own rank worker (group ss-rank-worker, database 0) and other tests are not disturbed
