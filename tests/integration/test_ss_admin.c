@@ -230,6 +230,24 @@ static void dead_letter_produce(const char *request_id, int64_t user_id, int64_t
     json_decref(record);
 }
 
+/*
+ * Another dead letter of request_id's charge, from source_offset (its reason names what): listed
+ * with state, and its replay refused with a message holding refusal.
+ */
+static void another_dead_letter_refused(const char *request_id, int64_t user_id, const char *what,
+                                        int64_t source_offset, const char *state,
+                                        const char *refusal)
+{
+    char reason[96], line[2048];
+    snprintf(reason, sizeof(reason), "test: %s %s", what, ss_test_run_id());
+    dead_letter_produce(request_id, user_id, 700, reason, source_offset);
+    int64_t offset = listed_offset(reason);
+    assert_true(output_line(reason, line, sizeof(line)));
+    assert_non_null(strstr(line, state));
+    assert_int_equal(admin_run("dlq replay %" PRId64, offset), 1);
+    assert_non_null(strstr(output, refusal));
+}
+
 static void test_a_wrongly_routed_command_is_listed_with_its_reason_and_not_replayed(void **state)
 {
     (void)state;
@@ -323,27 +341,15 @@ static void test_a_replayed_dead_letter_applies_once_and_a_second_replay_is_refu
     assert_int_equal(admin_run("dlq replay %" PRId64, offset), 1);
     assert_non_null(strstr(output, "already replayed"));
     /* A second dead letter of the same, already answered request is refused as well. */
-    char copy_reason[96];
-    snprintf(copy_reason, sizeof(copy_reason), "test: a copy %s", ss_test_run_id());
-    dead_letter_produce(request_id, user_id, 700, copy_reason, source_offset_new());
-    int64_t copy_offset = listed_offset(copy_reason);
-    assert_true(output_line(copy_reason, line, sizeof(line)));
-    assert_non_null(strstr(line, "answered"));
-    assert_int_equal(admin_run("dlq replay %" PRId64, copy_offset), 1);
-    assert_non_null(strstr(output, "already has its answer (status 200)"));
+    another_dead_letter_refused(request_id, user_id, "a copy", source_offset_new(), "answered",
+                                "already has its answer (status 200)");
     /*
      * The same dead letter again, as the outbox sends it after a worker is killed between the
      * produce and its row's delete: the same source record, another ss.dlq offset. It is listed
      * as replayed and refused as such, before any answer is looked at.
      */
-    char resent_reason[96];
-    snprintf(resent_reason, sizeof(resent_reason), "test: re-sent %s", ss_test_run_id());
-    dead_letter_produce(request_id, user_id, 700, resent_reason, source_offset);
-    int64_t resent_offset = listed_offset(resent_reason);
-    assert_true(output_line(resent_reason, line, sizeof(line)));
-    assert_non_null(strstr(line, "replayed"));
-    assert_int_equal(admin_run("dlq replay %" PRId64, resent_offset), 1);
-    assert_non_null(strstr(output, "already replayed"));
+    another_dead_letter_refused(request_id, user_id, "re-sent", source_offset, "replayed",
+                                "already replayed");
     char as_first[64];
     snprintf(as_first, sizeof(as_first), "as dead letter 0/%" PRId64 " ", offset);
     assert_non_null(strstr(output, as_first));
