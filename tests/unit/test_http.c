@@ -1353,9 +1353,18 @@ static void test_connections_over_the_per_address_cap_are_closed_at_accept(void 
 {
     server_fixture_t *fixture = *state;
     int held[TEST_PER_ADDRESS_MAX];
+    char answer[256];
     for (int i = 0; i < TEST_PER_ADDRESS_MAX; i++) {
+        /*
+         * Each held connection is answered before the next connects: that proves the server
+         * accepted it. (With a partial request only, the two threads' accepts could take the
+         * connections in another order, and close a held one instead of the one over the cap.)
+         */
         held[i] = raw_connect(fixture);
-        assert_true(raw_send(held[i], "GET / HTTP/1.1\r\n"));
+        assert_true(raw_send(held[i], "GET / HTTP/1.1\r\nHost: test\r\n\r\n"));
+        struct pollfd pollfd = {.fd = held[i], .events = POLLIN};
+        assert_int_equal(poll(&pollfd, 1, 5000), 1);
+        assert_true(recv(held[i], answer, sizeof(answer), 0) > 0);
     }
     int over = raw_connect(fixture);
     assert_true(raw_closed_within(over, 200));
