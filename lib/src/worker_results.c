@@ -99,7 +99,11 @@ static ss_err_t result_queue(ss_worker_batch_t *batch, result_set_t *set, int32_
         json_pack("{s:s, s:i, s:s, s:I, s:s, s:s}", "request_id", request_id, "http_status",
                   http_status, "body", body, "completed_at", (json_int_t)ss_clock_now_ms(),
                   "trace_request_id", trace->request_id, "traceparent", trace->traceparent);
-    if (group == NULL || result == NULL || json_array_append_new(group->results, result) != 0) {
+    if (group == NULL || result == NULL) {
+        json_decref(result);
+        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not queue a command result");
+    }
+    if (json_array_append_new(group->results, result) != 0) { /* it released result */
         return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "could not queue a command result");
     }
     group->bytes += strlen(request_id) + strlen(body) + strlen(trace->request_id) +

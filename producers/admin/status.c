@@ -4,8 +4,8 @@
  *   events and results committed but not yet acknowledged by the broker;
  * - lag: per worker group and partition the next offset stored in partition_state (or, for the
  *   rank worker, in Redis ss:rank:order-offset:<partition>), the log end offset and their
- * difference. A stored offset past the log end is flagged (ss_topology_offset_check): the worker
- * halts on it.
+ *   difference. A stored offset past the log end is flagged (ss_topology_offset_check): the
+ *   worker halts on it.
  */
 #include "admin.h"
 

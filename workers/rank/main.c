@@ -1,9 +1,8 @@
 /*
- * ss-rank-worker: counts the lines of OrderPaid events into per-day Redis sorted sets exactly once
- * and runs the daily batch into product_rank. `--batch-date=YYYY-MM-DD` runs one day's batch and
- * exits;
- * `--rebuild-redis` recomputes the window's sorted sets from PostgreSQL and exits. main wires
- * configuration, signals and the loop.
+ * ss-rank-worker: counts the lines of OrderPaid events into per-day Redis sorted sets exactly
+ * once and runs the daily batch into product_rank. `--batch-date=YYYY-MM-DD` runs one day's batch
+ * and exits; `--rebuild-redis` recomputes the window's sorted sets from PostgreSQL and exits.
+ * main wires configuration, signals and the loop.
  */
 #include "rank_worker.h"
 
