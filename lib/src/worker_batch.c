@@ -98,7 +98,7 @@ static void batch_clear(ss_worker_batch_t *batch)
         free(batch->late[i].body);
     }
     batch->late_count = 0;
-    batch->current_headers[0] = '\0';
+    memset(&batch->current_trace, 0, sizeof(batch->current_trace));
     batch->outbox_row_count = 0;
     batch->new_key_count = 0;
     batch->record_count = 0;
@@ -157,7 +157,6 @@ void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_reco
 {
     if (record == NULL) {
         memset(&batch->current_trace, 0, sizeof(batch->current_trace));
-        batch->current_headers[0] = '\0';
         batch->current_source = batch->groups[0].partition;
         ss_trace_log_leave();
         return;
@@ -166,7 +165,6 @@ void ss_worker_batch_record_enter(ss_worker_batch_t *batch, const ss_worker_reco
     batch->current_source =
         batch->record_count > 0 ? record->partition : batch->groups[0].partition;
     batch->current_trace = record->trace;
-    ss_trace_headers_json(&record->trace, batch->current_headers, sizeof(batch->current_headers));
     ss_trace_log_enter(&record->trace);
 }
 
@@ -187,9 +185,11 @@ ss_err_t ss_worker_batch_emit(ss_worker_batch_t *batch, const char *topic, const
         /* A record the handler built that does not fit its schema is a bug in the handler. */
         return err == SS_ERR_NOMEM ? err : SS_ERR_FATAL;
     }
+    char headers[SS_TRACE_HEADERS_JSON_SIZE];
+    ss_trace_headers_json(&batch->current_trace, headers, sizeof(headers));
     return ss_worker_outbox_add(batch, batch->current_source, topic, SS_KAFKA_PARTITION_BY_KEY, key,
                                 worker->buffer.data, worker->buffer.length,
-                                headers_or_null(batch->current_headers), errstr, errstr_size);
+                                headers_or_null(headers), errstr, errstr_size);
 }
 
 ss_err_t ss_worker_batch_reply(ss_worker_batch_t *batch, size_t index, int http_status,

@@ -130,10 +130,8 @@ struct ss_worker_batch {
     ss_worker_late_answer_t *late;
     size_t late_count;
     size_t late_capacity;
-    /* ss_worker_batch_record_enter(): the trace of what the handler emits now ("": none), and
-     * the same as the outbox's headers JSON. */
+    /* ss_worker_batch_record_enter(): the trace of what the handler emits now ("": none). */
     ss_trace_t current_trace;
-    char current_headers[SS_TRACE_HEADERS_JSON_SIZE];
 };
 
 /* The outcome labels of ss_worker_transactions_total: commit, retry, fenced, failed. */

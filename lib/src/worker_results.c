@@ -30,6 +30,7 @@ typedef struct result_group {
 
 typedef struct result_set {
     ss_pg_array_t ids, statuses, bodies; /* the request_results rows */
+    int64_t completed_at_ms;             /* when the batch decided them: one clock read */
     result_group_t *groups;
     size_t group_count;
     size_t group_capacity;
@@ -97,7 +98,7 @@ static ss_err_t result_queue(ss_worker_batch_t *batch, result_set_t *set, int32_
     result_group_t *group = group_of(set, source, reply_partition);
     json_t *result =
         json_pack("{s:s, s:i, s:s, s:I, s:s, s:s}", "request_id", request_id, "http_status",
-                  http_status, "body", body, "completed_at", (json_int_t)ss_clock_now_ms(),
+                  http_status, "body", body, "completed_at", (json_int_t)set->completed_at_ms,
                   "trace_request_id", trace->request_id, "traceparent", trace->traceparent);
     if (group == NULL || result == NULL) {
         json_decref(result);
@@ -165,7 +166,7 @@ static ss_err_t results_collect(ss_worker_batch_t *batch, const ss_worker_record
 ss_err_t ss_worker_results_insert(ss_worker_batch_t *batch, const ss_worker_record_t *records,
                                   char *errstr, size_t errstr_size)
 {
-    result_set_t set = {0};
+    result_set_t set = {.completed_at_ms = ss_clock_now_ms()};
     ss_pg_array_init(&set.ids);
     ss_pg_array_init(&set.statuses);
     ss_pg_array_init(&set.bodies);

@@ -246,25 +246,6 @@ static void on_delivery(void *opaque, void *message_opaque, const ss_kafka_deliv
     undelivered_note(commands, sequence);
 }
 
-/* Answers the waiting request of one outcome (a CommandResult or an item of CommandResults). */
-static void result_answer(ss_ingress_commands_t *commands, const json_t *result,
-                          const ss_trace_t *trace)
-{
-    ss_trace_log_enter(trace);
-    const char *request_id = json_string_value(json_object_get(result, "request_id"));
-    const char *body = json_string_value(json_object_get(result, "body"));
-    json_int_t status = json_integer_value(json_object_get(result, "http_status"));
-    uint64_t sequence = 0;
-    if (request_id != NULL && body != NULL && status >= 100 && status <= 599 &&
-        request_id_parse(commands, request_id, &sequence)) {
-        ss_http_request_t *req = slot_take(commands, sequence);
-        if (req != NULL) {
-            request_answer(req, (int)status, body, NULL, 0);
-        }
-    }
-    ss_trace_log_leave();
-}
-
 /* An outcome's trace from its own fields (a CommandResults item carries it there). */
 static void outcome_trace(const json_t *outcome, ss_trace_t *trace)
 {
@@ -274,12 +255,41 @@ static void outcome_trace(const json_t *outcome, ss_trace_t *trace)
                        json_string_value(traceparent), json_string_length(traceparent), trace);
 }
 
+/*
+ * Answers the waiting request of one outcome: an item of CommandResults, or with old_record
+ * the CommandResult of a worker before stop 20 (its trace in that record's headers). Another
+ * instance's outcome (instances can share a partition) is passed over before its trace is read.
+ */
+static void result_answer(ss_ingress_commands_t *commands, const json_t *result,
+                          const ss_kafka_message_t *old_record)
+{
+    const char *request_id = json_string_value(json_object_get(result, "request_id"));
+    const char *body = json_string_value(json_object_get(result, "body"));
+    json_int_t status = json_integer_value(json_object_get(result, "http_status"));
+    uint64_t sequence = 0;
+    if (request_id == NULL || body == NULL || status < 100 || status > 599 ||
+        !request_id_parse(commands, request_id, &sequence)) {
+        return;
+    }
+    ss_trace_t trace;
+    if (old_record != NULL) {
+        ss_trace_from_kafka(old_record, &trace);
+    } else {
+        outcome_trace(result, &trace);
+    }
+    ss_trace_log_enter(&trace);
+    ss_http_request_t *req = slot_take(commands, sequence);
+    if (req != NULL) {
+        request_answer(req, (int)status, body, NULL, 0);
+    }
+    ss_trace_log_leave();
+}
+
 static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_message_t *message)
 {
     char errstr[256];
     json_t *result = NULL;
     const char *schema_name = NULL;
-    ss_trace_t trace;
     if (ss_avro_decode(commands->registry, message->value, message->value_length, &schema_name,
                        &result, errstr, sizeof(errstr)) != SS_OK) {
         SS_LOG_WARN(COMMAND_COMPONENT, "undecodable result offset=%" PRId64 " error=\"%s\"",
@@ -289,12 +299,10 @@ static void result_handle(ss_ingress_commands_t *commands, const ss_kafka_messag
     if (strcmp(schema_name, SS_SCHEMA_COMMAND_RESULTS) == 0) {
         const json_t *outcomes = json_object_get(result, "results");
         for (size_t i = 0; i < json_array_size(outcomes); i++) {
-            outcome_trace(json_array_get(outcomes, i), &trace);
-            result_answer(commands, json_array_get(outcomes, i), &trace);
+            result_answer(commands, json_array_get(outcomes, i), NULL);
         }
     } else if (strcmp(schema_name, SS_SCHEMA_COMMAND_RESULT) == 0) {
-        ss_trace_from_kafka(message, &trace); /* written by a worker before stop 20 */
-        result_answer(commands, result, &trace);
+        result_answer(commands, result, message);
     } else {
         SS_LOG_WARN(COMMAND_COMPONENT, "result skipped offset=%" PRId64 " reason=\"a %s\"",
                     message->offset, schema_name);

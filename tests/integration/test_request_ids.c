@@ -185,18 +185,8 @@ static json_t *record_find(const char *topic, const char *key, int32_t partition
 static bool outcome_keep(void *opaque, const ss_kafka_message_t *message)
 {
     wanted_t *wanted = opaque;
-    const char *schema_name = NULL;
-    json_t *value = NULL;
-    char errstr[256];
-    if (wanted->value != NULL ||
-        ss_avro_decode(ss_test_registry(), message->value, message->value_length, &schema_name,
-                       &value, errstr, sizeof(errstr)) != SS_OK) {
-        return false;
-    }
-    const json_t *outcomes = json_object_get(value, "results");
-    for (size_t i = 0; strcmp(schema_name, SS_SCHEMA_COMMAND_RESULTS) == 0 &&
-                       i < json_array_size(outcomes) && wanted->value == NULL;
-         i++) {
+    json_t *outcomes = wanted->value == NULL ? ss_test_outcomes(message) : NULL;
+    for (size_t i = 0; i < json_array_size(outcomes) && wanted->value == NULL; i++) {
         json_t *outcome = json_array_get(outcomes, i);
         if (strcmp(ss_test_json_string(outcome, "trace_request_id"), wanted->request_id) == 0) {
             snprintf(wanted->traceparent, sizeof(wanted->traceparent), "%s",
@@ -204,7 +194,7 @@ static bool outcome_keep(void *opaque, const ss_kafka_message_t *message)
             wanted->value = json_incref(outcome);
         }
     }
-    json_decref(value);
+    json_decref(outcomes);
     return wanted->value != NULL;
 }
 

@@ -214,18 +214,11 @@ static void outcome_count(results_seen_t *seen, const json_t *outcome)
 static bool result_keep(void *opaque, const ss_kafka_message_t *message)
 {
     results_seen_t *seen = opaque;
-    const char *schema = NULL;
-    json_t *value = NULL;
-    char errstr[256];
-    if (ss_avro_decode(ss_test_registry(), message->value, message->value_length, &schema, &value,
-                       errstr, sizeof(errstr)) != SS_OK) {
-        return false;
-    }
-    const json_t *outcomes = json_object_get(value, "results");
+    json_t *outcomes = ss_test_outcomes(message);
     for (size_t i = 0; i < json_array_size(outcomes); i++) {
         outcome_count(seen, json_array_get(outcomes, i));
     }
-    json_decref(value);
+    json_decref(outcomes);
     return seen->distinct == seen->wanted;
 }
 

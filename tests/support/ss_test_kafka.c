@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "ss/avro.h"
 #include "ss/clock.h"
+#include "ss/topics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -127,4 +129,21 @@ int64_t ss_test_group_committed(const char *group, const char *topic, int32_t pa
         fail_msg("could not read %s's offset of %s/%d: %s", group, topic, partition, errstr);
     }
     return offset;
+}
+
+json_t *ss_test_outcomes(const ss_kafka_message_t *message)
+{
+    const char *schema_name = NULL;
+    json_t *value = NULL;
+    char errstr[256];
+    if (message->value == NULL ||
+        ss_avro_decode(ss_test_registry(), message->value, message->value_length, &schema_name,
+                       &value, errstr, sizeof(errstr)) != SS_OK) {
+        return NULL;
+    }
+    json_t *outcomes = strcmp(schema_name, SS_SCHEMA_COMMAND_RESULTS) == 0
+                           ? json_incref(json_object_get(value, "results"))
+                           : NULL;
+    json_decref(value);
+    return outcomes;
 }

@@ -9,6 +9,8 @@
 
 #include "ss/kafka.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +36,12 @@ size_t ss_test_topic_read(const char *topic, int32_t partition, ss_test_record_f
 /* The value of header name as a NUL-terminated copy in out ("" when absent). */
 void ss_test_header(const ss_kafka_message_t *message, const char *name, char *out,
                     size_t out_size);
+
+/*
+ * The outcomes of a CommandResults record on ss.results (a new reference to its "results"
+ * array, which the caller releases), or NULL when the record is not a decodable CommandResults.
+ */
+json_t *ss_test_outcomes(const ss_kafka_message_t *message);
 
 /* The next offset group has committed for topic/partition in Kafka (-1: none). */
 int64_t ss_test_group_committed(const char *group, const char *topic, int32_t partition);
