@@ -28,7 +28,8 @@
 #
 # Row-lock design: a fresh cluster (initdb in a folder under /var/tmp, run as the postgres
 # account as scripts/stack.sh does, its server settings: fsync and synchronous_commit on), the
-# migrations of schemas/sql applied by scripts/migrate.sh (the same tables and indexes), the data
+# migrations of schemas/sql applied by scripts/migrate.sh (the same tables and indexes) and the
+# foreign keys shopstream's owners replace (bench/rowlock/foreign_keys.sql), the data
 # of bench/prepare.sh and bench/prepare_orders.sh, then per scenario pgbench -M prepared with
 # bench/rowlock/<charge|issue|order>.sql over TCP. The cluster is stopped before shopstream's
 # side starts. Operations are counted in the database (rows written), not trusted from pgbench.
@@ -190,6 +191,8 @@ cluster_start() {
     rowlock_dsn="postgresql://$ROLE:$PASSWORD@127.0.0.1:$port/$DB"
     "$root/scripts/migrate.sh" "$rowlock_dsn" "$root/schemas/sql" 2>"$results/rowlock-migrate.log" ||
         ss_die "migrations failed: see $results/rowlock-migrate.log"
+    psql "$rowlock_dsn" -X -q -v ON_ERROR_STOP=1 -f "$bench/rowlock/foreign_keys.sql" \
+        2>>"$results/rowlock-migrate.log" || ss_die "foreign keys failed: see $results/rowlock-migrate.log"
 }
 
 # The same data as shopstream's scenarios, by the same scripts; their bench.env goes to the

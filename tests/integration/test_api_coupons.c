@@ -230,6 +230,9 @@ static void test_unknown_coupon_or_user_is_not_found(void **state)
     int64_t unknown_user =
         ss_test_pg_scalar(services.pg, "SELECT coalesce(max(id), 0) + 1000000 FROM users", 0, NULL);
     issue_refused(unknown_user, coupon_id, 404, "USER_NOT_FOUND");
+    /* No foreign key refuses a missing user's row (migration 015): the coupon worker must. */
+    assert_int_equal(
+        scalar_of("SELECT count(*) FROM user_coupons WHERE user_id = $1", unknown_user), 0);
     assert_int_equal(scalar_of("SELECT issued_count FROM coupons WHERE id = $1", coupon_id), 0);
 
     ss_test_http_reply_t reply;

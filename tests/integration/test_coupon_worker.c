@@ -287,6 +287,12 @@ static void test_each_refusal_carries_its_code(void **state)
         ss_test_pg_scalar(pg, "SELECT count(*) FROM user_coupons WHERE user_id = $1", 1, params),
         0);
     assert_int_equal(coupon_scalar(pg, "SELECT issued_count FROM coupons WHERE id = $1", open), 0);
+    /* No foreign key refuses a row of a missing user or coupon (migration 015): the worker must. */
+    assert_int_equal(ss_test_pg_scalar(pg,
+                                       "SELECT count(*) FROM user_coupons"
+                                       " WHERE user_id = 900000000000 OR coupon_id = 900000000000",
+                                       0, NULL),
+                     0);
     ss_pg_destroy(pg);
 }
 
