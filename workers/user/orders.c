@@ -1,8 +1,10 @@
 /*
  * The orders side of a user worker batch: the orders and lines the stock replies name, the
  * products and coupons the PlaceOrders name, and the new order ids, each loaded with one query;
- * changes written back with one multi-row statement per table (orders and lines as upserts, so
- * that new and changed rows share a statement).
+ * changes written back with one multi-row statement per table and kind: the batch's new orders
+ * and lines as plain inserts (their ids come from orders_id_seq, so none exists yet), the loaded
+ * ones that changed as updates of the columns that change (an upsert's speculative insertion
+ * cost a third more per changed row: docs/performance.md, "Orders written once as inserts").
  *
  * Every named product and (buyer, coupon) pair gets an entry before the query fills in what
  * exists, so a lookup during the batch never misses and "not found" is an answer, not an error.
@@ -35,7 +37,7 @@
     " JOIN coupons c ON c.id = q.coupon_id"                                                        \
     " LEFT JOIN user_coupons uc ON uc.user_id = q.user_id AND uc.coupon_id = q.coupon_id"
 #define SQL_ORDER_IDS "SELECT nextval('orders_id_seq') FROM generate_series(1, $1::int)"
-#define SQL_ORDERS_UPSERT                                                                          \
+#define SQL_ORDERS_INSERT                                                                          \
     "INSERT INTO orders (id, user_id, coupon_id, user_coupon_id, status, total_price,"             \
     " discount_price, paid_amount, failure_reason, request_id, reply_partition, paid_at,"          \
     " partition)"                                                                                  \
@@ -46,13 +48,19 @@
     " $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::int[],"              \
     " $12::bigint[], $13::int[]) AS v(id, user_id, coupon_id, user_coupon_id, status,"             \
     " total_price, discount_price, paid_amount, failure_reason, request_id, reply_partition,"      \
-    " paid_at_ms, partition)"                                                                      \
-    " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,"                                    \
-    " failure_reason = EXCLUDED.failure_reason, paid_at = EXCLUDED.paid_at, updated_at = now()"
-#define SQL_ITEMS_UPSERT                                                                           \
+    " paid_at_ms, partition)"
+#define SQL_ORDERS_UPDATE                                                                          \
+    "UPDATE orders o SET status = v.status, failure_reason = v.failure_reason,"                    \
+    " paid_at = to_timestamp(v.paid_at_ms / 1000.0), updated_at = now()"                           \
+    " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])"                             \
+    " AS v(id, status, failure_reason, paid_at_ms) WHERE o.id = v.id"
+#define SQL_ITEMS_INSERT                                                                           \
     "INSERT INTO order_items (order_id, product_id, quantity, unit_price, reservation)"            \
-    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[])"       \
-    " ON CONFLICT (order_id, product_id) DO UPDATE SET reservation = EXCLUDED.reservation"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[])"
+#define SQL_ITEMS_UPDATE                                                                           \
+    "UPDATE order_items i SET reservation = v.reservation"                                         \
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(order_id, product_id, reservation)" \
+    " WHERE i.order_id = v.order_id AND i.product_id = v.product_id"
 #define SQL_COUPONS_UPDATE                                                                         \
     "UPDATE user_coupons u SET status = v.status,"                                                 \
     " used_at = CASE WHEN v.status = 'USED' THEN now() END"                                        \
@@ -70,8 +78,10 @@ ss_err_t ss_user_orders_prepare_statements(ss_pg_t *pg, char *errstr, size_t err
         {"user_products_load", SQL_PRODUCTS_LOAD, 1},
         {"user_coupons_load", SQL_COUPONS_LOAD, 2},
         {"user_order_ids", SQL_ORDER_IDS, 1},
-        {"user_orders_upsert", SQL_ORDERS_UPSERT, 13},
-        {"user_items_upsert", SQL_ITEMS_UPSERT, 5},
+        {"user_orders_insert", SQL_ORDERS_INSERT, 13},
+        {"user_orders_update", SQL_ORDERS_UPDATE, 4},
+        {"user_items_insert", SQL_ITEMS_INSERT, 5},
+        {"user_items_update", SQL_ITEMS_UPDATE, 3},
         {"user_coupons_update", SQL_COUPONS_UPDATE, 2},
     };
     for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
@@ -573,6 +583,7 @@ ss_err_t ss_user_order_add(ss_user_batch_t *batch, const ss_user_order_t *order,
     *added = *order;
     added->item_first = batch->item_count;
     added->item_count = item_count;
+    added->inserted = true;
     added->dirty = true;
     memcpy(&batch->items[batch->item_count], items, item_count * sizeof(*items));
     for (size_t i = 0; i < item_count; i++) {
@@ -593,9 +604,10 @@ static ss_err_t append_id_or_null(ss_pg_array_t *column, int64_t id, char *errst
                    : ss_pg_array_append_null(column, errstr, errstr_size);
 }
 
-static ss_err_t order_append(ss_pg_array_t *columns, const ss_user_order_t *order, char *errstr,
-                             size_t errstr_size)
+static ss_err_t order_insert_append(ss_pg_array_t *columns, const ss_user_order_t *order,
+                                    char *errstr, size_t errstr_size)
 {
+    SS_ASSERT(order->partition >= 0);
     ss_err_t err = ss_pg_array_append_int64(&columns[0], order->order_id, errstr, errstr_size);
     if (err == SS_OK) {
         err = ss_pg_array_append_int64(&columns[1], order->user_id, errstr, errstr_size);
@@ -627,16 +639,32 @@ static ss_err_t order_append(ss_pg_array_t *columns, const ss_user_order_t *orde
         err = append_id_or_null(&columns[11], order->paid_at_ms, errstr, errstr_size);
     }
     if (err == SS_OK) {
-        /* Only an insert writes it (loaded orders carry -1: the upsert keeps the stored one). */
-        err = order->partition >= 0
-                  ? ss_pg_array_append_int64(&columns[12], order->partition, errstr, errstr_size)
-                  : ss_pg_array_append_null(&columns[12], errstr, errstr_size);
+        err = ss_pg_array_append_int64(&columns[12], order->partition, errstr, errstr_size);
     }
     return err;
 }
 
-static ss_err_t item_append(ss_pg_array_t *columns, const ss_user_order_t *order,
-                            const ss_user_order_item_t *item, char *errstr, size_t errstr_size)
+/* What a loaded order's update changes: its status, failure reason and payment time. */
+static ss_err_t order_update_append(ss_pg_array_t *columns, const ss_user_order_t *order,
+                                    char *errstr, size_t errstr_size)
+{
+    ss_err_t err = ss_pg_array_append_int64(&columns[0], order->order_id, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_text(&columns[1], ss_rules_order_status_name(order->status),
+                                      errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_text(&columns[2], order->failure_reason, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = append_id_or_null(&columns[3], order->paid_at_ms, errstr, errstr_size);
+    }
+    return err;
+}
+
+static ss_err_t item_insert_append(ss_pg_array_t *columns, const ss_user_order_t *order,
+                                   const ss_user_order_item_t *item, char *errstr,
+                                   size_t errstr_size)
 {
     const int64_t values[] = {order->order_id, item->product_id, item->quantity, item->unit_price};
     ss_err_t err = SS_OK;
@@ -650,47 +678,95 @@ static ss_err_t item_append(ss_pg_array_t *columns, const ss_user_order_t *order
     return err;
 }
 
-/* Runs statement with the first param_count columns when any row was appended. */
+static ss_err_t item_update_append(ss_pg_array_t *columns, const ss_user_order_t *order,
+                                   const ss_user_order_item_t *item, char *errstr,
+                                   size_t errstr_size)
+{
+    ss_err_t err = ss_pg_array_append_int64(&columns[0], order->order_id, errstr, errstr_size);
+    if (err == SS_OK) {
+        err = ss_pg_array_append_int64(&columns[1], item->product_id, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = ss_pg_array_append_text(
+            &columns[2], ss_rules_order_reservation_name(item->reservation), errstr, errstr_size);
+    }
+    return err;
+}
+
+/*
+ * Runs statement with the first param_count columns when any row was appended; it must write
+ * every row it names (an update's rows were loaded in this transaction, an insert's are new).
+ */
 static ss_err_t columns_run(ss_user_batch_t *batch, ss_pg_t *pg, const char *statement,
                             int param_count, char *errstr, size_t errstr_size)
 {
     SS_ASSERT(param_count >= 1 && param_count <= SS_USER_COLUMNS_MAX);
-    if (ss_pg_array_count(&batch->columns[0]) == 0) {
+    size_t expected = ss_pg_array_count(&batch->columns[0]);
+    if (expected == 0) {
         return SS_OK;
     }
     const char *params[SS_USER_COLUMNS_MAX];
     for (int c = 0; c < param_count; c++) {
         params[c] = ss_pg_array_text(&batch->columns[c]);
     }
-    return ss_pg_query(pg, statement, NULL, param_count, params, NULL, errstr, errstr_size);
+    PGresult *result = NULL;
+    ss_err_t err =
+        ss_pg_query(pg, statement, NULL, param_count, params, &result, errstr, errstr_size);
+    if (err == SS_OK && strtoull(PQcmdTuples(result), NULL, 10) != expected) {
+        err = ss_err_set(SS_ERR_FATAL, errstr, errstr_size, "%s wrote %s of %zu rows", statement,
+                         PQcmdTuples(result), expected);
+    }
+    PQclear(result);
+    return err;
 }
 
-ss_err_t ss_user_orders_flush(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr, size_t errstr_size)
+/* The batch's new orders (inserted) or its changed loaded ones (not inserted) in one statement. */
+static ss_err_t orders_write(ss_user_batch_t *batch, ss_pg_t *pg, bool inserted, char *errstr,
+                             size_t errstr_size)
 {
     columns_reset(batch);
     ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->order_count && err == SS_OK; i++) {
-        if (batch->orders[i].dirty) {
-            err = order_append(batch->columns, &batch->orders[i], errstr, errstr_size);
+        const ss_user_order_t *order = &batch->orders[i];
+        if (order->dirty && order->inserted == inserted) {
+            err = inserted ? order_insert_append(batch->columns, order, errstr, errstr_size)
+                           : order_update_append(batch->columns, order, errstr, errstr_size);
         }
     }
-    if (err == SS_OK) {
-        err = columns_run(batch, pg, "user_orders_upsert", 13, errstr, errstr_size);
-    }
+    return err != SS_OK ? err
+           : inserted   ? columns_run(batch, pg, "user_orders_insert", 13, errstr, errstr_size)
+                        : columns_run(batch, pg, "user_orders_update", 4, errstr, errstr_size);
+}
+
+/* The new orders' lines (inserted) or the changed lines of loaded orders, in one statement. */
+static ss_err_t items_write(ss_user_batch_t *batch, ss_pg_t *pg, bool inserted, char *errstr,
+                            size_t errstr_size)
+{
     columns_reset(batch);
+    ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->order_count && err == SS_OK; i++) {
         const ss_user_order_t *order = &batch->orders[i];
+        if (order->inserted != inserted) {
+            continue;
+        }
         for (size_t l = 0; l < order->item_count && err == SS_OK; l++) {
             const ss_user_order_item_t *item = &batch->items[order->item_first + l];
             if (item->dirty) {
-                err = item_append(batch->columns, order, item, errstr, errstr_size);
+                err = inserted
+                          ? item_insert_append(batch->columns, order, item, errstr, errstr_size)
+                          : item_update_append(batch->columns, order, item, errstr, errstr_size);
             }
         }
     }
-    if (err == SS_OK) {
-        err = columns_run(batch, pg, "user_items_upsert", 5, errstr, errstr_size);
-    }
+    return err != SS_OK ? err
+           : inserted   ? columns_run(batch, pg, "user_items_insert", 5, errstr, errstr_size)
+                        : columns_run(batch, pg, "user_items_update", 3, errstr, errstr_size);
+}
+
+static ss_err_t coupons_write(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr, size_t errstr_size)
+{
     columns_reset(batch);
+    ss_err_t err = SS_OK;
     for (size_t i = 0; i < batch->coupon_count && err == SS_OK; i++) {
         const ss_user_coupon_t *coupon = &batch->coupons[i];
         if (coupon->dirty) {
@@ -703,8 +779,21 @@ ss_err_t ss_user_orders_flush(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr,
             }
         }
     }
+    return err == SS_OK ? columns_run(batch, pg, "user_coupons_update", 2, errstr, errstr_size)
+                        : err;
+}
+
+ss_err_t ss_user_orders_flush(ss_user_batch_t *batch, ss_pg_t *pg, char *errstr, size_t errstr_size)
+{
+    ss_err_t err = orders_write(batch, pg, false, errstr, errstr_size);
     if (err == SS_OK) {
-        err = columns_run(batch, pg, "user_coupons_update", 2, errstr, errstr_size);
+        err = orders_write(batch, pg, true, errstr, errstr_size);
     }
-    return err;
+    if (err == SS_OK) {
+        err = items_write(batch, pg, false, errstr, errstr_size);
+    }
+    if (err == SS_OK) {
+        err = items_write(batch, pg, true, errstr, errstr_size);
+    }
+    return err == SS_OK ? coupons_write(batch, pg, errstr, errstr_size) : err;
 }

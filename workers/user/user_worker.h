@@ -99,6 +99,7 @@ typedef struct ss_user_order {
     int32_t partition;          /* the ss.cmd.user partition that placed it; -1: as stored */
     size_t item_first;          /* its lines are items[item_first .. item_first + item_count) */
     size_t item_count;
+    bool inserted; /* placed by this batch: it and its lines are inserted, not updated */
     bool dirty;
 } ss_user_order_t;
 
