@@ -4,7 +4,8 @@
  * changes written back with one multi-row statement per table and kind: the batch's new orders
  * and lines as plain inserts (their ids come from orders_id_seq, so none exists yet), the loaded
  * ones that changed as updates of the columns that change (an upsert's speculative insertion
- * cost a third more per changed row: docs/performance.md, "Orders written once as inserts").
+ * cost a third more per changed row: docs/performance.md, "Inserts and updates instead of
+ * upserts").
  *
  * Every named product and (buyer, coupon) pair gets an entry before the query fills in what
  * exists, so a lookup during the batch never misses and "not found" is an answer, not an error.
