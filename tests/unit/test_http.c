@@ -1033,6 +1033,37 @@ static void test_keep_alive_connection_serves_requests_one_after_another(void **
     curl_easy_cleanup(curl);
 }
 
+/* GET of a route with one X-Pad header of pad_length bytes. */
+static void get_with_header(server_fixture_t *fixture, size_t pad_length, http_result_t *result)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s/api/v1/users/7/balance", fixture->base_url);
+    char *header = malloc(pad_length + 8);
+    assert_non_null(header);
+    memcpy(header, "X-Pad: ", 7);
+    memset(header + 7, 'p', pad_length);
+    header[7 + pad_length] = '\0';
+    struct curl_slist *headers = curl_slist_append(NULL, header);
+    CURL *curl = easy_new(url, "GET", result);
+    assert_int_equal(curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers), CURLE_OK);
+    easy_perform(curl, result);
+    curl_slist_free_all(headers);
+    free(header);
+}
+
+/* The connection pool (16 KiB) bounds the headers: 12 KiB pass, 20 KiB get MHD's 431. */
+static void test_headers_up_to_the_pool_pass_and_larger_ones_are_431(void **state)
+{
+    http_result_t result;
+    get_with_header(*state, 12 * 1024, &result);
+    assert_int_equal(result.status, 200);
+    assert_string_equal(result.body, "{\"route\":\"balance\",\"id\":\"7\"}");
+    get_with_header(*state, 20 * 1024, &result);
+    assert_int_equal(result.status, 431);
+    http_get(*state, "/api/v1/users/8/balance", &result); /* and the server still serves */
+    assert_int_equal(result.status, 200);
+}
+
 static void post_body(server_fixture_t *fixture, size_t length, bool chunked, http_result_t *result)
 {
     char url[256];
@@ -1510,6 +1541,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_handler_content_type_replaces_the_json_one,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_server_answers_wrong_method_with_405_and_allow,
+                                        server_setup, server_teardown),
+        cmocka_unit_test_setup_teardown(test_headers_up_to_the_pool_pass_and_larger_ones_are_431,
                                         server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(
             test_keep_alive_connection_serves_requests_one_after_another, server_setup,

@@ -14,6 +14,8 @@
  *   500 INTERNAL           a handler returned without responding or suspending, or a response
  *                          could not be built
  *   503 UNAVAILABLE        the server is stopping (suspended requests; Retry-After: 1)
+ * libmicrohttpd itself answers 431 (plain text) when the request line and headers together do
+ * not fit in a connection's 16 KiB memory pool.
  * and closes, without an answer, a connection over connections_per_address_max (at accept) or
  * one whose request is not received whole within request_read_timeout_ms (see the config).
  *
