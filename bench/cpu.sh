@@ -34,6 +34,8 @@ bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$bench/.." && pwd)
 # shellcheck source=scripts/lib/common.sh
 source "$root/scripts/lib/common.sh"
+# shellcheck source=bench/lib.sh
+source "$bench/lib.sh"
 
 readonly GROUPS_IN_ORDER=(broker postgres workers ingress sink_mock redis_rank other)
 
@@ -166,20 +168,6 @@ cmd_report() {
         }' "$1" "$2"
 }
 
-# The operations of a RESULT line: paid=N (orders) or the 200s of statuses=200:N,...
-result_ops() {
-    local line
-    line=$(grep '^RESULT ' "$1" | tail -n 1 || true)
-    [[ -n "$line" ]] || ss_die "the command printed no RESULT line: pass --ops N"
-    if [[ "$line" =~ (^| )paid=([0-9]+) ]]; then
-        echo "${BASH_REMATCH[2]}"
-    elif [[ "$line" =~ statuses=([^ ]*,)?200:([0-9]+) ]]; then
-        echo "${BASH_REMATCH[2]}"
-    else
-        echo 0
-    fi
-}
-
 cmd_run() {
     local ops="" label="" status=0
     while (($# > 0)) && [[ "$1" != -- ]]; do
@@ -199,7 +187,7 @@ cmd_run() {
     "$@" | tee "$tmp/output" || status=$?
     cmd_snapshot >"$tmp/after"
     ((status == 0)) || ss_die "the command failed (exit $status)"
-    cmd_report --label "${label// /_}" "$tmp/before" "$tmp/after" "${ops:-$(result_ops "$tmp/output")}"
+    cmd_report --label "${label// /_}" "$tmp/before" "$tmp/after" "${ops:-$(bench_result_ops "$tmp/output")}"
 }
 
 case "${1:-}" in

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by the bench scripts (run.sh, openloop.sh, compare.sh). Source it after
+# Shared by the bench scripts (run.sh, openloop.sh, compare.sh, cpu.sh, statements.sh). Source it after
 # scripts/lib/common.sh; it defines functions only:
 #
 #   bench_load_env SCENARIO   exports the id ranges of $SS_STATE_DIR/bench.env (bench/prepare.sh,
@@ -7,6 +7,8 @@
 #   bench_hot_coupon          creates a fresh hot coupon (quantity 10,000,000) through the admin
 #                             API at $API_URL and exports BENCH_COUPON_ID
 #   bench_seconds DURATION    prints the seconds of a duration such as 15, 15s, 2m
+#   bench_result_ops FILE     prints the operations of the last RESULT line in FILE (bench/run.sh's
+#                             output): paid=N for orders, else the count of 200s in statuses=
 #   bench_prometheus_save FILE START END
 #                             when the stack's Prometheus answers ($PROMETHEUS_URL), writes to
 #                             FILE the series of every query of the Grafana dashboard
@@ -50,6 +52,19 @@ bench_seconds() {
     *s) echo $((${1%s})) ;;
     *) echo $(($1)) ;;
     esac
+}
+
+bench_result_ops() {
+    local line
+    line=$(grep '^RESULT ' "$1" | tail -n 1 || true)
+    [[ -n "$line" ]] || ss_die "the command printed no RESULT line: pass --ops N"
+    if [[ "$line" =~ (^| )paid=([0-9]+) ]]; then
+        echo "${BASH_REMATCH[2]}"
+    elif [[ "$line" =~ statuses=([^ ]*,)?200:([0-9]+) ]]; then
+        echo "${BASH_REMATCH[2]}"
+    else
+        echo 0
+    fi
 }
 
 # The dashboard's panels are the series worth keeping; its Grafana-only $__rate_interval becomes

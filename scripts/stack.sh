@@ -17,7 +17,8 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/shopstream), SS_KAFKA_PORT (19092), SS_KAFKA_CONTROLLER_PORT
 # (kafka port + 1), SS_PG_PORT (15432), SS_REDIS_PORT (16379), SS_INGRESS_PORT (18080),
 # SS_MOCK_PLATFORM_PORT (18090), SS_PROMETHEUS_PORT (19090), SS_KAFKA_HEAP (512m),
-# SS_STACK_TIMEOUT_S (readiness, 90).
+# SS_STACK_TIMEOUT_S (readiness, 90), SS_PG_STATEMENTS (1: PostgreSQL loads pg_stat_statements,
+# for bench/statements.sh; read when PostgreSQL starts, so stop the stack before changing it).
 set -euo pipefail
 
 # shellcheck source=lib/common.sh
@@ -359,6 +360,9 @@ log_lock_waits = on
 # batch's DELETE walks the dead rows left since the last run (docs/performance.md, Orders).
 autovacuum_naptime = 5s
 EOF
+    if [[ "${SS_PG_STATEMENTS:-0}" == 1 ]]; then
+        printf "shared_preload_libraries = 'pg_stat_statements'\n" | as_pg tee -a "$conf" >/dev/null
+    fi
     if ! as_pg grep -qxF "include 'shopstream.conf'" "$PG_DATA/postgresql.conf"; then
         printf "\ninclude 'shopstream.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
     fi
@@ -420,6 +424,12 @@ SELECT 'CREATE DATABASE shopstream OWNER shopstream ENCODING ''UTF8'' TEMPLATE t
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shopstream')
 \gexec
 EOF
+    [[ "${SS_PG_STATEMENTS:-0}" == 1 ]] || return 0
+    pg_psql_admin -d shopstream -f - >/dev/null 2>"$LOGS/pg_setup.log" <<'EOF' ||
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO shopstream;
+EOF
+        fail postgres "$LOGS/pg_setup.log" "could not create the pg_stat_statements extension"
 }
 
 pg_stop() {
