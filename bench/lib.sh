@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared by the bench scripts (run.sh, openloop.sh, compare.sh, cpu.sh, statements.sh). Source it after
-# scripts/lib/common.sh; it defines functions only:
+# Shared by the bench scripts (run.sh, openloop.sh, compare.sh, cpu.sh, statements.sh). Source
+# it after scripts/lib/common.sh; it defines functions only:
 #
 #   bench_load_env SCENARIO   exports the id ranges of $SS_STATE_DIR/bench.env (bench/prepare.sh,
 #                             bench/prepare_orders.sh) that SCENARIO needs; dies when missing
