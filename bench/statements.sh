@@ -52,9 +52,10 @@ SELECT '', calls, rows, round(total_exec_time::numeric), round((total_exec_time 
  LIMIT :top
 EOF
     pg -v ops="$ops" <<'EOF'
-SELECT format('STATEMENTS ops=%s calls=%s exec_ms=%s exec_us_per_op=%s calls_per_op=%s', :ops, sum(calls),
-              round(sum(total_exec_time)::numeric), round((sum(total_exec_time) * 1000 / :ops)::numeric, 1),
-              round(sum(calls)::numeric / :ops, 3))
+SELECT format('STATEMENTS ops=%s calls=%s exec_ms=%s exec_us_per_op=%s calls_per_op=%s', :ops,
+              coalesce(sum(calls), 0), round(coalesce(sum(total_exec_time), 0)::numeric),
+              round((coalesce(sum(total_exec_time), 0) * 1000 / :ops)::numeric, 1),
+              round(coalesce(sum(calls), 0)::numeric / :ops, 3))
   FROM pg_stat_statements
  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND query NOT LIKE '%pg_stat_statements%'

@@ -425,7 +425,7 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'shopstream')
 \gexec
 EOF
     [[ "${SS_PG_STATEMENTS:-0}" == 1 ]] || return 0
-    pg_psql_admin -d shopstream -f - >/dev/null 2>"$LOGS/pg_setup.log" <<'EOF' ||
+    pg_psql_admin -d shopstream -f - >/dev/null 2>>"$LOGS/pg_setup.log" <<'EOF' ||
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 GRANT EXECUTE ON FUNCTION pg_stat_statements_reset(oid, oid, bigint) TO shopstream;
 EOF

@@ -98,9 +98,9 @@ static uint64_t sequence_of_opaque(void *opaque)
 /*
  * "<instance>-<start ms>-<sequence>" with the sequence zero-padded to 12 digits, so that one
  * instance's ids sort in the order they are made: each is then appended at the right edge of
- * the request_results, request_pending and idempotency_keys indexes instead of inserted
- * anywhere in them (docs/performance.md, "Request ids in index order"). Ids made before the
- * padding parse the same.
+ * the request_results and request_pending primary keys instead of inserted anywhere in them
+ * (docs/performance.md, "Request ids in index order"). Ids made before the padding parse the
+ * same.
  */
 static void request_id_format(const ss_ingress_commands_t *commands, uint64_t sequence, char *out,
                               size_t out_size)
