@@ -59,7 +59,10 @@ bench_load_env "$scenario"
 if [[ "$scenario" == issue ]]; then
     bench_hot_coupon
 fi
-count=$((rate * seconds))
+# One second of targets more than the run takes: vegeta may send a request or two past
+# rate x seconds, and those must not wrap round to the first targets (for issue, a user who has
+# the coupon already, answered 409).
+count=$((rate * (seconds + 1)))
 ((count <= TARGETS_MAX)) || count=$TARGETS_MAX
 
 # request_lines: "METHOD PATH BODY" per request (BODY "-" for none), COUNT of them.
