@@ -18,9 +18,11 @@
 #                      plots (bench/plot.sh run)
 #   --settle S         seconds to wait after starting scripts/run.sh (default 15)
 #   --first-warmup S   before shopstream's first measured run, every scenario once for S
-#                      seconds, discarded (default 10; 0: none): the broker's JVM spends its
-#                      first minute of load compiling (2-3 times its steady CPU per request),
-#                      which would otherwise land on whichever scenario comes first
+#                      seconds, discarded (default 30; 0: none): the broker's JVM takes about
+#                      90 s of order load to compile its hot paths (its CPU per spread order
+#                      falls from 5 to 1 times its steady figure over six 15 s runs from a
+#                      fresh stack, docs/performance.md "The broker's warm-up"), which would
+#                      otherwise land on whichever scenarios come first
 #   --port P           the row-lock cluster's port (default 15442)
 #   --results DIR      where the outputs go (default bench/results/<UTC time>-compare)
 #   --keep             keep the row-lock cluster's folder (it is deleted by default)
@@ -61,7 +63,7 @@ usage() { ss_usage "${BASH_SOURCE[0]}" "$@"; }
 
 scenarios=charge,issue,order_spread,order_hot10,order_hot1
 duration=15 warmup=3 clients=32 threads=$(nproc) shopstream=0 openloop=0 connections=256 settle=15
-first_warmup=10
+first_warmup=30
 port=${SS_ROWLOCK_PG_PORT:-15442} results="" keep=0
 while (($# > 0)); do
     case "$1" in
