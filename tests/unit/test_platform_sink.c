@@ -98,6 +98,39 @@ static void test_order_body_comes_out_of_a_real_avro_round_trip(void **state)
     ss_avro_registry_destroy(registry);
 }
 
+/* The largest order the sink takes: every number at its maximum, 1000 lines. */
+static void test_order_body_of_the_longest_order_fits_and_parses(void **state)
+{
+    (void)state;
+    json_t *record = order_paid_json();
+    json_t *lines = json_array();
+    for (int i = 0; i < 1000; i++) {
+        json_array_append_new(lines,
+                              json_pack("{s:I, s:i, s:I}", "product_id", (json_int_t)INT64_MAX,
+                                        "quantity", 1000000, "unit_price", (json_int_t)INT64_MAX));
+    }
+    json_object_set_new(record, "lines", lines);
+    json_object_set_new(record, "order_id", json_integer(INT64_MAX));
+    json_object_set_new(record, "user_id", json_integer(INT64_MAX));
+    json_object_set_new(record, "coupon_id", json_integer(INT64_MAX));
+    json_object_set_new(record, "total_price", json_integer(INT64_MAX));
+    json_object_set_new(record, "discount_price", json_integer(INT64_MAX));
+    json_object_set_new(record, "paid_amount", json_integer(INT64_MAX));
+    char errstr[ERRSTR_SIZE];
+    char *body = NULL;
+    int64_t order_id = 0;
+    assert_int_equal(ss_sink_order_body(record, &order_id, &body, errstr, sizeof(errstr)), SS_OK);
+    assert_int_equal(order_id, INT64_MAX);
+    json_error_t error;
+    json_t *parsed = json_loads(body, 0, &error);
+    assert_non_null(parsed);
+    assert_int_equal(json_array_size(json_object_get(parsed, "lines")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(parsed, "paidAmount")), INT64_MAX);
+    json_decref(parsed);
+    free(body);
+    json_decref(record);
+}
+
 /* Expects ss_sink_order_body to refuse record with a message containing needle. */
 static void expect_refused(json_t *record, const char *needle)
 {
@@ -275,7 +308,9 @@ static void items_make(ss_sink_item_t *items)
     for (int i = 0; i < 3; i++) {
         items[i] = (ss_sink_item_t){.order_id = i + 1, .record = (size_t)i};
         ss_sink_idempotency_key(i + 1, items[i].key, sizeof(items[i].key));
-        items[i].order = json_pack("{s:i}", "orderId", i + 1);
+        char order[32];
+        snprintf(order, sizeof(order), "{\"orderId\":%d}", i + 1);
+        items[i].order = strdup(order);
         assert_non_null(items[i].order);
     }
     snprintf(items[1].trace.request_id, sizeof(items[1].trace.request_id), "req-2");
@@ -286,7 +321,7 @@ static void items_make(ss_sink_item_t *items)
 static void items_free(ss_sink_item_t *items)
 {
     for (int i = 0; i < 3; i++) {
-        json_decref(items[i].order);
+        free(items[i].order);
     }
 }
 
@@ -303,6 +338,39 @@ static void test_batch_body_lists_the_items_not_done_with_their_keys(void **stat
               "\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\","
               "\"order\":{\"orderId\":2}},{\"idempotencyKey\":\"order-3\",\"requestId\":null,"
               "\"traceparent\":null,\"order\":{\"orderId\":3}}]}");
+    free(body);
+    items_free(items);
+}
+
+static void test_batch_body_of_real_order_bodies_is_json_holding_each_order(void **state)
+{
+    (void)state;
+    ss_sink_item_t items[3];
+    items_make(items);
+    json_t *record = order_paid_json();
+    char errstr[ERRSTR_SIZE];
+    int64_t order_id = 0;
+    for (int i = 0; i < 3; i++) {
+        free(items[i].order);
+        assert_int_equal(
+            ss_sink_order_body(record, &order_id, &items[i].order, errstr, sizeof(errstr)), SS_OK);
+    }
+    char *body = NULL;
+    assert_int_equal(ss_sink_batch_body(items, 3, &body, errstr, sizeof(errstr)), SS_OK);
+    json_error_t error;
+    json_t *parsed = json_loads(body, 0, &error);
+    assert_non_null(parsed);
+    json_t *orders = json_object_get(parsed, "orders");
+    assert_int_equal(json_array_size(orders), 3);
+    json_t *expected = json_loads(items[0].order, 0, &error);
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(json_equal(json_object_get(json_array_get(orders, i), "order"), expected));
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(orders, 1), "requestId")),
+                        "req-2");
+    json_decref(expected);
+    json_decref(parsed);
+    json_decref(record);
     free(body);
     items_free(items);
 }
@@ -659,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_order_body_has_the_documented_fields_in_camel_case),
         cmocka_unit_test(test_order_without_coupon_has_a_null_coupon_id),
         cmocka_unit_test(test_order_body_comes_out_of_a_real_avro_round_trip),
+        cmocka_unit_test(test_order_body_of_the_longest_order_fits_and_parses),
         cmocka_unit_test(test_order_body_refuses_a_record_it_cannot_trust),
         cmocka_unit_test(test_idempotency_key_is_order_dash_id),
         cmocka_unit_test(test_2xx_and_409_are_delivered),
@@ -671,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_url_that_is_not_http_is_refused),
         cmocka_unit_test(test_batch_url_appends_batch_to_the_orders_path),
         cmocka_unit_test(test_batch_body_lists_the_items_not_done_with_their_keys),
+        cmocka_unit_test(test_batch_body_of_real_order_bodies_is_json_holding_each_order),
         cmocka_unit_test(test_batch_results_give_each_item_its_own_outcome),
         cmocka_unit_test(test_batch_results_that_do_not_match_are_refused_whole),
         cmocka_unit_test(test_config_defaults_are_valid),

@@ -103,13 +103,9 @@ ss_err_t ss_sink_batch_url(const char *url, char *out, size_t out_size, char *er
  * The record comes from Kafka, so it is checked, not trusted: SS_ERR_INVALID names a missing or
  * ill-typed field, a non-positive id, or a paid_at outside ss/clock.h's range. On SS_OK
  * *order_id_out is the order id and *body_out a compact NUL-terminated text the caller frees
- * with free(); SS_ERR_NOMEM when jansson runs out of memory.
+ * with free(); SS_ERR_NOMEM when out of memory.
  */
 ss_err_t ss_sink_order_body(const json_t *order_paid, int64_t *order_id_out, char **body_out,
-                            char *errstr, size_t errstr_size);
-
-/* As ss_sink_order_body, but the body as a new JSON object the caller releases. */
-ss_err_t ss_sink_order_json(const json_t *order_paid, int64_t *order_id_out, json_t **order_out,
                             char *errstr, size_t errstr_size);
 
 /* Writes "order-<order_id>" into out (at least SS_SINK_IDEMPOTENCY_KEY_SIZE bytes). */
@@ -154,7 +150,7 @@ typedef struct ss_sink_item {
     int64_t order_id;
     char key[SS_SINK_IDEMPOTENCY_KEY_SIZE]; /* its Idempotency-Key, order-<id> */
     ss_trace_t trace;                       /* the record's request id and traceparent */
-    json_t *order;                          /* its body (ss_sink_order_json), owned */
+    char *order;                            /* its body's text (ss_sink_order_body), owned */
     size_t record;                          /* its record's index among the round's */
     bool done;                              /* delivered or parked */
     /* What the last attempt said for it. */

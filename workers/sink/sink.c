@@ -313,16 +313,11 @@ static void item_done(ss_sink_t *sink, ss_sink_item_t *item)
 static ss_err_t item_deliver_alone(ss_sink_t *sink, ss_kafka_message_t **messages,
                                    ss_sink_item_t *item, char *errstr, size_t errstr_size)
 {
-    char *body = json_dumps(item->order, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (body == NULL) {
-        return ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory writing the body");
-    }
     bool done = false;
     ss_trace_log_enter(&item->trace);
     ss_err_t err =
-        order_deliver(sink, messages[item->record], item, body, &done, errstr, errstr_size);
+        order_deliver(sink, messages[item->record], item, item->order, &done, errstr, errstr_size);
     ss_trace_log_leave();
-    free(body);
     if (err == SS_OK && done) {
         item_done(sink, item);
     }
@@ -465,7 +460,7 @@ static void progress_note(ss_sink_t *sink, int32_t partition, ss_kafka_message_t
 static void items_clear(ss_sink_t *sink)
 {
     for (size_t i = 0; i < sink->item_count; i++) {
-        json_decref(sink->items[i].order);
+        free(sink->items[i].order);
     }
     sink->item_count = 0;
 }
@@ -541,7 +536,7 @@ static ss_err_t record_prepare(ss_sink_t *sink, ss_kafka_message_t **messages, s
         err = record_refuse(sink, message, reason, fate, errstr, errstr_size);
     } else {
         *item = (ss_sink_item_t){.record = index};
-        err = ss_sink_order_json(record, &item->order_id, &item->order, cause, sizeof(cause));
+        err = ss_sink_order_body(record, &item->order_id, &item->order, cause, sizeof(cause));
         if (err == SS_OK) {
             ss_sink_idempotency_key(item->order_id, item->key, sizeof(item->key));
             item->trace = *trace;
