@@ -34,7 +34,7 @@ ss_err_t ss_worker_sql_prepare(ss_worker_t *worker, char *errstr, size_t errstr_
         {"ss_worker_idempotency_lookup", SS_WORKER_SQL_IDEMPOTENCY_LOOKUP, 2},
         {"ss_worker_idempotency_insert", SS_WORKER_SQL_IDEMPOTENCY_INSERT, 4},
         {"ss_worker_results_insert", SS_WORKER_SQL_RESULTS_INSERT, 3},
-        {"ss_worker_outbox_insert", SS_WORKER_SQL_OUTBOX_INSERT, 7},
+        {"ss_worker_outbox_insert", SS_WORKER_SQL_OUTBOX_INSERT, 8},
         {"ss_worker_outbox_delete", SS_WORKER_SQL_OUTBOX_DELETE, 3},
         {"ss_worker_outbox_pending", SS_WORKER_SQL_OUTBOX_PENDING, 3},
         {"ss_worker_outbox_row", SS_WORKER_SQL_OUTBOX_ROW, 2},

@@ -155,34 +155,47 @@ static void rows_build(ss_worker_batch_t *batch)
     }
 }
 
-enum { OUTBOX_INSERT_COLUMNS = 7 };
+/*
+ * The insert's parameters (SS_WORKER_SQL_OUTBOX_INSERT): per row its source, topic, partition
+ * and the slice of the records it holds; per record, row after row, its key, value and headers.
+ */
+enum {
+    OUTBOX_ROW_COLUMNS = 5,
+    OUTBOX_RECORD_COLUMNS = 3,
+    OUTBOX_INSERT_COLUMNS = OUTBOX_ROW_COLUMNS + OUTBOX_RECORD_COLUMNS
+};
 
-static ss_err_t outbox_append_record(ss_worker_t *worker, ss_pg_array_t *columns,
-                                     const ss_worker_outbox_entry_t *entry, char *errstr,
-                                     size_t errstr_size)
+static ss_err_t outbox_append_row(ss_worker_t *worker, ss_pg_array_t *columns,
+                                  const ss_worker_outbox_row_t *row, char *errstr,
+                                  size_t errstr_size)
 {
+    SS_ASSERT(row->count > 0);
     char source[SS_WORKER_SOURCE_SIZE];
-    ss_worker_source_name(worker, entry->source, source, sizeof(source));
+    ss_worker_source_name(worker, row->source, source, sizeof(source));
     ss_err_t err = ss_pg_array_append_text(&columns[0], source, errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_pg_array_append_text(&columns[1], entry->topic, errstr, errstr_size);
+        err = ss_pg_array_append_text(&columns[1], row->topic, errstr, errstr_size);
     }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_int64(&columns[2], entry->partition, errstr, errstr_size);
+    /* The slice's bounds are 1-based and inclusive, as PostgreSQL's are. */
+    const int64_t numbers[] = {row->partition, (int64_t)row->first + 1,
+                               (int64_t)(row->first + row->count)};
+    for (size_t c = 0; c < 3 && err == SS_OK; c++) {
+        err = ss_pg_array_append_int64(&columns[2 + c], numbers[c], errstr, errstr_size);
     }
+    return err;
+}
+
+static ss_err_t outbox_append_record(ss_pg_array_t *columns, const ss_worker_outbox_entry_t *entry,
+                                     char *errstr, size_t errstr_size)
+{
+    ss_err_t err =
+        ss_pg_array_append_bytea(&columns[0], entry->key, strlen(entry->key), errstr, errstr_size);
     if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[3], entry->key, strlen(entry->key), errstr,
+        err = ss_pg_array_append_bytea(&columns[1], entry->value, entry->value_length, errstr,
                                        errstr_size);
     }
     if (err == SS_OK) {
-        err = ss_pg_array_append_bytea(&columns[4], entry->value, entry->value_length, errstr,
-                                       errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_text(&columns[5], entry->headers_json, errstr, errstr_size);
-    }
-    if (err == SS_OK) {
-        err = ss_pg_array_append_int64(&columns[6], (int64_t)entry->row, errstr, errstr_size);
+        err = ss_pg_array_append_text(&columns[2], entry->headers_json, errstr, errstr_size);
     }
     return err;
 }
@@ -229,8 +242,13 @@ static ss_err_t outbox_insert(ss_worker_batch_t *batch, char *errstr, size_t err
     }
     rows_build(batch);
     ss_err_t err = SS_OK;
+    for (size_t r = 0; r < batch->outbox_row_count && err == SS_OK; r++) {
+        err =
+            outbox_append_row(batch->worker, columns, &batch->outbox_rows[r], errstr, errstr_size);
+    }
     for (size_t i = 0; i < batch->outbox_count && err == SS_OK; i++) {
-        err = outbox_append_record(batch->worker, columns, &batch->outbox[i], errstr, errstr_size);
+        err = outbox_append_record(&columns[OUTBOX_ROW_COLUMNS],
+                                   &batch->outbox[batch->outbox_order[i]], errstr, errstr_size);
     }
     PGresult *result = NULL;
     if (err == SS_OK) {

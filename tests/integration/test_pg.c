@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "ss/pg.h"
+/* The worker framework's statements, run here as the workers run them. */
+#include "../../lib/src/worker_sql.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -666,6 +668,56 @@ static void test_a_large_outbox_row_is_compressed_with_lz4(void **state)
     ss_pg_destroy(pg);
 }
 
+/*
+ * The worker's outbox insert: records emitted interleaved for two destinations (a0 b0 a1 b1 a2)
+ * are passed row after row (a0 a1 a2 b0 b1) with each row's slice; every row must hold exactly
+ * its own records in emission order, headers (NULL or not) aligned, and the ids must rise in row
+ * order (the worker maps its rows to the returned ids by position).
+ */
+static void test_the_outbox_insert_gives_each_row_its_own_slice(void **state)
+{
+    (void)state;
+    ss_pg_t *pg = connect_or_fail("test-pg-outbox");
+    char source[64], sources[160];
+    snprintf(source, sizeof(source), "test-pg-outbox/%ld", (long)getpid());
+    snprintf(sources, sizeof(sources), "{\"%s\",\"%s\"}", source, source);
+    const char *values[] = {sources,
+                            "{ss.test.a,ss.test.b}",
+                            "{-1,3}",
+                            "{1,4}",
+                            "{3,5}",
+                            "{a0,a1,a2,b0,b1}",
+                            "{va0,va1,va2,vb0,vb1}",
+                            "{NULL,\"{\\\"n\\\": 1}\",NULL,NULL,\"{\\\"n\\\": 4}\"}"};
+    char errstr[ERRSTR_SIZE];
+    PGresult *result = NULL;
+    if (ss_pg_query(pg, NULL, SS_WORKER_SQL_OUTBOX_INSERT, 8, values, &result, errstr,
+                    sizeof(errstr)) != SS_OK) {
+        fail_msg("%s", errstr);
+    }
+    PQclear(result);
+    const char *params[] = {source};
+    assert_int_equal(
+        query_int64(pg, NULL,
+                    "SELECT count(*) FROM outbox WHERE source = $1 AND ((topic = 'ss.test.a'"
+                    " AND partition = -1 AND record_keys = '{a0,a1,a2}'::bytea[]"
+                    " AND record_values = '{va0,va1,va2}'::bytea[]"
+                    " AND record_headers::text[] = ARRAY[NULL, '{\"n\": 1}', NULL])"
+                    " OR (topic = 'ss.test.b' AND partition = 3"
+                    " AND record_keys = '{b0,b1}'::bytea[] AND record_values = '{vb0,vb1}'::bytea[]"
+                    " AND record_headers::text[] = ARRAY[NULL, '{\"n\": 4}']))",
+                    1, params),
+        2);
+    assert_int_equal(query_int64(pg, NULL,
+                                 "SELECT count(*) FROM outbox WHERE source = $1 AND topic ="
+                                 " 'ss.test.a' AND id < (SELECT id FROM outbox"
+                                 " WHERE source = $1 AND topic = 'ss.test.b')",
+                                 1, params),
+                     1);
+    exec_or_fail(pg, "DELETE FROM outbox WHERE source LIKE 'test-pg-outbox/%'");
+    ss_pg_destroy(pg);
+}
+
 static void test_tricky_strings_round_trip_through_unnest(void **state)
 {
     (void)state;
@@ -735,6 +787,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_sets_application_name_and_ping_succeeds),
         cmocka_unit_test(test_a_large_outbox_row_is_compressed_with_lz4),
+        cmocka_unit_test(test_the_outbox_insert_gives_each_row_its_own_slice),
         cmocka_unit_test(test_getters_read_real_result_types),
         cmocka_unit_test(test_statement_is_prepared_again_after_own_backend_is_terminated),
         cmocka_unit_test(test_statement_is_prepared_again_after_another_session_kills_the_backend),
