@@ -45,6 +45,13 @@ static size_t append(char *out, const char *text)
     return length;
 }
 
+/* At least the length of item's entry and its separator (BATCH_ENTRY_FIXED covers the rest). */
+static size_t entry_bound(const ss_sink_item_t *item)
+{
+    return BATCH_ENTRY_FIXED + strlen(item->key) + strlen(item->trace.request_id) +
+           strlen(item->trace.traceparent) + strlen(item->order);
+}
+
 /* Writes the entry of item at out; returns its length. */
 static size_t entry_write(char *out, const ss_sink_item_t *item)
 {
@@ -65,10 +72,7 @@ ss_err_t ss_sink_batch_body(const ss_sink_item_t *items, size_t count, char **bo
 {
     size_t size = sizeof("{\"orders\":[]}");
     for (size_t i = 0; i < count; i++) {
-        size += items[i].done
-                    ? 0
-                    : BATCH_ENTRY_FIXED + strlen(items[i].key) + strlen(items[i].trace.request_id) +
-                          strlen(items[i].trace.traceparent) + strlen(items[i].order);
+        size += items[i].done ? 0 : entry_bound(&items[i]);
     }
     char *body = malloc(size);
     if (body == NULL) {
@@ -79,6 +83,8 @@ ss_err_t ss_sink_batch_body(const ss_sink_item_t *items, size_t count, char **bo
     bool first = true;
     for (size_t i = 0; i < count; i++) {
         if (!items[i].done) {
+            /* The bound, separator included, was counted into size: checked before writing. */
+            SS_ASSERT(size - used >= entry_bound(&items[i]) + sizeof("]}"));
             if (!first) {
                 body[used++] = ',';
             }
@@ -86,8 +92,8 @@ ss_err_t ss_sink_batch_body(const ss_sink_item_t *items, size_t count, char **bo
             first = false;
         }
     }
+    SS_ASSERT(size - used >= sizeof("]}"));
     used += append(body + used, "]}");
-    SS_ASSERT(used < size);
     body[used] = '\0';
     *body_out = body;
     return SS_OK;
