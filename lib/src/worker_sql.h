@@ -40,22 +40,18 @@
     "INSERT INTO request_results (request_id, http_status, body)"                                  \
     " SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) ON CONFLICT (request_id) DO NOTHING"
 /*
- * A batch's records, one array element each, stored as one row per destination: $7 is each
- * record's row number (0, 1, ... in order of first appearance) and $1-$3 its row's source and
- * destination. Ids come from one sequence in row-number order, so the sorted ids are the rows'
- * ids in order; a row keeps its records in the order given.
- */
-/*
- * One row per (source, destination): $1..$5 name each row and its records' slice [lo, hi] of the
- * flat record arrays $6..$8, which list the records row after row. Slicing costs a third less per
- * batch than unnesting every record and aggregating it back by row (docs/performance.md,
- * "The outbox insert"). Rows go in the order given, so their ids rise with it.
+ * A batch's records stored as one row per (source, destination): $1..$5 are each row's source,
+ * topic, partition and the bounds [lo, hi] of its slice of the flat record arrays $6..$8 (keys,
+ * values, headers), which list the records row after row, each row's in the order emitted.
+ * Slicing costs a third less per batch than unnesting every record and aggregating it back by
+ * row (docs/performance.md, "The outbox insert"). Rows are inserted in the order given and their
+ * ids come from one sequence, so the sorted ids are the rows' ids in order.
  */
 #define SS_WORKER_SQL_OUTBOX_INSERT                                                                \
     "WITH inserted AS (INSERT INTO outbox (source, topic, partition, record_keys, record_values,"  \
     " record_headers) SELECT r.s, r.t, r.p, ($6::bytea[])[r.lo:r.hi], ($7::bytea[])[r.lo:r.hi],"   \
-    " ($8::jsonb[])[r.lo:r.hi] FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], "         \
-    "$5::int[])"                                                                                   \
+    " ($8::jsonb[])[r.lo:r.hi]"                                                                    \
+    " FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[])"                        \
     " WITH ORDINALITY AS r(s, t, p, lo, hi, n) ORDER BY r.n RETURNING id)"                         \
     " SELECT array_agg(id ORDER BY id)::text FROM inserted"
 /* Acknowledged rows only, per source (a, u]; the lower bound keeps the scan off deleted rows. */
