@@ -8,8 +8,10 @@
  * per order for a platform without the batch endpoint.
  *
  * The mock listens on its own port (not the stack's 18090) and the sink uses its own consumer
- * group, so a developer's running copies are not disturbed. The group's committed offsets carry
- * over between runs, so a run reads only what was produced since the last one.
+ * group, so a developer's running copies are not disturbed. Before the first test the group is
+ * moved to the end of ss.events.order, so a run reads only what it produces itself: the paid
+ * orders a benchmark leaves on the topic (hundreds of thousands) would otherwise all reach this
+ * run's mock first, and its GET /received of them took longer than the tests wait.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,12 +49,15 @@ static const char *const mock_environment[] = {"SS_MOCK_PLATFORM_PORT=" MOCK_POR
                                                "SS_MOCK_PLATFORM_HOST=127.0.0.1",
                                                "SS_LOG_LEVEL=info", NULL};
 
+/* The sink's consumer group in these tests (not the stack's ss-platform-sink). */
+#define SINK_GROUP "ss-platform-sink-test"
+#define EVENTS_TOPIC "ss.events.order"
+
 /* PLATFORM_URL without a path: the sink appends /orders, as for `scripts/stack.sh env`. */
 #define SINK_ENVIRONMENT_COMMON                                                                    \
-    "PLATFORM_URL=" MOCK_URL, "SS_GROUP_ID=ss-platform-sink-test",                                 \
-        "SS_CLIENT_ID=ss-platform-sink-test", "SS_PLATFORM_TIMEOUT_MS=1000",                       \
-        "SS_PLATFORM_CONNECT_TIMEOUT_MS=500", "SS_PLATFORM_BACKOFF_BASE_MS=50",                    \
-        "SS_PLATFORM_BACKOFF_MAX_MS=400", "SS_LOG_LEVEL=info"
+    "PLATFORM_URL=" MOCK_URL, "SS_GROUP_ID=" SINK_GROUP, "SS_CLIENT_ID=ss-platform-sink-test",     \
+        "SS_PLATFORM_TIMEOUT_MS=1000", "SS_PLATFORM_CONNECT_TIMEOUT_MS=500",                       \
+        "SS_PLATFORM_BACKOFF_BASE_MS=50", "SS_PLATFORM_BACKOFF_MAX_MS=400", "SS_LOG_LEVEL=info"
 
 static const char *const sink_environment[] = {SINK_ENVIRONMENT_COMMON,
                                                "SS_PLATFORM_ATTEMPTS_MAX=1000", NULL};
@@ -212,7 +217,7 @@ static int64_t order_paid_produce(int64_t coupon_id)
     json_t *record = order_paid_record(order_id, coupon_id);
     char key[32];
     order_key(order_id, key, sizeof(key));
-    ss_test_produce("ss.events.order", key, "OrderPaid", record);
+    ss_test_produce(EVENTS_TOPIC, key, "OrderPaid", record);
     json_decref(record);
     return order_id;
 }
@@ -226,7 +231,7 @@ static int64_t order_failed_produce(void)
     assert_non_null(record);
     char key[32];
     order_key(order_id, key, sizeof(key));
-    ss_test_produce("ss.events.order", key, "OrderFailed", record);
+    ss_test_produce(EVENTS_TOPIC, key, "OrderFailed", record);
     json_decref(record);
     return order_id;
 }
@@ -545,9 +550,9 @@ static void test_an_undecodable_record_is_parked_and_its_partition_moves_on(void
     char key[32], reason[512], source[320];
     order_key(order_id, key, sizeof(key));
     /* Garbage first, then a valid order with the same key: the same partition, in that order. */
-    raw_produce("ss.events.order", key, "not avro", strlen("not avro"));
+    raw_produce(EVENTS_TOPIC, key, "not avro", strlen("not avro"));
     json_t *record = order_paid_record(order_id, 0);
-    ss_test_produce("ss.events.order", key, "OrderPaid", record);
+    ss_test_produce(EVENTS_TOPIC, key, "OrderPaid", record);
     json_decref(record);
 
     assert_true(dlq_wait(dlq, key, reason, sizeof(reason), source, sizeof(source)));
@@ -719,7 +724,7 @@ static void test_a_stopped_sink_resumes_after_what_it_delivered(void **state)
         }
         covered[partition] = true;
         json_t *record = order_paid_record(order_id, 0);
-        ss_test_produce("ss.events.order", key, "OrderPaid", record);
+        ss_test_produce(EVENTS_TOPIC, key, "OrderPaid", record);
         json_decref(record);
         later[later_count++] = order_id;
     }
@@ -729,9 +734,43 @@ static void test_a_stopped_sink_resumes_after_what_it_delivered(void **state)
     assert_int_equal(tally_orders(delivered, 5).listed, 0);
 }
 
+/* Commits the log end of every partition of the events topic for the sink's group. */
+static bool sink_group_to_log_end(void)
+{
+    char errstr[512];
+    int32_t partitions = 0;
+    ss_kafka_consumer_config_t config = {.bootstrap = ss_test_kafka_bootstrap(),
+                                         .group_id = SINK_GROUP,
+                                         .client_id = "ss-test-sink-group"};
+    ss_kafka_consumer_t *consumer = NULL;
+    ss_err_t err = ss_kafka_topic_partition_count(ss_test_kafka_bootstrap(), EVENTS_TOPIC,
+                                                  &partitions, 10000, errstr, sizeof(errstr));
+    if (err == SS_OK) {
+        err = ss_kafka_consumer_new_assigned(&config, EVENTS_TOPIC, 0, SS_KAFKA_OFFSET_END,
+                                             &consumer, errstr, sizeof(errstr));
+    }
+    for (int32_t p = 0; p < partitions && err == SS_OK; p++) {
+        int64_t low = 0, high = 0;
+        err = ss_kafka_consumer_watermarks(consumer, EVENTS_TOPIC, p, 10000, &low, &high, errstr,
+                                           sizeof(errstr));
+        if (err == SS_OK) {
+            err = ss_kafka_consumer_commit(consumer, EVENTS_TOPIC, p, high, errstr, sizeof(errstr));
+        }
+    }
+    ss_kafka_consumer_destroy(consumer);
+    if (err != SS_OK) {
+        fprintf(stderr, "could not move group %s to the end of %s: %s\n", SINK_GROUP, EVENTS_TOPIC,
+                errstr);
+    }
+    return err == SS_OK;
+}
+
 int main(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return 1;
+    }
+    if (!sink_group_to_log_end()) {
         return 1;
     }
     const struct CMUnitTest tests[] = {
