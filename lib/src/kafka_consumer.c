@@ -32,6 +32,8 @@
 #define SS_KAFKA_POLL_EVENTS_MAX 1024
 /* Length of the texts kept for a held or fatal error. */
 #define SS_KAFKA_ERROR_TEXT_MAX 512
+/* How long new_assigned waits for the leader's log end when asked to start there. */
+#define SS_KAFKA_END_RESOLVE_MS 5000
 
 typedef struct consumer_partition {
     char *topic;
@@ -517,6 +519,27 @@ cleanup:
     return err;
 }
 
+/*
+ * SS_KAFKA_OFFSET_END made absolute: the log end the leader reports now. Left symbolic,
+ * librdkafka resolves it at the partition's first fetch, which on a broker still starting comes
+ * late, after records produced once the caller went on (the ingress lost its first answers so).
+ * When the leader does not answer in time the symbolic end stays, and that is logged.
+ */
+static int64_t end_resolve(ss_kafka_consumer_t *consumer, const char *topic, int32_t partition)
+{
+    int64_t low = -1, high = -1;
+    const rd_kafka_resp_err_t code = rd_kafka_query_watermark_offsets(
+        consumer->rk, topic, partition, &low, &high, SS_KAFKA_END_RESOLVE_MS);
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0) {
+        return high;
+    }
+    SS_LOG_WARN("kafka",
+                "client=%s topic=%s partition=%" PRId32
+                " log end unknown (%s): starting at the end the first fetch finds",
+                rd_kafka_name(consumer->rk), topic, partition, rd_kafka_err2str(code));
+    return SS_KAFKA_OFFSET_END;
+}
+
 ss_err_t ss_kafka_consumer_new_assigned(const ss_kafka_consumer_config_t *config, const char *topic,
                                         int32_t partition, int64_t start_offset,
                                         ss_kafka_consumer_t **out, char *errstr, size_t errstr_size)
@@ -564,6 +587,9 @@ ss_err_t ss_kafka_consumer_new_assigned(const ss_kafka_consumer_config_t *config
     if (partitions == NULL) {
         err = ss_err_set(SS_ERR_NOMEM, errstr, errstr_size, "out of memory for kafka assignment");
         goto cleanup;
+    }
+    if (start_offset == SS_KAFKA_OFFSET_END) {
+        start_offset = end_resolve(consumer, topic, partition);
     }
     rd_kafka_topic_partition_list_add(partitions, topic, partition)->offset = start_offset;
     const rd_kafka_resp_err_t code = rd_kafka_assign(consumer->rk, partitions);

@@ -37,8 +37,6 @@
 #define COMMAND_DRAIN_RECORD_MS 3000
 /* Longest pause between attempts to write request rows while PostgreSQL fails. */
 #define COMMAND_RECORD_RETRY_MAX_MS 2000
-/* How long start-up asks the broker where ss.results ends before leaving it to librdkafka. */
-#define COMMAND_RESULTS_END_TIMEOUT_MS 5000
 
 #define SQL_PENDING_INSERT                                                                         \
     "INSERT INTO request_pending (request_id) SELECT unnest($1::text[])"                           \
@@ -673,35 +671,6 @@ ss_kafka_producer_t *ss_ingress_commands_producer(ss_ingress_commands_t *command
     return commands->producer;
 }
 
-/*
- * Fixes the results consumer's start at the partition's log end as it is now, before any
- * command is accepted, so that every answer to one of ours lies after it. Left at the symbolic
- * end, librdkafka resolves it when its fetcher first asks, which on a broker still loading its
- * coordinators came after the first answers were written: they were skipped and their requests
- * waited for the deadline (test_ingress_instances, first run after a broker start). With the
- * broker unreachable the symbolic end stays, as before.
- */
-static void results_start_fix(ss_ingress_commands_t *commands)
-{
-    char errstr[256];
-    const int32_t partition = commands->config.results_partition;
-    int64_t low = 0, high = 0;
-    ss_err_t err = ss_kafka_consumer_watermarks(commands->results, SS_TOPIC_RESULTS, partition,
-                                                COMMAND_RESULTS_END_TIMEOUT_MS, &low, &high, errstr,
-                                                sizeof(errstr));
-    if (err == SS_OK) {
-        err = ss_kafka_consumer_seek(commands->results, SS_TOPIC_RESULTS, partition, high, errstr,
-                                     sizeof(errstr));
-    }
-    if (err == SS_OK) {
-        SS_LOG_INFO(COMMAND_COMPONENT,
-                    "results start topic=%s partition=%" PRId32 " offset=%" PRId64,
-                    SS_TOPIC_RESULTS, partition, high);
-    } else {
-        SS_LOG_WARN(COMMAND_COMPONENT, "results start left to the consumer error=\"%s\"", errstr);
-    }
-}
-
 static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, size_t errstr_size)
 {
     const ss_ingress_commands_config_t *config = &commands->config;
@@ -730,9 +699,6 @@ static ss_err_t clients_create(ss_ingress_commands_t *commands, char *errstr, si
         err = ss_kafka_consumer_new_assigned(&consumer, SS_TOPIC_RESULTS, config->results_partition,
                                              SS_KAFKA_OFFSET_END, &commands->results, errstr,
                                              errstr_size);
-    }
-    if (err == SS_OK) {
-        results_start_fix(commands);
     }
     return err;
 }

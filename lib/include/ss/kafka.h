@@ -260,8 +260,11 @@ ss_err_t ss_kafka_consumer_new(const ss_kafka_consumer_config_t *config, ss_kafk
 
 /*
  * Creates a consumer of exactly one partition, without group membership (no rebalances, no
- * hooks), starting at start_offset (absolute or SS_KAFKA_OFFSET_*). config->topics and the
- * hooks are ignored. Used by the ingress for its partition of ss.results.
+ * hooks), starting at start_offset (absolute or SS_KAFKA_OFFSET_*). SS_KAFKA_OFFSET_END is the
+ * log end the leader reports before this returns (asked within 5 s), so every record produced
+ * after the call is read; when the leader does not answer in time, the end the first fetch
+ * finds (logged). config->topics and the hooks are ignored. Used by the ingress for its
+ * partition of ss.results.
  */
 ss_err_t ss_kafka_consumer_new_assigned(const ss_kafka_consumer_config_t *config, const char *topic,
                                         int32_t partition, int64_t start_offset,
