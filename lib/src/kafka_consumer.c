@@ -527,16 +527,15 @@ cleanup:
  */
 static int64_t end_resolve(ss_kafka_consumer_t *consumer, const char *topic, int32_t partition)
 {
+    char errstr[256] = "the leader reported no log end";
     int64_t low = -1, high = -1;
-    const rd_kafka_resp_err_t code = rd_kafka_query_watermark_offsets(
-        consumer->rk, topic, partition, &low, &high, SS_KAFKA_END_RESOLVE_MS);
-    if (code == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0) {
+    if (ss_kafka_consumer_watermarks(consumer, topic, partition, SS_KAFKA_END_RESOLVE_MS, &low,
+                                     &high, errstr, sizeof(errstr)) == SS_OK &&
+        high >= 0) {
         return high;
     }
-    SS_LOG_WARN("kafka",
-                "client=%s topic=%s partition=%" PRId32
-                " log end unknown (%s): starting at the end the first fetch finds",
-                rd_kafka_name(consumer->rk), topic, partition, rd_kafka_err2str(code));
+    SS_LOG_WARN("kafka", "client=%s %s: starting at the end the first fetch finds",
+                rd_kafka_name(consumer->rk), errstr);
     return SS_KAFKA_OFFSET_END;
 }
 
